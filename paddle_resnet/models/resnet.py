@@ -1,0 +1,200 @@
+"""One table-driven ResNet family: v1, ResNet-D, pre-activation v2, ResNeXt and wide.
+
+A variant is a row of arguments registered by name (see ``_register`` at the bottom);
+the depth table maps a depth to its block type and the blocks per stage.
+"""
+import difflib
+import math
+import numbers
+
+import paddle
+import paddle.nn as nn
+
+from .blocks import BLOCKS, make_shortcut
+
+DEPTHS = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+    200: ("bottleneck", (3, 24, 36, 3)),
+}
+STEM_TYPES = ("classic", "deep", "small")
+DATA_FORMATS = ("NCHW", "NHWC")
+
+
+def _choices(values):
+    return ", ".join(str(v) for v in values)
+
+
+def _check_choice(what, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{what} {value!r} is not supported; choose one of {_choices(allowed)}")
+
+
+def _build_stem(stem_type, in_channels, preact, data_format):
+    """Returns (conv1, bn1 or None, maxpool). No BN/ReLU follows the stem conv in v2."""
+    conv = lambda i, o, k, s: nn.Conv2D(i, o, k, stride=s, padding=k // 2, bias_attr=False,
+                                        data_format=data_format)
+    if stem_type == "deep":
+        # "Bag of Tricks" ResNet-C stem: three 3x3 convs (32, 32, 64); names match timm's conv1.0 ... conv1.6.
+        conv1 = nn.Sequential(
+            conv(in_channels, 32, 3, 2), nn.BatchNorm2D(32, data_format=data_format), nn.ReLU(),
+            conv(32, 32, 3, 1), nn.BatchNorm2D(32, data_format=data_format), nn.ReLU(),
+            conv(32, 64, 3, 1))
+    elif stem_type == "small":
+        conv1 = conv(in_channels, 64, 3, 1)
+    else:
+        conv1 = conv(in_channels, 64, 7, 2)
+    bn1 = None if preact else nn.BatchNorm2D(64, data_format=data_format)
+    maxpool = (nn.Identity() if stem_type == "small"
+               else nn.MaxPool2D(3, stride=2, padding=1, data_format=data_format))
+    return conv1, bn1, maxpool
+
+
+class ResNet(nn.Layer):
+    """ResNet builder.
+
+    Args:
+        depth: a key of ``DEPTHS`` (18, 34, 50, 101, 152, 200).
+        num_classes: classifier size; <= 0 builds no head and the model returns pooled features.
+        stem_type: "classic" (7x7/2 + max-pool), "deep" (3x 3x3, ResNet-C/D) or "small"
+            (3x3/1, no max-pool, for 32x32 inputs).
+        avg_down: shortcut downsamples with a 2x2 avg-pool before the 1x1 conv (ResNet-D).
+        preact: full pre-activation blocks (ResNetV2, He et al. 2016).
+        groups, base_width: ResNeXt cardinality and width per group; wide ResNets use base_width=128.
+        project_stage1: give the first block of every stage a projection shortcut, even when
+            shapes match (PaddleClas's ResNet18/34 and their _vd forms).
+        data_format: "NCHW" or "NHWC". Inputs are always NCHW; NHWC transposes once at the start.
+    """
+
+    def __init__(self, depth=50, num_classes=1000, *, stem_type="classic", avg_down=False, preact=False,
+                 groups=1, base_width=64, in_channels=3, with_pool=True, data_format="NCHW",
+                 zero_init_residual=False, project_stage1=False, drop_rate=0.0):
+        super().__init__()
+        _check_choice("depth", depth, tuple(DEPTHS))
+        _check_choice("stem_type", stem_type, STEM_TYPES)
+        _check_choice("data_format", data_format, DATA_FORMATS)
+        if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
+            raise ValueError(f"num_classes must be an integer (<= 0 for no classifier), got {num_classes!r}")
+        if num_classes > 0 and not with_pool:
+            raise ValueError("a classifier needs pooled features: set with_pool=True, "
+                             "or num_classes=0 to get the unpooled feature map")
+        block_type, layers = DEPTHS[depth]
+        block = BLOCKS[(block_type, preact)]
+        self.depth, self.preact, self.data_format = depth, preact, data_format
+        self.num_classes, self.with_pool = int(num_classes), with_pool
+
+        self.conv1, bn1, self.maxpool = _build_stem(stem_type, in_channels, preact, data_format)
+        if bn1 is not None:
+            self.bn1 = bn1
+        self.relu = nn.ReLU()
+
+        in_ch = 64
+        for idx, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers)):
+            stride = 1 if idx == 0 else 2
+            stage = []
+            for b in range(blocks):
+                out_ch = planes * block.expansion
+                s = stride if b == 0 else 1
+                needs_proj = s != 1 or in_ch != out_ch or (project_stage1 and b == 0)
+                downsample = make_shortcut(in_ch, out_ch, s, avg_down, preact, data_format) if needs_proj else None
+                stage.append(block(in_ch, planes, s, downsample, groups, base_width, data_format))
+                in_ch = out_ch
+            setattr(self, f"layer{idx + 1}", nn.Sequential(*stage))
+        self.num_features = in_ch
+        if preact:
+            self.norm = nn.BatchNorm2D(in_ch, data_format=data_format)
+        if with_pool:
+            self.avgpool = nn.AdaptiveAvgPool2D(1, data_format=data_format)
+        self.dropout = nn.Dropout(drop_rate) if drop_rate > 0 else None
+        if self.num_classes > 0:
+            bound = 1.0 / math.sqrt(in_ch)
+            self.fc = nn.Linear(in_ch, self.num_classes,
+                                weight_attr=paddle.ParamAttr(initializer=nn.initializer.Uniform(-bound, bound)))
+        self._init_weights(zero_init_residual)
+
+    def _init_weights(self, zero_init_residual):
+        kaiming = nn.initializer.KaimingNormal(nonlinearity="relu", mode="fan_out")
+        for layer in self.sublayers():
+            if isinstance(layer, nn.Conv2D):
+                kaiming(layer.weight)
+        if zero_init_residual:
+            zeros = nn.initializer.Constant(0.0)
+            for layer in self.sublayers():
+                if hasattr(layer, "last_norm"):
+                    zeros(layer.last_norm().weight)
+                elif hasattr(layer, "last_conv"):
+                    zeros(layer.last_conv().weight)
+
+    def stages(self):
+        """The five trainable groups PaddleClas's lr_mult_list and freezing refer to: stem, layer1..4."""
+        stem = [self.conv1] + ([self.bn1] if hasattr(self, "bn1") else [])
+        return [nn.LayerList(stem), self.layer1, self.layer2, self.layer3, self.layer4]
+
+    def forward_features(self, x):
+        """NCHW image -> final feature map (in the model's data_format), before pooling."""
+        if self.data_format == "NHWC":
+            x = paddle.transpose(x, [0, 2, 3, 1])
+        x = self.conv1(x)
+        if not self.preact:
+            x = self.relu(self.bn1(x))
+        x = self.maxpool(x)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        if self.preact:
+            x = self.relu(self.norm(x))
+        return x
+
+    def forward_head(self, x, pre_logits=False):
+        if not self.with_pool:
+            return x
+        x = paddle.flatten(self.avgpool(x), 1)
+        if self.dropout is not None:
+            x = self.dropout(x)
+        if pre_logits or self.num_classes <= 0:
+            return x
+        return self.fc(x)
+
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))
+
+
+_MODELS = {}
+
+
+def _register(name, **row):
+    _MODELS[name] = row
+
+
+for _d in DEPTHS:
+    _register(f"resnet{_d}", depth=_d)
+    _register(f"resnet{_d}_vd", depth=_d, stem_type="deep", avg_down=True)
+    if _d <= 152:
+        _register(f"resnet{_d}_v2", depth=_d, preact=True)
+_register("resnext50_32x4d", depth=50, groups=32, base_width=4)
+_register("resnext101_32x4d", depth=101, groups=32, base_width=4)
+_register("resnext101_32x8d", depth=101, groups=32, base_width=8)
+_register("resnext101_64x4d", depth=101, groups=64, base_width=4)
+_register("wide_resnet50_2", depth=50, base_width=128)
+_register("wide_resnet101_2", depth=101, base_width=128)
+
+
+def list_models():
+    return sorted(_MODELS, key=lambda n: (n.split("_")[0].rstrip("0123456789"), len(n), n))
+
+
+def model_args(name):
+    """The registered row of arguments for ``name`` (a copy)."""
+    if name not in _MODELS:
+        close = difflib.get_close_matches(name, _MODELS, n=1, cutoff=0.0)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown model {name!r}{hint} Available: {_choices(list_models())}")
+    return dict(_MODELS[name])
+
+
+def build_model(name, num_classes=1000, **kwargs):
+    """Builds a registered model; ``kwargs`` override or extend its row (e.g. data_format="NHWC")."""
+    args = model_args(name)
+    args.update(kwargs)
+    return ResNet(num_classes=num_classes, **args)

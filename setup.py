@@ -1,0 +1,23 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="paddle_resnet",
+    version="0.1.0",
+    description="Table-driven ResNet family (v1, D, v2, ResNeXt, wide) for PaddlePaddle: train, export, deploy",
+    packages=find_packages(include=["paddle_resnet", "paddle_resnet.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        # CPU wheel by default; GPU users install paddlepaddle-gpu instead (see README).
+        "paddlepaddle>=3.0,<4",
+        "numpy>=1.23,<3",
+        "pyyaml>=6.0,<7",
+        "pillow>=9.0,<14",
+        "visualdl>=2.5,<3",
+        "tqdm>=4.60,<5",
+        "safetensors>=0.4,<1",
+    ],
+    extras_require={
+        "test": ["pytest>=7,<10", "scikit-image>=0.21,<1"],
+        "onnx": ["paddle2onnx>=1.2,<3", "onnxruntime>=1.16,<2"],
+    },
+)
