@@ -1,4 +1,8 @@
 """paddle_resnet: the ResNet family for PaddlePaddle, with training, export and deployment."""
+import warnings
+
+# Paddle warns at import about a C++ extension cache that model code never uses.
+warnings.filterwarnings("ignore", message="No ccache found")
 from .models import ResNet, build_model, count_flops, list_models, model_args
 
 __version__ = "0.1.0"

@@ -3,16 +3,23 @@
 Layer names follow paddle.vision (conv1, bn1, ..., downsample) so checkpoints
 from paddle.vision, torchvision and timm map onto them key for key.
 """
+import paddle
 import paddle.nn as nn
 
 
+def conv(in_ch, out_ch, kernel, stride=1, groups=1, data_format="NCHW"):
+    """Bias-free conv with "same" padding, initialised once with He normal (fan_out), as torchvision does."""
+    init = paddle.ParamAttr(initializer=nn.initializer.KaimingNormal(nonlinearity="relu", mode="fan_out"))
+    return nn.Conv2D(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, groups=groups,
+                     weight_attr=init, bias_attr=False, data_format=data_format)
+
+
 def conv3x3(in_ch, out_ch, stride=1, groups=1, data_format="NCHW"):
-    return nn.Conv2D(in_ch, out_ch, 3, stride=stride, padding=1, groups=groups,
-                     bias_attr=False, data_format=data_format)
+    return conv(in_ch, out_ch, 3, stride, groups, data_format)
 
 
 def conv1x1(in_ch, out_ch, stride=1, data_format="NCHW"):
-    return nn.Conv2D(in_ch, out_ch, 1, stride=stride, bias_attr=False, data_format=data_format)
+    return conv(in_ch, out_ch, 1, stride, data_format=data_format)
 
 
 def make_shortcut(in_ch, out_ch, stride, avg_down=False, preact=False, data_format="NCHW"):

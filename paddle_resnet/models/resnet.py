@@ -10,7 +10,7 @@ import numbers
 import paddle
 import paddle.nn as nn
 
-from .blocks import BLOCKS, make_shortcut
+from .blocks import BLOCKS, conv, make_shortcut
 
 DEPTHS = {
     18: ("basic", (2, 2, 2, 2)),
@@ -35,18 +35,17 @@ def _check_choice(what, value, allowed):
 
 def _build_stem(stem_type, in_channels, preact, data_format):
     """Returns (conv1, bn1 or None, maxpool). No BN/ReLU follows the stem conv in v2."""
-    conv = lambda i, o, k, s: nn.Conv2D(i, o, k, stride=s, padding=k // 2, bias_attr=False,
-                                        data_format=data_format)
     if stem_type == "deep":
         # "Bag of Tricks" ResNet-C stem: three 3x3 convs (32, 32, 64); names match timm's conv1.0 ... conv1.6.
         conv1 = nn.Sequential(
-            conv(in_channels, 32, 3, 2), nn.BatchNorm2D(32, data_format=data_format), nn.ReLU(),
-            conv(32, 32, 3, 1), nn.BatchNorm2D(32, data_format=data_format), nn.ReLU(),
-            conv(32, 64, 3, 1))
+            conv(in_channels, 32, 3, 2, data_format=data_format), nn.BatchNorm2D(32, data_format=data_format),
+            nn.ReLU(),
+            conv(32, 32, 3, 1, data_format=data_format), nn.BatchNorm2D(32, data_format=data_format), nn.ReLU(),
+            conv(32, 64, 3, 1, data_format=data_format))
     elif stem_type == "small":
-        conv1 = conv(in_channels, 64, 3, 1)
+        conv1 = conv(in_channels, 64, 3, 1, data_format=data_format)
     else:
-        conv1 = conv(in_channels, 64, 7, 2)
+        conv1 = conv(in_channels, 64, 7, 2, data_format=data_format)
     bn1 = None if preact else nn.BatchNorm2D(64, data_format=data_format)
     maxpool = (nn.Identity() if stem_type == "small"
                else nn.MaxPool2D(3, stride=2, padding=1, data_format=data_format))
@@ -113,20 +112,16 @@ class ResNet(nn.Layer):
             bound = 1.0 / math.sqrt(in_ch)
             self.fc = nn.Linear(in_ch, self.num_classes,
                                 weight_attr=paddle.ParamAttr(initializer=nn.initializer.Uniform(-bound, bound)))
-        self._init_weights(zero_init_residual)
-
-    def _init_weights(self, zero_init_residual):
-        kaiming = nn.initializer.KaimingNormal(nonlinearity="relu", mode="fan_out")
-        for layer in self.sublayers():
-            if isinstance(layer, nn.Conv2D):
-                kaiming(layer.weight)
         if zero_init_residual:
-            zeros = nn.initializer.Constant(0.0)
-            for layer in self.sublayers():
-                if hasattr(layer, "last_norm"):
-                    zeros(layer.last_norm().weight)
-                elif hasattr(layer, "last_conv"):
-                    zeros(layer.last_conv().weight)
+            self._zero_init_residual()
+
+    def _zero_init_residual(self):
+        """Each residual branch starts as zero, so every block starts as the identity (Goyal et al. 2017)."""
+        for layer in self.sublayers():
+            if hasattr(layer, "last_norm"):
+                layer.last_norm().weight.set_value(paddle.zeros_like(layer.last_norm().weight))
+            elif hasattr(layer, "last_conv"):  # pre-activation blocks end in a conv, as in timm
+                layer.last_conv().weight.set_value(paddle.zeros_like(layer.last_conv().weight))
 
     def stages(self):
         """The five trainable groups PaddleClas's lr_mult_list and freezing refer to: stem, layer1..4."""

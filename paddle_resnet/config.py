@@ -1,0 +1,193 @@
+"""YAML configs in PaddleClas's layout (Global / Arch / Loss / Optimizer / DataLoader / Metric / AMP / EMA).
+
+``load_config(path, overrides)`` merges the file over the defaults below, applies ``-o Section.key=value``
+overrides (typed by YAML's safe loader, never ``eval``), and validates: an unknown key names the nearest
+valid one, a missing required key names its section, and a value of the wrong type names both types.
+"""
+import argparse
+import copy
+import difflib
+import inspect
+import os
+
+import yaml
+
+from .models import ResNet
+
+REQUIRED = object()  # marks a key the user must set
+OPEN = object()  # a mapping whose keys are not checked here (their consumer validates them)
+
+_DATASET = {"name": REQUIRED, "image_root": REQUIRED, "cls_label_path": None, "transform_ops": REQUIRED,
+            "batch_transform_ops": None}
+_LOADER_SECTION = {
+    "dataset": _DATASET,
+    "sampler": {"name": "DistributedBatchSampler", "batch_size": 64, "drop_last": False, "shuffle": True},
+    "loader": {"num_workers": 4, "use_shared_memory": True},
+}
+# Model options default to None: "as the registered model's row says" (build_model checks the values).
+_ARCH_OPTIONS = {k: None for k in inspect.signature(ResNet.__init__).parameters
+                 if k not in ("self", "depth", "num_classes")}
+
+SCHEMA = {
+    "Global": {
+        "device": "auto",  # auto | cpu | gpu
+        "output_dir": "output",
+        "epochs": 120,
+        "eval_during_train": True,
+        "eval_interval": 1,
+        "save_interval": 1,
+        "print_batch_step": 10,
+        "speed_warmup_steps": 5,  # steps left out of images/s
+        "pretrained_model": None,
+        "checkpoints": None,
+        "seed": 0,
+        "image_shape": [3, 224, 224],
+        "save_inference_dir": "inference",
+        "use_visualdl": True,
+        "num_threads": None,  # CPU threads; None uses every core
+        "accum_steps": 1,
+        "clip_grad_norm": None,
+        "sync_bn": False,
+    },
+    "Arch": {"name": REQUIRED, "class_num": 1000, "freeze": None, "lr_mult_list": None, **_ARCH_OPTIONS},
+    "Loss": {"Train": [{"CELoss": {"weight": 1.0, "epsilon": 0.0}}], "Eval": [{"CELoss": {"weight": 1.0}}]},
+    "Optimizer": {
+        "name": "Momentum",
+        "momentum": 0.9,
+        "use_nesterov": False,
+        "no_weight_decay_on_bn_bias": False,
+        # learning_rate is for a total batch of base_batch_size (batch x devices x accum_steps) when that is set:
+        # the linear scaling rule of Goyal et al. 2017. null uses learning_rate as it is.
+        "lr": {"name": "Cosine", "learning_rate": 0.1, "base_batch_size": None, "warmup_epoch": 5,
+               "warmup_start_lr": 0.0, "eta_min": 0.0, "step_size": 30, "gamma": 0.1},
+        "regularizer": {"name": "L2", "coeff": 1e-4},
+    },
+    "DataLoader": {"Train": _LOADER_SECTION, "Eval": _LOADER_SECTION},
+    "Metric": {"Train": [{"TopkAcc": {"topk": [1, 5]}}], "Eval": [{"TopkAcc": {"topk": [1, 5]}}]},
+    "AMP": {"use_amp": False, "level": "O1", "dtype": "float16", "scale_loss": 65536.0,
+            "use_dynamic_loss_scaling": True},
+    "EMA": {"use_ema": False, "decay": 0.9999},
+}
+# Lists whose items are {Name: {options}} mappings (PaddleClas style); their content is checked by the engine.
+LIST_KEYS = {"Loss.Train", "Loss.Eval", "Metric.Train", "Metric.Eval"}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _nearest(key, candidates):
+    close = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.0)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _typename(value):
+    return type(value).__name__
+
+
+def _check_type(path, default, value):
+    if default is None or default is REQUIRED or value is None:
+        return value
+    if isinstance(default, bool) != isinstance(value, bool):
+        raise ConfigError(f"{path} must be a bool (true/false), got {value!r}")
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, (int, float, str, list)) and not isinstance(value, type(default)):
+        raise ConfigError(f"{path} must be {_typename(default)}, got {_typename(value)} {value!r}")
+    return value
+
+
+def _merge(schema, user, path):
+    """Defaults of ``schema`` overlaid with ``user``, validated key by key."""
+    if user is None:
+        user = {}
+    if not isinstance(user, dict):
+        raise ConfigError(f"{path} must be a mapping of keys, got {_typename(user)} {user!r}")
+    for key in user:
+        if key not in schema:
+            what = f"key {path}.{key}" if path else f"section {key!r}"
+            raise ConfigError(f"unknown {what}{_nearest(key, schema)}")
+    out = {}
+    for key, default in schema.items():
+        where = f"{path}.{key}" if path else key
+        value = user.get(key, default)
+        if value is REQUIRED:
+            section = path or key
+            raise ConfigError(f"missing required key {where} in section {section.split('.')[0]}")
+        if isinstance(default, dict) and where not in LIST_KEYS:
+            out[key] = _merge(default, value, where)
+        else:
+            out[key] = copy.deepcopy(_check_type(where, default, value))
+    return out
+
+
+def _parse_value(text):
+    value = yaml.safe_load(text) if text.strip() else None
+    if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def apply_override(config, override):
+    """``"Global.epochs=10"`` -> config["Global"]["epochs"] = 10; list items by index (``transform_ops.1``)."""
+    if "=" not in override:
+        raise ConfigError(f"override {override!r} must look like Section.key=value")
+    dotted, text = override.split("=", 1)
+    keys = dotted.strip().split(".")
+    node = config
+    for i, key in enumerate(keys[:-1]):
+        if isinstance(node, list):
+            node = node[_list_index(keys, i, node)]
+        else:
+            if key not in node:
+                node[key] = {}  # validation below names the unknown key and its nearest valid neighbour
+            node = node[key]
+    last = keys[-1]
+    if isinstance(node, list):
+        node[_list_index(keys, len(keys) - 1, node)] = _parse_value(text)
+    else:
+        node[last] = _parse_value(text)
+
+
+def _list_index(keys, i, node):
+    try:
+        index = int(keys[i])
+        node[index]
+        return index
+    except (ValueError, IndexError):
+        raise ConfigError(f"{'.'.join(keys[:i + 1])}: {keys[i]!r} is not an index of a list of {len(node)} items")
+
+
+def validate(user):
+    config = _merge(SCHEMA, user, "")
+    arch = config["Arch"]
+    if isinstance(arch["class_num"], bool) or not isinstance(arch["class_num"], int):
+        raise ConfigError(f"Arch.class_num must be an integer, got {arch['class_num']!r}")
+    return config
+
+
+def load_config(path, overrides=()):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file {path} does not exist; the shipped configs are in configs/")
+    with open(path, encoding="utf-8") as f:
+        user = yaml.safe_load(f) or {}
+    for override in overrides:
+        apply_override(user, override)
+    return validate(user)
+
+
+def dump_config(config, path):
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+
+
+def config_argument_parser(description):
+    """The ``-c config.yaml -o Section.key=value`` front end every tool shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("-c", "--config", required=True, help="YAML config, e.g. configs/resnet50.yaml")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="Section.key=value",
+                        help="override a config value; repeatable")
+    return parser

@@ -1,0 +1,74 @@
+"""Learning-rate schedules and the optimizer, from the Optimizer section.
+
+Schedules step once per optimizer step (not per epoch), so warm-up and cosine are smooth.
+"""
+import paddle
+import paddle.nn as nn
+
+LR_SCHEDULES = ("Cosine", "Step", "Constant")
+OPTIMIZERS = ("Momentum", "AdamW")
+
+
+def scaled_learning_rate(lr_cfg, total_batch):
+    base = lr_cfg["base_batch_size"]
+    return lr_cfg["learning_rate"] * (total_batch / base if base else 1.0)
+
+
+def build_lr(lr_cfg, steps_per_epoch, epochs, total_batch):
+    name = lr_cfg["name"]
+    if name not in LR_SCHEDULES:
+        raise ValueError(f"Optimizer.lr.name {name!r} is not supported; choose one of {', '.join(LR_SCHEDULES)}")
+    peak = scaled_learning_rate(lr_cfg, total_batch)
+    warmup_steps = int(round(lr_cfg["warmup_epoch"] * steps_per_epoch))
+    if name == "Cosine":
+        decay_steps = max(epochs * steps_per_epoch - warmup_steps, 1)
+        schedule = paddle.optimizer.lr.CosineAnnealingDecay(peak, T_max=decay_steps, eta_min=lr_cfg["eta_min"])
+    elif name == "Step":
+        boundaries = list(range(lr_cfg["step_size"] * steps_per_epoch, epochs * steps_per_epoch,
+                                lr_cfg["step_size"] * steps_per_epoch))
+        values = [peak * lr_cfg["gamma"] ** i for i in range(len(boundaries) + 1)]
+        schedule = paddle.optimizer.lr.PiecewiseDecay(boundaries, values)
+    else:
+        schedule = peak
+    if warmup_steps > 0:
+        return paddle.optimizer.lr.LinearWarmup(schedule, warmup_steps, lr_cfg["warmup_start_lr"], peak)
+    return schedule if isinstance(schedule, paddle.optimizer.lr.LRScheduler) else \
+        paddle.optimizer.lr.PiecewiseDecay([], [peak])
+
+
+def _is_bn_or_bias(layer, param_name):
+    return isinstance(layer, nn.layer.norm._BatchNormBase) or param_name == "bias"
+
+
+def apply_lr_mult(model, lr_mult_list):
+    """PaddleClas's lr_mult_list: one multiplier per group (stem, layer1..layer4)."""
+    stages = model.stages()
+    if len(lr_mult_list) != len(stages):
+        raise ValueError(f"Arch.lr_mult_list needs {len(stages)} values (stem, layer1..layer4), "
+                         f"got {len(lr_mult_list)}: {lr_mult_list}")
+    for stage, mult in zip(stages, lr_mult_list):
+        for param in stage.parameters():
+            param.optimize_attr["learning_rate"] = float(mult)
+
+
+def build_optimizer(opt_cfg, model, schedule, multi_precision=False, clip_grad_norm=None):
+    name = opt_cfg["name"]
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Optimizer.name {name!r} is not supported; choose one of {', '.join(OPTIMIZERS)}")
+    reg = opt_cfg["regularizer"] or {"name": "L2", "coeff": 0.0}
+    if reg["name"] != "L2":
+        raise ValueError(f"Optimizer.regularizer.name {reg['name']!r} is not supported; choose L2")
+    if opt_cfg["no_weight_decay_on_bn_bias"]:
+        for layer in model.sublayers(include_self=True):
+            for pname, param in layer.named_parameters(include_sublayers=False):
+                if _is_bn_or_bias(layer, pname):
+                    param.regularizer = paddle.regularizer.L2Decay(0.0)
+    params = [p for p in model.parameters() if not p.stop_gradient]
+    clip = nn.ClipGradByGlobalNorm(clip_grad_norm) if clip_grad_norm else None
+    if name == "AdamW":
+        return paddle.optimizer.AdamW(schedule, parameters=params, weight_decay=reg["coeff"], grad_clip=clip,
+                                      multi_precision=multi_precision)
+    return paddle.optimizer.Momentum(schedule, momentum=opt_cfg["momentum"], parameters=params,
+                                     use_nesterov=opt_cfg["use_nesterov"], grad_clip=clip,
+                                     weight_decay=paddle.regularizer.L2Decay(reg["coeff"]),
+                                     multi_precision=multi_precision)
