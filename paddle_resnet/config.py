@@ -15,10 +15,10 @@ import yaml
 from .models import ResNet
 
 REQUIRED = object()  # marks a key the user must set
-OPEN = object()  # a mapping whose keys are not checked here (their consumer validates them)
+OPTIONAL = object()  # a key that may be set; left out when absent
 
-_DATASET = {"name": REQUIRED, "image_root": REQUIRED, "cls_label_path": None, "transform_ops": REQUIRED,
-            "batch_transform_ops": None}
+_DATASET = {"name": REQUIRED, "image_root": REQUIRED, "cls_label_path": OPTIONAL, "class_indices": OPTIONAL,
+            "delimiter": OPTIONAL, "transform_ops": REQUIRED, "batch_transform_ops": OPTIONAL}
 _LOADER_SECTION = {
     "dataset": _DATASET,
     "sampler": {"name": "DistributedBatchSampler", "batch_size": 64, "drop_last": False, "shuffle": True},
@@ -58,7 +58,7 @@ SCHEMA = {
         "no_weight_decay_on_bn_bias": False,
         # learning_rate is for a total batch of base_batch_size (batch x devices x accum_steps) when that is set:
         # the linear scaling rule of Goyal et al. 2017. null uses learning_rate as it is.
-        "lr": {"name": "Cosine", "learning_rate": 0.1, "base_batch_size": None, "warmup_epoch": 5,
+        "lr": {"name": "Cosine", "learning_rate": 0.1, "base_batch_size": None, "warmup_epoch": 5.0,
                "warmup_start_lr": 0.0, "eta_min": 0.0, "step_size": 30, "gamma": 0.1},
         "regularizer": {"name": "L2", "coeff": 1e-4},
     },
@@ -86,7 +86,7 @@ def _typename(value):
 
 
 def _check_type(path, default, value):
-    if default is None or default is REQUIRED or value is None:
+    if default is None or default is REQUIRED or default is OPTIONAL or value is None:
         return value
     if isinstance(default, bool) != isinstance(value, bool):
         raise ConfigError(f"{path} must be a bool (true/false), got {value!r}")
@@ -111,6 +111,8 @@ def _merge(schema, user, path):
     for key, default in schema.items():
         where = f"{path}.{key}" if path else key
         value = user.get(key, default)
+        if value is OPTIONAL:
+            continue
         if value is REQUIRED:
             section = path or key
             raise ConfigError(f"missing required key {where} in section {section.split('.')[0]}")

@@ -60,24 +60,28 @@ class Engine:
             dist.init_parallel_env()
         _seed_everything(g["seed"] + self.rank)
         self.model = self._build_model()
+        if g["pretrained_model"]:
+            self._load_pretrained(g["pretrained_model"])
         self.frozen_stages = self._freeze(config["Arch"]["freeze"])
         if config["Arch"]["lr_mult_list"]:
             apply_lr_mult(self.model, config["Arch"]["lr_mult_list"])
         self.topk = tuple(_single_entry(config["Metric"]["Eval"], "Metric.Eval", "TopkAcc").get("topk", [1, 5]))
 
     # ---------------------------------------------------------------- model
-    def _build_model(self):
+    def _model_options(self):
         arch = self.config["Arch"]
-        options = {k: v for k, v in arch.items() if k not in ("name", "class_num", "freeze", "lr_mult_list")
-                   and v is not None}
-        model = build_model(arch["name"], num_classes=arch["class_num"], **options)
-        if self.config["Global"]["pretrained_model"]:
-            from ..weights import load_pretrained
-            # Training may swap the head for a new class count; eval and export must not.
-            report = load_pretrained(model, self.config["Global"]["pretrained_model"],
-                                     reinit_head=self.mode == "train")
-            LOGGER.info(f"loaded pretrained weights: {report}")
-        return model
+        return {k: v for k, v in arch.items() if k not in ("name", "class_num", "freeze", "lr_mult_list")
+                and v is not None}
+
+    def _build_model(self, **overrides):
+        arch = self.config["Arch"]
+        return build_model(arch["name"], num_classes=arch["class_num"], **{**self._model_options(), **overrides})
+
+    def _load_pretrained(self, path):
+        from ..weights import load_pretrained
+        # Training may swap the head for a new class count; eval and export must not.
+        report = load_pretrained(self.model, path, reinit_head=self.mode == "train")
+        LOGGER.info(f"loaded pretrained weights: {report}")
 
     def _freeze(self, freeze):
         """``"backbone"``: train the head only; N: freeze the stem and layer1..layerN. BN statistics freeze too."""
@@ -142,15 +146,24 @@ class Engine:
 
     # ---------------------------------------------------------------- export
     def export(self, save_dir=None, softmax=True, onnx=False):
-        from ..data import eval_label_list
+        from ..data import label_list_for
         from ..deploy import export_inference
         g = self.config["Global"]
-        eval_section = self.config["DataLoader"]["Eval"]
-        self.model.eval()
-        return export_inference(self.model, save_dir or g["save_inference_dir"], image_shape=g["image_shape"],
-                                eval_ops=eval_section["dataset"]["transform_ops"],
-                                label_list=eval_label_list(eval_section), softmax=softmax, onnx=onnx,
-                                model_name=self.config["Arch"]["name"])
+        eval_dataset = self.config["DataLoader"]["Eval"]["dataset"]
+        model = self.model
+        if model.data_format == "NHWC":
+            # oneDNN and paddle2onnx reject NHWC graphs on the CPU; the weights are the same in NCHW.
+            model = self._build_model_like(data_format="NCHW")
+            LOGGER.info("exporting the NHWC model in NCHW layout (same weights)")
+        model.eval()
+        return export_inference(model, save_dir or g["save_inference_dir"], image_shape=g["image_shape"],
+                                eval_ops=eval_dataset["transform_ops"], label_list=label_list_for(eval_dataset),
+                                softmax=softmax, onnx=onnx, model_name=self.config["Arch"]["name"])
+
+    def _build_model_like(self, **overrides):
+        model = self._build_model(**overrides)
+        model.set_state_dict(self.model.state_dict())
+        return model
 
     # ---------------------------------------------------------------- train
     def train(self):

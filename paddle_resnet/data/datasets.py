@@ -1,0 +1,225 @@
+"""Image classification datasets: ``ImageFolder`` (one subfolder per class) and ``FileList`` (PaddleClas lists).
+
+``dataset[i]`` is ``(image float32 CHW, label int64)``, or ``None`` when the file is missing or not a
+readable image: the path is logged as a warning and ``collate_valid_samples`` drops the sample from its
+batch, counting it. Labels come from each sample's own entry, so a bad file never shifts other labels.
+
+Augmentation of sample ``i`` draws from ``np.random.default_rng([seed, epoch, i])``: it is the same
+whichever worker loads it and in whatever order, and changes with ``set_epoch``.
+"""
+import json
+import logging
+import os
+
+import numpy as np
+
+from .transforms import DecodeImage, ImageDecodeError, build_transforms
+
+__all__ = ["ImageFolder", "FileList", "collate_valid_samples", "class_names", "label_list_for", "scan_class_folders",
+           "read_class_indices", "write_class_indices", "IMAGE_EXTENSIONS", "CLASS_INDICES_FILE"]
+
+logger = logging.getLogger("paddle_resnet")
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+CLASS_INDICES_FILE = "class_indices.json"
+DEFAULT_TRANSFORM_OPS = ["DecodeImage", {"NormalizeImage": {"mean": [0, 0, 0], "std": [1, 1, 1], "order": "hwc"}},
+                         "ToCHWImage"]  # float32 CHW in [0, 1]
+_FILES_CHECKED_FOR_ROOT = 20
+
+
+def is_image_file(name):
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def scan_class_folders(root):
+    """-> (sorted class folder names, {class: sorted image file names}, number of non-image files skipped)."""
+    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("."))
+    files, n_non_image = {}, 0
+    for name in classes:
+        entries = [entry.name for entry in os.scandir(os.path.join(root, name)) if entry.is_file()]
+        files[name] = sorted(entry for entry in entries if is_image_file(entry))
+        n_non_image += len(entries) - len(files[name])
+    return classes, files, n_non_image
+
+
+def read_class_indices(path):
+    """``{"0": "daisy", "1": "dandelion", ...}`` -> ``["daisy", "dandelion", ...]``."""
+    with open(path, encoding="utf-8") as f:
+        mapping = json.load(f)
+    if not isinstance(mapping, dict) or set(mapping) != {str(i) for i in range(len(mapping))}:
+        raise ValueError(f"{path}: expected {{\"0\": name, \"1\": name, ...}} with indices 0..N-1")
+    return [str(mapping[str(i)]) for i in range(len(mapping))]
+
+
+def write_class_indices(path, names):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({str(i): name for i, name in enumerate(names)}, f, indent=4, ensure_ascii=False)
+        f.write("\n")
+
+
+def _check_class_num(class_num, names, where):
+    if class_num is not None and names is not None and class_num != len(names):
+        raise ValueError(f"{where} has {len(names)} classes but class_num is {class_num}")
+
+
+class _ImageDataset:
+    def __init__(self, samples, transform_ops, class_names, seed):
+        self.samples = samples  # [(path, label)]
+        self.class_names = class_names
+        self.transform = build_transforms(transform_ops if transform_ops is not None else DEFAULT_TRANSFORM_OPS)
+        if not self.transform.ops or not isinstance(self.transform.ops[0], DecodeImage):
+            raise ValueError("transform_ops must start with DecodeImage: the dataset hands it the file path")
+        if int(seed) < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+        self.seed, self.epoch = int(seed), 0
+
+    def set_epoch(self, epoch):
+        self.epoch = int(epoch)
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, index):
+        path, label = self.samples[index]
+        try:
+            image = self.transform(path, np.random.default_rng([self.seed, self.epoch, int(index)]))
+        except (OSError, ImageDecodeError) as error:
+            logger.warning("skipping unreadable image %s: %s", path, error)
+            return None
+        return image, np.int64(label)
+
+    @property
+    def labels(self):
+        return np.array([label for _, label in self.samples], dtype=np.int64)
+
+
+class ImageFolder(_ImageDataset):
+    """``root/<class name>/<image>``, classes indexed in sorted name order (the flower_photos layout).
+
+    The class -> index map is kept in ``root/class_indices.json`` (``{"0": "daisy", ...}``): written when
+    absent, read when present so indices stay fixed. ``class_indices`` may instead name another json file
+    or give the class names as a list. Files without an image extension are ignored.
+    """
+
+    def __init__(self, root, transform_ops=None, class_indices=None, class_num=None, seed=0):
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"ImageFolder: {root!r} is not a directory")
+        folders, files, n_non_image = scan_class_folders(root)
+        if n_non_image:
+            logger.warning("ImageFolder %s: ignored %d files without an image extension", root, n_non_image)
+        names = self._resolve_class_names(root, folders, class_indices)
+        _check_class_num(class_num, names, f"ImageFolder {root}")
+        samples = [(os.path.join(root, name, file), label) for label, name in enumerate(names) for file in files[name]]
+        if not samples:
+            raise ValueError(f"ImageFolder: no images found in the class folders of {root!r}")
+        for name in names:
+            if not files[name]:
+                logger.warning("ImageFolder %s: class %r has no images", root, name)
+        super().__init__(samples, transform_ops, names, seed)
+
+    @staticmethod
+    def _resolve_class_names(root, folders, class_indices):
+        if isinstance(class_indices, (list, tuple)):
+            names, source = [str(n) for n in class_indices], "class_indices"
+        else:
+            source = class_indices if class_indices is not None else os.path.join(root, CLASS_INDICES_FILE)
+            if not os.path.exists(source):
+                if class_indices is not None:
+                    raise FileNotFoundError(f"ImageFolder: class_indices file {source!r} does not exist")
+                if not folders:
+                    raise ValueError(f"ImageFolder: {root!r} has no class subfolders")
+                try:
+                    write_class_indices(source, folders)
+                except OSError as error:  # e.g. a read-only data set mount: the sorted order is still used
+                    logger.warning("ImageFolder: could not write %s (%s)", source, error)
+                return folders
+            names = read_class_indices(source)
+        missing, extra = sorted(set(names) - set(folders)), sorted(set(folders) - set(names))
+        if missing or extra:
+            raise ValueError(f"ImageFolder {root}: {source} does not match the class folders: classes without a "
+                             f"folder {missing}, folders not in it {extra}. Fix or delete {source} "
+                             f"(it is rewritten from the folders when absent).")
+        return names
+
+
+def read_file_list(path, class_num=None, delimiter=None):
+    """PaddleClas ``relative/path label`` lines -> [(relative path, label)]; blank lines are ignored."""
+    samples = []
+    with open(path, encoding="utf-8") as f:
+        for line_number, line in enumerate(f, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            where = f"{path}, line {line_number}"
+            fields = line.split(delimiter)
+            if len(fields) != 2:
+                raise ValueError(f"{where}: expected 'relative/path label', got {line!r}")
+            try:
+                label = int(fields[1])
+            except ValueError:
+                raise ValueError(f"{where}: label {fields[1]!r} is not an integer") from None
+            if label < 0 or (class_num is not None and label >= class_num):
+                bound = class_num if class_num is not None else "class_num"
+                raise ValueError(f"{where}: label {label} is outside [0, {bound})")
+            samples.append((fields[0], label))
+    if not samples:
+        raise ValueError(f"{path} lists no images")
+    return samples
+
+
+class FileList(_ImageDataset):
+    """PaddleClas's ``cls_label_path`` list: ``relative/path label`` per line, paths joined to ``image_root``.
+
+    The whole list is validated on construction: a malformed line or a label outside [0, class_num) is a
+    ValueError naming the file and line. Class names are read from ``class_indices.json`` beside the list
+    when it exists (``class_names`` is None otherwise); its length then bounds the labels too.
+    """
+
+    def __init__(self, image_root, cls_label_path, transform_ops=None, class_num=None, delimiter=None, seed=0):
+        names_path = os.path.join(os.path.dirname(os.path.abspath(cls_label_path)), CLASS_INDICES_FILE)
+        names = read_class_indices(names_path) if os.path.exists(names_path) else None
+        _check_class_num(class_num, names, names_path)
+        bound = class_num if class_num is not None else (len(names) if names is not None else None)
+        entries = read_file_list(cls_label_path, bound, delimiter)
+        samples = [(os.path.join(image_root, relative), label) for relative, label in entries]
+        first = samples[:_FILES_CHECKED_FOR_ROOT]
+        if not any(os.path.exists(path) for path, _ in first):
+            raise FileNotFoundError(f"none of the first {len(first)} images of {cls_label_path} exist under "
+                                    f"image_root {image_root!r} (e.g. {first[0][0]!r}): is image_root right?")
+        super().__init__(samples, transform_ops, names, seed)
+
+
+def collate_valid_samples(samples):
+    """Batch the samples that loaded: -> (images [N,C,H,W] float32, labels [N] int64, n_skipped int64 [1]).
+
+    When every sample of the batch failed, images and labels are None. (n_skipped is an array, not an
+    int, because Paddle's DataLoader ends the epoch early on a batch that holds no array at all.)
+    """
+    valid = [sample for sample in samples if sample is not None]
+    n_skipped = np.array([len(samples) - len(valid)], dtype=np.int64)
+    if not valid:
+        return None, None, n_skipped
+    shapes = {image.shape for image, _ in valid}
+    if len(shapes) > 1:
+        raise ValueError(f"images of one batch have different shapes {sorted(shapes)}: transform_ops must "
+                         f"produce a fixed size (e.g. RandCropImage, or ResizeImage + CropImage)")
+    images = np.stack([image for image, _ in valid]).astype(np.float32, copy=False)
+    labels = np.array([label for _, label in valid], dtype=np.int64)
+    return images, labels, n_skipped
+
+
+def class_names(dataset):
+    """The dataset's class names in label order, or None when they are unknown."""
+    return getattr(dataset, "class_names", None)
+
+
+def label_list_for(dataset_config):
+    """Class names for a dataset section without loading it: ``class_indices.json`` in an ImageFolder root
+    (or its ``class_indices`` key), or beside a FileList's list. None when there is none."""
+    if dataset_config.get("class_indices"):
+        indices = dataset_config["class_indices"]
+        return list(indices) if isinstance(indices, list) else read_class_indices(indices)
+    folder = (os.path.dirname(os.path.abspath(dataset_config["cls_label_path"]))
+              if dataset_config.get("cls_label_path") else dataset_config["image_root"])
+    path = os.path.join(folder, CLASS_INDICES_FILE)
+    return read_class_indices(path) if os.path.isfile(path) else None

@@ -1,0 +1,204 @@
+"""Build a data loader from a PaddleClas ``DataLoader.Train`` / ``DataLoader.Eval`` config section.
+
+Iterating a ``Loader`` yields ``(images, labels, n_skipped)``:
+
+* ``images``: paddle.Tensor float32 [N, C, H, W];
+* ``labels``: paddle.Tensor int64 [N], or with ``batch_transform_ops: [MixupOperator: ...]`` a
+  ``MixupLabels(labels_a, labels_b, lam)`` named tuple (two int64 tensors [N] and a float), the loss
+  being ``lam * CE(logits, labels_a) + (1 - lam) * CE(logits, labels_b)``;
+* ``n_skipped``: int, samples of this batch (plus any earlier batch of only unreadable files, which is
+  not yielded) that were dropped as unreadable, so N may be smaller than batch_size.
+  ``loader.skipped_total`` counts them for the current epoch.
+
+Call ``loader.set_epoch(epoch)`` before each epoch: the sample order (seeded by ``(seed, epoch)``) and the
+augmentation (seeded by ``[seed, epoch, index]``) follow from it, identical for any ``num_workers``.
+Without it, each full pass moves on to the next epoch by itself.
+
+``loader: {use_shared_memory: true}`` passes worker batches through /dev/shm. In containers with a
+small /dev/shm (Docker's default is 64 MB) the workers die with "Bus error"; set ``use_shared_memory:
+false`` (or give the container ``--shm-size``), or ``num_workers: 0``. Workers are started anew for every
+epoch (no persistent workers), so they always see the current epoch. With ``num_workers: 0`` batches are
+loaded in the calling thread, not through paddle.io.DataLoader, whose loader thread hangs the program
+when a sample raises (Paddle 3.3); so a broken pipeline raises with its own traceback.
+"""
+import os
+
+import numpy as np
+import paddle
+
+from .datasets import FileList, ImageFolder, collate_valid_samples
+from .transforms import build_batch_transform, instantiate
+
+__all__ = ["build_dataloader", "build_dataset", "check_data_paths", "Loader", "SeededBatchSampler"]
+
+# "ImageNetDataset" is PaddleClas's name for the file-list dataset.
+DATASETS = {"FileList": FileList, "ImageNetDataset": FileList, "ImageFolder": ImageFolder}
+SAMPLERS = ("DistributedBatchSampler", "BatchSampler")
+LOADER_OPTIONS = {"num_workers": 0, "use_shared_memory": True}
+_MODES = {"train": "Train", "eval": "Eval", "test": "Test"}
+# Random streams of the sampler and the batch ops. A spawn key keeps them apart from the per-sample
+# streams [seed, epoch, index]: SeedSequence pads short entropy with zeros, so [s, e] would equal [s, e, 0].
+_ORDER_STREAM, _BATCH_OPS_STREAM = 1, 2
+
+
+def _epoch_rng(seed, epoch, stream):
+    return np.random.default_rng(np.random.SeedSequence([seed, epoch], spawn_key=(stream,)))
+
+
+def _mode_name(mode):
+    key = str(mode).lower()
+    if key not in _MODES:
+        raise ValueError(f"mode must be one of {list(_MODES.values())}, got {mode!r}")
+    return _MODES[key]
+
+
+class SeededBatchSampler(paddle.io.DistributedBatchSampler):
+    """DistributedBatchSampler whose shuffle is seeded by ``(seed, epoch)`` (Paddle's uses the epoch only).
+
+    Each rank takes every ``num_replicas``-th index of the shuffled order; the order is padded by
+    repeating its start so all ranks get the same number of samples (as Paddle does). An epoch's
+    order is fixed by ``set_epoch``; iterating does not advance it.
+    """
+
+    def __init__(self, dataset, batch_size, num_replicas=1, rank=0, shuffle=False, drop_last=False, seed=0):
+        super().__init__(dataset, batch_size, num_replicas=num_replicas, rank=rank, shuffle=shuffle,
+                         drop_last=drop_last)
+        if int(seed) < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+        self.seed = int(seed)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = _epoch_rng(self.seed, self.epoch, _ORDER_STREAM).permutation(n) if self.shuffle else np.arange(n)
+        local = np.resize(order, self.total_size)[self.local_rank::self.nranks].tolist()
+        for start in range(0, len(local), self.batch_size):
+            batch = local[start:start + self.batch_size]
+            if len(batch) < self.batch_size and self.drop_last:
+                return
+            yield batch
+
+
+class Loader:
+    """Iterable of ``(images, labels, n_skipped)`` batches over one rank's share of a dataset."""
+
+    def __init__(self, dataset, batch_sampler, batch_transform=None, seed=0, num_workers=0, use_shared_memory=True):
+        self.dataset, self.batch_sampler = dataset, batch_sampler
+        self.batch_transform, self.seed = batch_transform, seed
+        self.epoch, self.skipped_total = 0, 0
+        self._dataloader = None
+        if num_workers > 0:
+            self._dataloader = paddle.io.DataLoader(dataset, batch_sampler=batch_sampler, num_workers=num_workers,
+                                                    collate_fn=collate_valid_samples,
+                                                    use_shared_memory=use_shared_memory)
+
+    def set_epoch(self, epoch):
+        self.epoch = int(epoch)
+
+    def __len__(self):
+        return len(self.batch_sampler)
+
+    def __iter__(self):
+        epoch = self.epoch
+        # Set before iter(): that is when the workers start, each with its own copy of the dataset.
+        self.batch_sampler.set_epoch(epoch)
+        self.dataset.set_epoch(epoch)
+        batch_rng = _epoch_rng(self.seed, epoch, _BATCH_OPS_STREAM)
+        self.skipped_total = pending_skipped = yielded = 0
+        for images, labels, n_skipped in self._collated_batches():
+            self.skipped_total += n_skipped
+            pending_skipped += n_skipped
+            if images is None:  # every sample of the batch was unreadable
+                continue
+            if self.batch_transform is not None:
+                mixed, targets = self.batch_transform(images.numpy(), labels.numpy(), batch_rng)
+                images = paddle.to_tensor(mixed)
+                labels = targets._replace(labels_a=paddle.to_tensor(targets.labels_a),
+                                          labels_b=paddle.to_tensor(targets.labels_b))
+            yield images, labels, pending_skipped
+            pending_skipped, yielded = 0, yielded + 1
+        if yielded == 0 and self.skipped_total > 0:
+            raise RuntimeError(f"all {self.skipped_total} samples of this epoch were unreadable; "
+                               f"see the warnings above for their paths")
+        self.epoch = epoch + 1
+
+    def _collated_batches(self):
+        """-> (images Tensor or None, labels Tensor or None, n_skipped int) per sampler batch."""
+        if self._dataloader is not None:
+            for images, labels, n_skipped in self._dataloader:
+                yield images, labels, int(n_skipped.numpy()[0])
+            return
+        for indices in self.batch_sampler:
+            images, labels, n_skipped = collate_valid_samples([self.dataset[i] for i in indices])
+            if images is not None:
+                images, labels = paddle.to_tensor(images), paddle.to_tensor(labels)
+            yield images, labels, int(n_skipped[0])
+
+
+def build_dataset(dataset_config, mode="Train", *, seed=0, class_num=None):
+    """The ``dataset`` dict of a DataLoader section -> ImageFolder or FileList."""
+    config = dict(dataset_config or {})
+    config.pop("batch_transform_ops", None)
+    name = config.pop("name", None)
+    where = f"DataLoader.{_mode_name(mode)}.dataset"
+    if name not in DATASETS:
+        raise ValueError(f"{where}.name must be one of {list(DATASETS)}, got {name!r}")
+    if DATASETS[name] is ImageFolder and "image_root" in config:
+        config["root"] = config.pop("image_root")
+    config["seed"] = seed
+    if class_num is not None:
+        config["class_num"] = class_num
+    return instantiate(DATASETS[name], config, f"{where} ({name})")
+
+
+def _world(distributed):
+    if distributed is False:
+        return 1, 0
+    return paddle.distributed.get_world_size(), paddle.distributed.get_rank()
+
+
+def build_dataloader(section, mode, *, seed=0, class_num=None, distributed=None):
+    """``DataLoader.Train`` or ``DataLoader.Eval`` dict -> Loader.
+
+    ``class_num`` bounds FileList labels and must match ImageFolder's class count. ``distributed``:
+    None/True shard by ``paddle.distributed`` rank and world size (1 and 0 in a plain process),
+    False reads the whole dataset. ``sampler.name: BatchSampler`` never shards.
+    """
+    mode_name = _mode_name(mode)
+    dataset_config = dict(section.get("dataset") or {})
+    batch_ops = dataset_config.get("batch_transform_ops")
+    if batch_ops and mode_name != "Train":
+        raise ValueError(f"DataLoader.{mode_name}.dataset.batch_transform_ops: batch ops are for training only")
+    dataset = build_dataset(dataset_config, mode_name, seed=seed, class_num=class_num)
+
+    sampler_config = dict(section.get("sampler") or {})
+    sampler_name = sampler_config.pop("name", "DistributedBatchSampler")
+    if sampler_name not in SAMPLERS:
+        raise ValueError(f"DataLoader.{mode_name}.sampler.name must be one of {list(SAMPLERS)}, got {sampler_name!r}")
+    world_size, rank = _world(False if sampler_name == "BatchSampler" else distributed)
+    sampler = instantiate(SeededBatchSampler, dict(sampler_config, dataset=dataset, num_replicas=world_size,
+                                                   rank=rank, seed=seed), f"DataLoader.{mode_name}.sampler")
+
+    loader_config = dict(section.get("loader") or {})
+    unknown = sorted(set(loader_config) - set(LOADER_OPTIONS))
+    if unknown:
+        raise ValueError(f"DataLoader.{mode_name}.loader: unknown options {unknown}; valid: {list(LOADER_OPTIONS)}")
+    options = dict(LOADER_OPTIONS, **loader_config)
+    return Loader(dataset, sampler, build_batch_transform(batch_ops), seed, num_workers=int(options["num_workers"]),
+                  use_shared_memory=bool(options["use_shared_memory"]))
+
+
+def check_data_paths(section, mode):
+    """Raise FileNotFoundError naming the configured data paths that do not exist."""
+    mode_name = _mode_name(mode)
+    dataset = (section or {}).get("dataset") or {}
+    keys = ["image_root"] if dataset.get("name") == "ImageFolder" else ["image_root", "cls_label_path"]
+    problems = []
+    for key in keys:
+        path = dataset.get(key)
+        if not path:
+            problems.append(f"DataLoader.{mode_name}.dataset.{key} is not set")
+        elif not os.path.exists(path):
+            problems.append(f"DataLoader.{mode_name}.dataset.{key} {os.fspath(path)!r} does not exist")
+    if problems:
+        raise FileNotFoundError("; ".join(problems) + ". Download or prepare the data first: "
+                                "see README.md, section 'Preparing data'.")

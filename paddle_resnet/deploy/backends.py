@@ -1,0 +1,172 @@
+"""Inference runtimes behind one interface: ``backend.run(batch_nchw_float32) -> np.ndarray``."""
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+DEVICES = ("cpu", "gpu")
+PRECISIONS = ("fp32", "fp16", "int8")
+BACKENDS = ("auto", "paddle", "onnxruntime")
+PADDLE_GPU_FIX = ("install a CUDA build of PaddlePaddle (pip install paddlepaddle-gpu, "
+                  "see https://www.paddlepaddle.org.cn/install/quick) or use device='cpu'")
+
+
+def available_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@dataclass
+class RuntimeOptions:
+    device: str = "cpu"
+    cpu_threads: Optional[int] = None  # None: all cores this process may use
+    use_mkldnn: bool = True
+    use_tensorrt: bool = False
+    precision: str = "fp32"
+    max_batch_size: int = 16
+    image_shape: tuple = (3, 224, 224)
+    input_name: str = "x"
+    data_format: str = "NCHW"  # the model's internal layout (from inference.yml)
+
+    def __post_init__(self):
+        for what, value, allowed in (("device", self.device, DEVICES), ("precision", self.precision, PRECISIONS)):
+            if value not in allowed:
+                raise ValueError(f"{what} {value!r} is not supported; choose one of {', '.join(allowed)}")
+        if self.use_tensorrt and self.device != "gpu":
+            raise ValueError("TensorRT runs on NVIDIA GPUs: pass device='gpu' with use_tensorrt=True")
+        if self.device == "cpu" and self.precision != "fp32":
+            raise ValueError(f"precision={self.precision!r} needs device='gpu' (fp16 with or without TensorRT, "
+                             "int8 with use_tensorrt=True); on CPU use precision='fp32'")
+        if self.precision == "int8" and not self.use_tensorrt:
+            raise ValueError("precision='int8' needs use_tensorrt=True (TensorRT calibrates and runs int8)")
+        self.cpu_threads = self.cpu_threads or available_cores()
+
+
+def paddle_inference_config(program_file, params_file, options: RuntimeOptions):
+    """The ``paddle.inference.Config`` for ``options`` (separate from the backend so that benchmarks can try
+    further switches on it)."""
+    import paddle.inference as pi
+    config = pi.Config(str(program_file), str(params_file))
+    config.disable_glog_info()
+    if options.device == "gpu":
+        _configure_gpu(config, options, pi)
+    else:
+        _configure_cpu(config, options)
+    # No config.enable_memory_optim(): on CPU it makes create_predictor fail with Paddle 3.
+    return config
+
+
+class PaddleInferenceBackend:
+    """Paddle Inference predictor with zero-copy input/output handles."""
+    name = "paddle"
+
+    def __init__(self, config):
+        import paddle.inference as pi
+        self._predictor = pi.create_predictor(config)
+        self._input = self._predictor.get_input_handle(self._predictor.get_input_names()[0])
+        self._output = self._predictor.get_output_handle(self._predictor.get_output_names()[0])
+
+    def run(self, batch):
+        self._input.reshape(list(batch.shape))
+        self._input.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
+        self._predictor.run()
+        return self._output.copy_to_cpu()
+
+
+def _configure_cpu(config, options):
+    config.disable_gpu()
+    if options.use_mkldnn and options.data_format == "NHWC":
+        # Measured with Paddle 3.3.1: the oneDNN conv kernel transposes the already-NHWC input again.
+        raise ValueError("this model was exported with data_format='NHWC', which Paddle Inference's oneDNN "
+                         "kernels cannot run (conv channel mismatch); re-export the same weights built with "
+                         "data_format='NCHW', or pass use_mkldnn=False (several times slower)")
+    if options.use_mkldnn:
+        config.enable_mkldnn()
+    else:
+        config.disable_mkldnn()
+    config.set_cpu_math_library_num_threads(options.cpu_threads)
+
+
+def _configure_gpu(config, options, pi):
+    import paddle
+    if not paddle.is_compiled_with_cuda():
+        raise RuntimeError(f"device='gpu' was requested but this PaddlePaddle is a CPU-only build; {PADDLE_GPU_FIX}")
+    precision = {"fp32": pi.PrecisionType.Float32, "fp16": pi.PrecisionType.Half,
+                 "int8": pi.PrecisionType.Int8}[options.precision]
+    if not options.use_tensorrt:
+        config.enable_use_gpu(256, 0, precision)
+        return
+    if pi.get_trt_compile_version() == (0, 0, 0):
+        raise RuntimeError("use_tensorrt=True but this PaddlePaddle was built without TensorRT; install a "
+                           "paddlepaddle-gpu wheel built with TensorRT and put TensorRT's libraries on "
+                           "LD_LIBRARY_PATH, or pass use_tensorrt=False")
+    config.enable_use_gpu(256, 0)
+    config.enable_tensorrt_engine(workspace_size=1 << 30, max_batch_size=options.max_batch_size,
+                                  min_subgraph_size=3, precision_mode=precision, use_static=False,
+                                  use_calib_mode=options.precision == "int8")
+    shape = list(options.image_shape)
+    name = options.input_name
+    config.set_trt_dynamic_shape_info({name: [1, *shape]}, {name: [options.max_batch_size, *shape]},
+                                      {name: [min(8, options.max_batch_size), *shape]})
+
+
+class OnnxRuntimeBackend:
+    """ONNX Runtime session; CPU, or CUDA when onnxruntime-gpu is installed."""
+    name = "onnxruntime"
+
+    def __init__(self, onnx_file, options: RuntimeOptions, session_config=None):
+        """``session_config``: extra ``SessionOptions.add_session_config_entry`` keys and values."""
+        import onnxruntime as ort
+        if options.use_tensorrt or options.precision != "fp32":
+            raise ValueError("the onnxruntime backend runs fp32 without TensorRT; "
+                             "use backend='paddle' for use_tensorrt / fp16 / int8")
+        providers = ["CPUExecutionProvider"]
+        if options.device == "gpu":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise RuntimeError("device='gpu' with the onnxruntime backend needs onnxruntime-gpu "
+                                   "(pip install onnxruntime-gpu), or use device='cpu'")
+            providers.insert(0, "CUDAExecutionProvider")
+        session_options = ort.SessionOptions()
+        session_options.intra_op_num_threads = options.cpu_threads
+        session_options.inter_op_num_threads = 1
+        session_options.log_severity_level = 3  # paddle2onnx leaves unused initializers; ORT warns about each
+        for key, value in (session_config or {}).items():
+            session_options.add_session_config_entry(key, str(value))
+        self._session = ort.InferenceSession(str(onnx_file), session_options, providers=providers)
+        self._input_name = self._session.get_inputs()[0].name
+
+    def run(self, batch):
+        return self._session.run(None, {self._input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
+def _onnxruntime_installed():
+    try:
+        import onnxruntime  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def resolve_backend(backend, files, options):
+    """The backend to use for ``backend="auto"``, else ``backend`` checked against what exists."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r} is not supported; choose one of {', '.join(BACKENDS)}")
+    if backend == "onnxruntime" and files.onnx is None:
+        raise FileNotFoundError(f"backend='onnxruntime' needs inference.onnx in {files.program.parent}; "
+                                "export with export_inference(..., onnx=True)")
+    if backend != "auto":
+        return backend
+    # On CPU, ONNX Runtime is chosen whenever the export has inference.onnx: in benchmarks/bench_inference.py
+    # (ResNet50, 224x224, 2-core AVX2 EPYC, Paddle 3.3.1 / onnxruntime 1.31) it ran 1.2-1.4x faster than
+    # Paddle Inference with oneDNN at batch 1, 8 and 16, and also with one thread: the gap is oneDNN's
+    # convolution kernels on this CPU, which no Paddle Inference switch we tried (IR passes, oneDNN cache,
+    # threads) closed. GPU and TensorRT stay with Paddle Inference.
+    if options.device == "cpu" and files.onnx is not None and _onnxruntime_installed():
+        return "onnxruntime"
+    return "paddle"
+
+
+def create_backend(backend, files, options):
+    if resolve_backend(backend, files, options) == "onnxruntime":
+        return OnnxRuntimeBackend(files.onnx, options)
+    return PaddleInferenceBackend(paddle_inference_config(files.program, files.params, options))

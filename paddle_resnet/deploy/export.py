@@ -1,0 +1,114 @@
+"""Export a dygraph model to a Paddle Inference directory (and optionally ONNX) with its ``inference.yml``."""
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import paddle
+import paddle.nn.functional as F
+
+from ..data.transforms import describe_eval_preprocess
+from .model_dir import CONFIG_FILE, ONNX_FILE, PARAMS_FILE, PROGRAM_FILES, InferenceConfig, stale_model_files
+
+logger = logging.getLogger(__name__)
+
+ONNX_OPSET = 13
+
+
+class InferenceHead(paddle.nn.Layer):
+    """The model as deployed: optionally with softmax appended, so servers get probabilities."""
+
+    def __init__(self, model, softmax=True):
+        super().__init__()
+        self.model, self.softmax = model, softmax
+
+    def forward(self, x):
+        logits = self.model(x)
+        return F.softmax(logits, axis=-1) if self.softmax else logits
+
+
+def export_inference(model, save_dir, *, image_shape=(3, 224, 224), eval_ops, label_list=None, softmax=True,
+                     onnx=False, model_name=None):
+    """Save ``model`` for inference with a dynamic batch dimension; returns {role: path} of what was written.
+
+    Roles: "program" (inference.json or .pdmodel), "params", "onnx" (when ``onnx=True``) and "config"
+    (inference.yml). Files go to a temporary directory first and are moved into ``save_dir`` at the end,
+    so a failed export leaves an earlier one intact.
+    """
+    image_shape = tuple(int(d) for d in image_shape)
+    _check_crop_matches(eval_ops, image_shape)
+    if onnx and getattr(model, "data_format", "NCHW") == "NHWC":
+        raise ValueError("paddle2onnx cannot convert NHWC convolutions (it aborts the process); "
+                         "export the same weights built with data_format='NCHW' for ONNX")
+    save_dir = Path(save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=save_dir, prefix=".export-") as staging:
+        staging = Path(staging)
+        written = _save_paddle_program(model, staging, image_shape, softmax)
+        if onnx:
+            written["onnx"] = _convert_to_onnx(staging, written)
+        config = InferenceConfig(transform_ops=list(eval_ops), image_shape=image_shape, softmax=softmax,
+                                 label_list=list(label_list) if label_list is not None else None,
+                                 model_name=model_name, data_format=getattr(model, "data_format", "NCHW"),
+                                 model_files={k: p.name for k, p in written.items()})
+        config.save(staging / CONFIG_FILE)
+        written["config"] = staging / CONFIG_FILE
+        return _move_into_place(written, save_dir)
+
+
+def _check_crop_matches(eval_ops, image_shape):
+    crop = describe_eval_preprocess(eval_ops)["crop_size"]  # [width, height]
+    if crop is not None and tuple(crop[::-1]) != image_shape[1:]:
+        raise ValueError(f"the eval crop {crop[0]}x{crop[1]} (width x height) does not match "
+                         f"image_shape {list(image_shape)} (C, H, W); the exported input size must be the crop size")
+
+
+def _save_paddle_program(model, directory, image_shape, softmax):
+    was_training = model.training
+    model.eval()
+    try:
+        spec = paddle.static.InputSpec([None, *image_shape], "float32", "x")
+        static_head = paddle.jit.to_static(InferenceHead(model, softmax), input_spec=[spec], full_graph=True)
+        paddle.jit.save(static_head, str(directory / "inference"))
+    finally:
+        if was_training:
+            model.train()
+    program = next((directory / name for name in PROGRAM_FILES if (directory / name).is_file()), None)
+    if program is None or not (directory / PARAMS_FILE).is_file():
+        raise RuntimeError(f"paddle.jit.save wrote {sorted(os.listdir(directory))}; expected one of "
+                           f"{PROGRAM_FILES} and {PARAMS_FILE}")
+    return {"program": program, "params": directory / PARAMS_FILE}
+
+
+def _convert_to_onnx(directory, written):
+    """Runs the paddle2onnx command line in a child process: on ops it cannot convert, paddle2onnx
+    aborts its whole process (SIGABRT), which must not take the caller down with it."""
+    try:
+        import paddle2onnx  # noqa: F401  (only checks that it is installed)
+    except ImportError:
+        raise ImportError("onnx=True needs paddle2onnx: pip install paddle2onnx onnxruntime "
+                          "(or pip install -e .[onnx])") from None
+    save_file = directory / ONNX_FILE
+    # "--optimize_tool None": the default (polygraphy) may try to pip-install its dependencies at run time.
+    command = [sys.executable, "-m", "paddle2onnx.command", "--model_dir", str(directory),
+               "--model_filename", written["program"].name, "--params_filename", written["params"].name,
+               "--save_file", str(save_file), "--opset_version", str(ONNX_OPSET), "--optimize_tool", "None"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0 or not save_file.is_file():
+        output = (result.stdout + result.stderr).strip()
+        raise RuntimeError(f"paddle2onnx failed (exit code {result.returncode}):\n{output[-3000:]}")
+    return save_file
+
+
+def _move_into_place(written, save_dir):
+    for stale in stale_model_files(save_dir, {path.name for path in written.values()}):
+        stale.unlink()
+    # inference.yml goes last: whoever reads it finds the files it lists already in place.
+    final = {}
+    for role, path in sorted(written.items(), key=lambda item: item[0] == "config"):
+        final[role] = save_dir / path.name
+        os.replace(path, final[role])
+    logger.info("exported %s to %s", ", ".join(p.name for p in final.values()), save_dir)
+    return final

@@ -1,0 +1,140 @@
+"""Classify images with an exported model: preprocessing from inference.yml, batching, top-k."""
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PIL import Image
+
+from ..data.transforms import ImageDecodeError, build_transforms
+from .backends import RuntimeOptions, create_backend
+from .model_dir import InferenceConfig, load_label_names, locate_model_files
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """One input's top-k; a skipped (unreadable) input has ``error`` set and empty lists."""
+    input: str
+    class_ids: list = field(default_factory=list)
+    scores: list = field(default_factory=list)
+    label_names: list = field(default_factory=list)
+    error: Optional[str] = None
+
+    @property
+    def skipped(self):
+        return self.error is not None
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def _describe(item, index):
+    """A name for an input in results and warnings: its path, a PIL image's file name, or its position."""
+    if isinstance(item, (str, os.PathLike)):
+        return str(item)
+    if isinstance(item, Image.Image) and getattr(item, "filename", ""):
+        return item.filename
+    return f"<{type(item).__name__} #{index}>"
+
+
+def _as_list(inputs):
+    single = isinstance(inputs, (str, os.PathLike, Image.Image)) or (isinstance(inputs, np.ndarray)
+                                                                      and inputs.ndim in (2, 3))
+    return [inputs] if single else list(inputs)
+
+
+def _softmax(logits):
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+class Predictor:
+    """An exported model ready to serve.
+
+    Args:
+        model_dir: a directory written by ``export_inference`` (inference.yml + model files).
+        backend: "paddle" (Paddle Inference), "onnxruntime" (needs inference.onnx), or "auto": ONNX Runtime
+            on CPU when the export has inference.onnx (it measured faster here), else Paddle Inference.
+        device: "cpu" or "gpu".
+        cpu_threads: math-library threads on CPU; None uses every core this process may run on.
+        use_mkldnn: oneDNN kernels for Paddle Inference on CPU.
+        use_tensorrt, precision: Paddle Inference on GPU; fp16/int8 need a GPU, int8 needs TensorRT.
+        max_batch_size: largest batch handed to the runtime (TensorRT's dynamic-shape maximum);
+            larger batches given to ``run`` are split.
+        warmup: runs on a zero batch before serving, so the first request does not pay for setup.
+    """
+
+    def __init__(self, model_dir, *, backend="auto", device="cpu", cpu_threads=None, use_mkldnn=True,
+                 use_tensorrt=False, precision="fp32", max_batch_size=16, warmup=1):
+        self.model_dir = Path(model_dir)
+        self.config = InferenceConfig.load(self.model_dir)
+        self.files = locate_model_files(self.model_dir, self.config)
+        self.label_names = load_label_names(self.model_dir, self.config)
+        self.transforms = build_transforms(self.config.transform_ops)
+        self.options = RuntimeOptions(device=device, cpu_threads=cpu_threads, use_mkldnn=use_mkldnn,
+                                      use_tensorrt=use_tensorrt, precision=precision,
+                                      max_batch_size=max_batch_size, image_shape=self.config.image_shape,
+                                      input_name=self.config.input_name, data_format=self.config.data_format)
+        self.backend = create_backend(backend, self.files, self.options)
+        for _ in range(warmup):
+            self.run(np.zeros((1, *self.config.image_shape), np.float32))
+
+    @property
+    def backend_name(self):
+        return self.backend.name
+
+    def run(self, batch_nchw):
+        """Raw model output (probabilities if exported with softmax, else logits) for a float32 NCHW batch."""
+        batch_nchw = np.asarray(batch_nchw, dtype=np.float32)
+        step = self.options.max_batch_size
+        if len(batch_nchw) <= step:
+            return self.backend.run(batch_nchw)
+        return np.concatenate([self.backend.run(batch_nchw[i:i + step]) for i in range(0, len(batch_nchw), step)])
+
+    def preprocess(self, items):
+        """Images (paths, PIL images or uint8 HWC arrays) -> float32 NCHW batch; raises on an unreadable one."""
+        return np.stack([self.transforms(item) for item in _as_list(items)])
+
+    def predict(self, inputs, top_k=5, batch_size=8):
+        """Top-k classes for each input, in input order. Unreadable images are logged, skipped, and
+        returned as a Prediction with ``error`` set; the rest are still predicted."""
+        items = _as_list(inputs)
+        batch_size = max(1, min(batch_size, self.options.max_batch_size))
+        results = []
+        for start in range(0, len(items), batch_size):
+            results.extend(self._predict_chunk(items[start:start + batch_size], start, top_k))
+        return results
+
+    def _predict_chunk(self, items, first_index, top_k):
+        results, images, loaded = [], [], []
+        for index, item in enumerate(items, first_index):
+            name = _describe(item, index)
+            try:
+                images.append(self.transforms(item))
+            except (OSError, ImageDecodeError) as error:
+                logger.warning("skipping %s: %s", name, error)
+                results.append(Prediction(name, error=str(error)))
+                continue
+            results.append(Prediction(name))
+            loaded.append(results[-1])
+        if images:
+            self._fill_top_k(loaded, self.run(np.stack(images)), top_k)
+        return results
+
+    def _fill_top_k(self, predictions, outputs, top_k):
+        probabilities = outputs if self.config.softmax else _softmax(outputs)
+        k = min(top_k, probabilities.shape[1])
+        top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+        for prediction, ids, row in zip(predictions, top, probabilities):
+            prediction.class_ids = [int(i) for i in ids]
+            prediction.scores = [float(row[i]) for i in ids]
+            prediction.label_names = [self.label_name(int(i)) for i in ids]
+
+    def label_name(self, class_id):
+        if self.label_names and class_id < len(self.label_names):
+            return str(self.label_names[class_id])
+        return str(class_id)

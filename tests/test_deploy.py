@@ -1,0 +1,303 @@
+"""Export to Paddle Inference / ONNX, the Predictor, and tools/predict.py (small ResNet18s at 64x64)."""
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import paddle
+import pytest
+from PIL import Image
+
+from paddle_resnet import build_model
+from paddle_resnet.data.transforms import build_transforms
+from paddle_resnet.deploy import InferenceConfig, Predictor, export_inference
+from paddle_resnet.deploy.benchmark import measure, timings_table
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZE = 64
+EVAL_OPS = [
+    {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+    {"ResizeImage": {"resize_short": 72}},
+    {"CropImage": {"size": SIZE}},
+    {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                        "order": ""}},
+    "ToCHWImage",
+]
+LABELS = [f"class_{i}" for i in range(10)]
+
+
+def calibrated_model(name, seed=0):
+    """A model whose BN running statistics are those of a real batch, as after training: folding BN into
+    the convolutions at export then changes the weights, which is what parity has to survive."""
+    paddle.seed(seed)
+    model = build_model(name, num_classes=len(LABELS))
+    for layer in model.sublayers():
+        if isinstance(layer, paddle.nn.BatchNorm2D):
+            layer._momentum = 0.0  # running stats := this batch's stats
+    model.train()
+    with paddle.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "When training, we now always track global mean ..."
+        model(paddle.to_tensor(np.random.default_rng(seed).standard_normal((8, 3, SIZE, SIZE), dtype=np.float32)))
+    model.eval()
+    return model
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """(model name, softmax, onnx) -> (dygraph model, export dir); each exported once per module."""
+    cache = {}
+
+    def get(name="resnet18", softmax=False, onnx=False):
+        key = (name, softmax, onnx)
+        if key not in cache:
+            model = calibrated_model(name)
+            directory = tmp_path_factory.mktemp(f"{name}_{'softmax' if softmax else 'logits'}")
+            export_inference(model, directory, image_shape=(3, SIZE, SIZE), eval_ops=EVAL_OPS, label_list=LABELS,
+                             softmax=softmax, onnx=onnx, model_name=name)
+            cache[key] = (model, directory)
+        return cache[key]
+    return get
+
+
+@pytest.fixture(scope="module")
+def predictor(exports):
+    """Like ``exports``, but a Predictor on the export (Paddle Inference unless ``backend`` says otherwise)."""
+    cache = {}
+
+    def get(name="resnet18", softmax=False, onnx=False, backend="paddle"):
+        key = (name, softmax, onnx, backend)
+        if key not in cache:
+            cache[key] = Predictor(exports(name, softmax, onnx)[1], backend=backend)
+        return cache[key]
+    return get
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(1)
+    paths = []
+    for i, (h, w) in enumerate([(80, 100), (120, 90)]):
+        path = directory / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def dygraph(model, batch):
+    with paddle.no_grad():
+        return model(paddle.to_tensor(batch)).numpy()
+
+
+def random_batch(batch_size, seed=2):
+    return np.random.default_rng(seed).standard_normal((batch_size, 3, SIZE, SIZE), dtype=np.float32)
+
+
+def run_predict_tool(*args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "predict.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+# ---- parity -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet18_vd", "resnet18_v2"])
+def test_paddle_inference_matches_dygraph(exports, predictor, name):
+    onnx = name == "resnet18"  # the ONNX tests reuse this export
+    model, _ = exports(name, onnx=onnx)
+    for batch_size in (1, 3, 8):
+        batch = random_batch(batch_size)
+        np.testing.assert_allclose(predictor(name, onnx=onnx).run(batch), dygraph(model, batch), rtol=0, atol=1e-5)
+
+
+def test_onnxruntime_matches_paddle_inference(predictor):
+    paddle_predictor = predictor(onnx=True)
+    onnx_predictor = predictor(onnx=True, backend="onnxruntime")
+    for batch_size in (1, 3, 8):
+        batch = random_batch(batch_size)
+        np.testing.assert_allclose(onnx_predictor.run(batch), paddle_predictor.run(batch), rtol=0, atol=1e-4)
+
+
+def test_auto_backend_prefers_onnxruntime_on_cpu_when_exported(exports):
+    assert Predictor(exports("resnet18", onnx=True)[1], warmup=0).backend_name == "onnxruntime"
+    assert Predictor(exports("resnet18", softmax=True)[1], warmup=0).backend_name == "paddle"
+
+
+def test_exported_files_load_with_paddle_alone(exports, tmp_path):
+    """The directory is self-contained: a fresh process with only paddle (no paddle_resnet) runs it."""
+    model, directory = exports("resnet18", onnx=True)
+    batch = random_batch(3)
+    np.save(tmp_path / "batch.npy", batch)
+    script = textwrap.dedent(f"""
+        import sys, numpy as np, paddle.inference as pi
+        config = pi.Config({str(directory / "inference.json")!r}, {str(directory / "inference.pdiparams")!r})
+        config.disable_glog_info()
+        predictor = pi.create_predictor(config)
+        handle = predictor.get_input_handle(predictor.get_input_names()[0])
+        handle.reshape([3, 3, {SIZE}, {SIZE}])
+        handle.copy_from_cpu(np.load({str(tmp_path / "batch.npy")!r}))
+        predictor.run()
+        output = predictor.get_output_handle(predictor.get_output_names()[0])
+        np.save({str(tmp_path / "out.npy")!r}, output.copy_to_cpu())
+        assert not any(m.startswith("paddle_resnet") for m in sys.modules), "paddle_resnet was imported"
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), dygraph(model, batch), rtol=0, atol=1e-5)
+
+
+# ---- inference.yml, preprocessing, softmax --------------------------------------------------------------------
+
+def test_inference_yml_round_trip(exports):
+    _, directory = exports("resnet18", onnx=True)
+    config = InferenceConfig.load(directory)
+    assert config.transform_ops == EVAL_OPS
+    assert config.image_shape == (3, SIZE, SIZE)
+    assert config.label_list == LABELS and config.model_name == "resnet18" and config.softmax is False
+    assert config.model_files == {"program": "inference.json", "params": "inference.pdiparams",
+                                  "onnx": "inference.onnx"}
+    assert all((directory / name).is_file() for name in config.model_files.values())
+    summary = config.to_dict()["preprocess"]["summary"]
+    assert summary["resize_short"] == 72 and summary["crop_size"] == [SIZE, SIZE]
+    assert summary["mean"] == [0.485, 0.456, 0.406] and summary["std"] == [0.229, 0.224, 0.225]
+    assert summary["channel_order"] == "RGB" and summary["layout"] == "CHW"
+    assert not [p for p in os.listdir(directory) if p.startswith(".export-")], "staging directory left behind"
+
+
+def test_predictor_preprocessing_equals_build_transforms(predictor, images):
+    predictor = predictor(onnx=True)
+    reference = build_transforms(EVAL_OPS)
+    pil_image = Image.open(images[1])
+    array = np.asarray(Image.open(images[0]).convert("RGB"))
+    expected = np.stack([reference(open(images[0], "rb").read()), reference(pil_image), reference(array)])
+    np.testing.assert_array_equal(predictor.preprocess([images[0], pil_image, array]), expected)
+
+
+def test_softmax_is_applied_by_default(exports, predictor, images):
+    model, _ = exports("resnet18", softmax=True)
+    predictor = predictor(softmax=True)
+    batch = predictor.preprocess(images)
+    probabilities = predictor.run(batch)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    logits = dygraph(model, batch)
+    np.testing.assert_allclose(probabilities, np.exp(logits) / np.exp(logits).sum(1, keepdims=True), atol=1e-5)
+
+
+def test_softmax_off_exports_logits_and_predict_still_gives_probabilities(predictor, images):
+    predictor = predictor(onnx=True)
+    logits = predictor.run(predictor.preprocess(images))
+    assert not np.allclose(logits.sum(axis=1), 1.0)
+    result = predictor.predict(images, top_k=len(LABELS))[0]
+    assert abs(sum(result.scores) - 1.0) < 1e-5
+    assert result.scores == sorted(result.scores, reverse=True)
+    assert result.label_names == [LABELS[i] for i in result.class_ids]
+
+
+# ---- bad inputs and requests --------------------------------------------------------------------------------
+
+def test_unreadable_image_is_skipped_and_reported(predictor, images, tmp_path, caplog):
+    broken, missing = tmp_path / "broken.jpg", tmp_path / "missing.jpg"
+    broken.write_bytes(b"not an image")
+    predictor = predictor(softmax=True)
+    with caplog.at_level(logging.WARNING):
+        results = predictor.predict([images[0], str(broken), str(missing), images[1]], top_k=3, batch_size=2)
+    assert [r.input for r in results] == [images[0], str(broken), str(missing), images[1]]
+    assert [r.skipped for r in results] == [False, True, True, False]
+    assert all(len(r.class_ids) == 3 for r in results if not r.skipped)
+    assert str(broken) in caplog.text and str(missing) in caplog.text
+
+
+def test_missing_model_file_names_the_file_and_the_export_command(exports, tmp_path):
+    _, directory = exports("resnet18", softmax=True)
+    for missing in ("inference.pdiparams", "inference.json", "inference.yml"):
+        copy = tmp_path / missing
+        shutil.copytree(directory, copy)
+        (copy / missing).unlink()
+        with pytest.raises(FileNotFoundError) as error:
+            Predictor(copy)
+        message = str(error.value)
+        assert f"{missing} is missing" in message
+        assert "python tools/export_model.py -c configs/" in message
+        assert f"-o Global.save_inference_dir={copy}" in message
+
+
+@pytest.mark.skipif(paddle.is_compiled_with_cuda(), reason="checks the errors of a CPU-only Paddle")
+def test_gpu_and_tensorrt_on_cpu_only_paddle_fail_clearly(exports):
+    _, directory = exports("resnet18", softmax=True)
+    with pytest.raises(RuntimeError, match="CPU-only build.*paddlepaddle-gpu"):
+        Predictor(directory, backend="paddle", device="gpu", use_tensorrt=True, precision="fp16")
+    with pytest.raises(RuntimeError, match="CPU-only build"):
+        Predictor(directory, device="gpu")
+    with pytest.raises(ValueError, match="TensorRT runs on NVIDIA GPUs"):
+        Predictor(directory, use_tensorrt=True)
+    with pytest.raises(ValueError, match="needs device='gpu'"):
+        Predictor(directory, precision="fp16")
+
+
+def test_nhwc_model_refuses_onnx_export(tmp_path):
+    model = build_model("resnet18", num_classes=2, data_format="NHWC")
+    with pytest.raises(ValueError, match="NHWC"):
+        export_inference(model, tmp_path, image_shape=(3, SIZE, SIZE), eval_ops=EVAL_OPS, onnx=True)
+    assert not (tmp_path / "inference.yml").exists()
+
+
+def test_reexport_replaces_files_it_no_longer_writes(exports, tmp_path):
+    model, _ = exports("resnet18", softmax=True)
+    (tmp_path / "inference.onnx").write_bytes(b"from an earlier export")
+    (tmp_path / "class_indices.json").write_text(json.dumps({str(i): f"name{i}" for i in range(len(LABELS))}))
+    written = export_inference(model, tmp_path, image_shape=(3, SIZE, SIZE), eval_ops=EVAL_OPS)
+    assert set(written) == {"program", "params", "config"}
+    assert not (tmp_path / "inference.onnx").exists(), "a stale ONNX file would not match the new weights"
+    assert (tmp_path / "class_indices.json").exists()
+    predictor = Predictor(tmp_path, warmup=0)
+    assert predictor.backend_name == "paddle"
+    assert predictor.label_names == [f"name{i}" for i in range(len(LABELS))]
+
+
+def test_crop_size_must_match_image_shape(tmp_path):
+    with pytest.raises(ValueError, match="does not match image_shape"):
+        export_inference(build_model("resnet18", num_classes=2), tmp_path, image_shape=(3, 224, 224),
+                         eval_ops=EVAL_OPS)
+
+
+# ---- tools/predict.py ---------------------------------------------------------------------------------------
+
+def test_predict_tool_input_matching_nothing(tmp_path):
+    pattern = str(tmp_path / "nothing" / "*.jpg")
+    result = run_predict_tool("--model-dir", tmp_path, "--input", pattern)
+    assert result.returncode == 2
+    assert f"--input {pattern!r} matches no image file" in result.stderr
+
+
+def test_predict_tool_end_to_end(exports, images, tmp_path):
+    _, directory = exports("resnet18", softmax=True)
+    input_dir = tmp_path / "in"
+    input_dir.mkdir()
+    for path in images:
+        shutil.copy(path, input_dir)
+    (input_dir / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    (input_dir / "notes.txt").write_text("not an image file name: ignored")
+    out = tmp_path / "out.json"
+    result = run_predict_tool("--model-dir", directory, "--input", input_dir, "--top-k", 2, "--json", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = json.loads(out.read_text())
+    assert [os.path.basename(r["input"]) for r in records] == ["broken.jpg", "img0.png", "img1.png"]
+    assert records[0]["error"] and not records[0]["class_ids"]
+    for record in records[1:]:
+        assert record["error"] is None and len(record["class_ids"]) == 2
+        assert record["label_names"] == [LABELS[i] for i in record["class_ids"]]
+        assert 0 < record["scores"][1] <= record["scores"][0] <= 1
+        assert f"{record['label_names'][0]} {record['scores'][0]:.4f}" in result.stdout
+    assert "1 of 3 inputs could not be read" in result.stderr
+
+
+def test_benchmark_table_has_one_row_per_timing():
+    timings = [measure(name, lambda: None, batch_size, warmup=0, min_runs=3, min_seconds=0)
+               for name in ("a", "b") for batch_size in (1, 8)]
+    table = timings_table(timings, gflop_per_image=1.0, reference="a")
+    assert len(table.splitlines()) == 2 + len(timings)
+    assert "| b | 8 |" in table and "vs a" in table

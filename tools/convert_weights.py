@@ -1,0 +1,38 @@
+"""Convert a Paddle, PaddleClas, torchvision or timm ResNet checkpoint to this package's .pdparams.
+
+    python tools/convert_weights.py --arch resnet50_vd --src resnet50d.pth --dst resnet50_vd.pdparams
+    python tools/convert_weights.py --arch resnet18_vd --src ResNet18_vd_pretrained --source paddleclas \
+        --num-classes 102 --dst out/resnet18_vd_flowers.pdparams
+
+The source naming scheme is detected from the key names unless --source is given; torch files are
+read without torch. --num-classes defaults to the checkpoint's own (a different count re-initialises
+the classifier). The output is written atomically.
+"""
+import argparse
+import pickle
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from paddle_resnet.weights import SOURCES, convert_checkpoint  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", required=True, help="a registered model name, e.g. resnet50_vd")
+    parser.add_argument("--src", required=True, help=".pdparams, .pth/.pt, .safetensors or .npz")
+    parser.add_argument("--dst", required=True, help="output .pdparams")
+    parser.add_argument("--source", default="auto", choices=("auto",) + SOURCES)
+    parser.add_argument("--num-classes", type=int, help="classifier size (default: the checkpoint's)")
+    args = parser.parse_args(argv)
+    try:
+        report = convert_checkpoint(args.arch, args.src, args.dst, args.source, args.num_classes)
+    except (OSError, ValueError, pickle.UnpicklingError) as err:
+        sys.exit(f"convert_weights.py: error: {err}")
+    print(report)
+    print(f"wrote {args.dst}")
+
+
+if __name__ == "__main__":
+    main()
