@@ -113,7 +113,7 @@ def _merge(schema, user, path):
         value = user.get(key, default)
         if value is OPTIONAL:
             continue
-        if value is REQUIRED:
+        if value is REQUIRED or (default is REQUIRED and value is None):
             section = path or key
             raise ConfigError(f"missing required key {where} in section {section.split('.')[0]}")
         if isinstance(default, dict) and where not in LIST_KEYS:
@@ -160,7 +160,7 @@ def _list_index(keys, i, node):
         node[index]
         return index
     except (ValueError, IndexError):
-        raise ConfigError(f"{'.'.join(keys[:i + 1])}: {keys[i]!r} is not an index of a list of {len(node)} items")
+        raise ConfigError(f"{'.'.join(keys[:i])} is a list of {len(node)} items; {keys[i]!r} is not an index of it")
 
 
 def validate(user):

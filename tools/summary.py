@@ -2,6 +2,7 @@
 
     python tools/summary.py --layers 50 [--variant v1|vd|v2] [--input-size 224] [--num-classes 1000] [--json]
     python tools/summary.py --model resnext50_32x4d
+    python tools/summary.py --model-table
 """
 import argparse
 import json
@@ -10,7 +11,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from paddle_resnet.models.summary import model_name, summarize  # noqa: E402
+from paddle_resnet.models import list_models  # noqa: E402
+from paddle_resnet.models.summary import model_name, model_table, summarize  # noqa: E402
 
 
 def main(argv=None):
@@ -21,7 +23,11 @@ def main(argv=None):
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--model-table", action="store_true", help="print the README's table of every model")
     args = parser.parse_args(argv)
+    if args.model_table:
+        print(model_table(list_models(), args.input_size))
+        return
     try:
         name = args.model or model_name(args.layers, args.variant)
         report = summarize(name, args.input_size, args.num_classes)

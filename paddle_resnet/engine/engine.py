@@ -58,7 +58,7 @@ class Engine:
         self.device = select_device(g["device"], g["num_threads"])
         if self.world_size > 1:
             dist.init_parallel_env()
-        _seed_everything(g["seed"] + self.rank)
+        _seed_everything(g["seed"])  # the same initial weights on every rank
         self.model = self._build_model()
         if g["pretrained_model"]:
             self._load_pretrained(g["pretrained_model"])
@@ -66,6 +66,7 @@ class Engine:
         if config["Arch"]["lr_mult_list"]:
             apply_lr_mult(self.model, config["Arch"]["lr_mult_list"])
         self.topk = tuple(_single_entry(config["Metric"]["Eval"], "Metric.Eval", "TopkAcc").get("topk", [1, 5]))
+        _seed_everything(g["seed"] + self.rank)  # per-rank dropout and mixup draws
 
     # ---------------------------------------------------------------- model
     def _model_options(self):
@@ -274,9 +275,24 @@ class _Trainer:
             self._train_epoch(epoch)
             if self.is_main:
                 self._end_of_epoch(epoch)
+        if self.engine.world_size > 1:
+            self._check_ranks_in_sync()
         self.writer.close()
         return {"best_top1": self.best["top1"], "best_epoch": self.best["epoch"] + 1,
                 "output_dir": self.engine.output_dir}
+
+    def _check_ranks_in_sync(self):
+        """Compares per-parameter checksums across ranks: DataParallel must keep the weights identical.
+        (BN running statistics are left out: each rank computes them on its own shard, as in PaddleClas.)"""
+        checksum = paddle.stack([p.detach().astype("float64").sum() for name, p in self.model.named_parameters()
+                                 if not name.endswith(("_mean", "_variance"))])
+        gathered = []
+        dist.all_gather(gathered, checksum)
+        spread = max(float((g - gathered[0]).abs().max()) for g in gathered)
+        if spread == 0.0:
+            LOGGER.info(f"weights identical on all {len(gathered)} ranks")
+        else:
+            LOGGER.warning(f"weights differ across ranks (largest checksum difference {spread:g})")
 
     def _train_epoch(self, epoch):
         g, loader = self.g, self.train_loader
@@ -295,10 +311,11 @@ class _Trainer:
             loss, logits = self._forward_backward(images, target, step, steps)
             loss_value = float(loss)
             if not math.isfinite(loss_value):
+                resume = (f"last good checkpoint: {self.last_good} (resume with -o Global.checkpoints="
+                          f"{self.last_good})" if self.last_good else "no checkpoint saved yet")
                 raise TrainingDiverged(
-                    f"loss is {loss_value} at epoch {epoch + 1}, step {step + 1} (global step "
-                    f"{self.global_step}); last good checkpoint: {self.last_good or 'none saved yet'}. "
-                    "Lower Optimizer.lr.learning_rate or set Global.clip_grad_norm, then resume from it.")
+                    f"loss is {loss_value} at epoch {epoch + 1}, step {step + 1} (global step {self.global_step}); "
+                    f"{resume}. Lower Optimizer.lr.learning_rate or set Global.clip_grad_norm.")
             loss_avg.update(loss_value, batch)
             labels = target[0] if isinstance(target, tuple) else target
             top1_avg.update(topk_correct(logits, labels, (1,))[1] / batch, batch)

@@ -29,11 +29,14 @@ def build_lr(lr_cfg, steps_per_epoch, epochs, total_batch):
         values = [peak * lr_cfg["gamma"] ** i for i in range(len(boundaries) + 1)]
         schedule = paddle.optimizer.lr.PiecewiseDecay(boundaries, values)
     else:
-        schedule = peak
+        schedule = paddle.optimizer.lr.LambdaDecay(peak, _constant)
     if warmup_steps > 0:
         return paddle.optimizer.lr.LinearWarmup(schedule, warmup_steps, lr_cfg["warmup_start_lr"], peak)
-    return schedule if isinstance(schedule, paddle.optimizer.lr.LRScheduler) else \
-        paddle.optimizer.lr.PiecewiseDecay([], [peak])
+    return schedule
+
+
+def _constant(step):
+    return 1.0
 
 
 def _is_bn_or_bias(layer, param_name):

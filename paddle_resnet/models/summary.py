@@ -33,3 +33,26 @@ def summarize(name, input_size=224, num_classes=1000, **model_kwargs):
         "trainable_params": int(counts["trainable_params"]),
         "flops": count_flops(model, input_size, in_channels),
     }
+
+
+def reference_of(name):
+    """The implementation a registered model matches, for the README's model table."""
+    if name.endswith("_vd"):
+        depth = name[len("resnet"):-len("_vd")]
+        return f"timm `resnet{depth}d`, PaddleClas `ResNet{depth}_vd`"
+    if name.endswith("_v2"):
+        return f"timm `resnetv2_{name[len('resnet'):-len('_v2')]}` layout (He et al. 2016)"
+    if name == "resnet200":
+        return "timm `resnet200`"
+    return f"paddle.vision / torchvision `{name}`"
+
+
+def model_table(names, input_size=224):
+    """Markdown rows: name, trainable parameters, GFLOPs at ``input_size``, reference."""
+    rows = ["| model | params | GFLOPs @224 | matches |", "| --- | ---: | ---: | --- |"]
+    for name in names:
+        model = build_model(name)
+        params = sum(int(p.size) for p in model.parameters() if not p.stop_gradient)
+        flops = count_flops(model, input_size)
+        rows.append(f"| `{name}` | {params / 1e6:.2f} M | {flops / 1e9:.2f} | {reference_of(name)} |")
+    return "\n".join(rows)

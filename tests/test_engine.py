@@ -1,0 +1,305 @@
+"""Config parsing and the training engine, on small real image files."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import paddle
+import pytest
+
+from conftest import ROOT
+from engine_fixtures import make_image_folder, tiny_config, write_config
+from paddle_resnet.config import ConfigError, apply_override, load_config, validate
+from paddle_resnet.engine import Engine, TrainingDiverged
+from paddle_resnet.engine.device import DeviceUnavailable
+from paddle_resnet.engine.engine import _Trainer
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    return make_image_folder(root / "train"), make_image_folder(root / "val", per_class=4, seed=1)
+
+
+def run_tool(tool, *args, timeout=300):
+    return subprocess.run([sys.executable, f"tools/{tool}", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def load_weights(path):
+    return {k: v.numpy() for k, v in paddle.load(path).items()}
+
+
+# ------------------------------------------------------------------ config
+@pytest.mark.parametrize("text,value", [
+    ("10", 10), ("0.5", 0.5), ("1e-4", 1e-4), ("true", True), ("False", False), ("null", None),
+    ("[3, 32, 32]", [3, 32, 32]), ("output/run1", "output/run1"), ("__import__('os')", "__import__('os')"),
+])
+def test_override_values_are_typed_safely(text, value):
+    config = {}
+    apply_override(config, f"Global.x={text}")
+    assert config["Global"]["x"] == value
+    assert type(config["Global"]["x"]) is type(value)
+
+
+def test_overrides_reach_nested_keys_and_list_items(folders, tmp_path):
+    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))
+    config = load_config(path, ["Optimizer.lr.learning_rate=0.2", "DataLoader.Train.sampler.batch_size=4",
+                                "DataLoader.Train.dataset.transform_ops.1.RandFlipImage.flip_code=0"])
+    assert config["Optimizer"]["lr"]["learning_rate"] == 0.2
+    assert config["DataLoader"]["Train"]["sampler"]["batch_size"] == 4
+    assert config["DataLoader"]["Train"]["dataset"]["transform_ops"][1] == {"RandFlipImage": {"flip_code": 0}}
+    assert config["Global"]["eval_interval"] == 1  # defaults filled in
+
+
+@pytest.mark.parametrize("override,message", [
+    ("Global.epoch=3", "unknown key Global.epoch; did you mean 'epochs'?"),
+    ("Optimizr.name=Momentum", "unknown section 'Optimizr'; did you mean 'Optimizer'?"),
+    ("Optimizer.lr.warmup_epochs=1", "unknown key Optimizer.lr.warmup_epochs; did you mean 'warmup_epoch'?"),
+    ("Global.epochs=1.5", "Global.epochs must be int, got float 1.5"),
+    ("Global.use_visualdl=1", "Global.use_visualdl must be a bool (true/false), got 1"),
+    ("Arch.name=null", "missing required key Arch.name in section Arch"),
+    ("DataLoader.Train.dataset.transform_ops.9.X=1", "DataLoader.Train.dataset.transform_ops is a list of 4 items; '9' is not an index of it"),
+    ("Global.epochs", "override 'Global.epochs' must look like Section.key=value"),
+])
+def test_bad_overrides_name_the_problem(folders, tmp_path, override, message):
+    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))
+    config = load_config(path)  # the base is valid
+    assert config["Global"]["epochs"] == 2
+    with pytest.raises(ConfigError) as err:
+        load_config(path, [override])
+    assert message in str(err.value)
+
+
+def test_missing_required_key_names_its_section():
+    with pytest.raises(ConfigError, match="missing required key Arch.name in section Arch"):
+        validate({"Arch": {"class_num": 3}})
+
+
+def test_every_shipped_config_is_valid():
+    names = sorted(f for f in os.listdir(os.path.join(ROOT, "configs")) if f.endswith(".yaml"))
+    assert {"resnet18.yaml", "resnet50.yaml", "resnet50_vd.yaml", "resnet50_v2.yaml", "quickstart.yaml"} <= set(names)
+    for name in names:
+        config = load_config(os.path.join(ROOT, "configs", name))
+        assert config["Arch"]["name"]
+
+
+def test_imagenet_recipe():
+    config = load_config(os.path.join(ROOT, "configs", "resnet50.yaml"))
+    opt = config["Optimizer"]
+    assert (opt["name"], opt["momentum"], opt["regularizer"]["coeff"]) == ("Momentum", 0.9, 1e-4)
+    assert (opt["lr"]["name"], opt["lr"]["learning_rate"], opt["lr"]["base_batch_size"]) == ("Cosine", 0.1, 256)
+    assert opt["lr"]["warmup_epoch"] == 5 and config["Global"]["epochs"] == 120
+    assert config["DataLoader"]["Train"]["sampler"]["batch_size"] == 64
+    assert config["DataLoader"]["Train"]["dataset"]["cls_label_path"] == "data/ILSVRC2012/train_list.txt"
+
+
+# ------------------------------------------------------------------ errors before training
+def test_missing_data_stops_before_the_model_is_built(folders, tmp_path, monkeypatch):
+    config = validate(tiny_config(tmp_path, tmp_path / "nowhere", folders[1]))
+    import paddle_resnet.engine.engine as engine_module
+    monkeypatch.setattr(engine_module, "build_model", lambda *a, **k: pytest.fail("model built before data check"))
+    with pytest.raises(FileNotFoundError) as err:
+        Engine(config)
+    assert str(tmp_path / "nowhere") in str(err.value)
+    assert "README.md, section 'Preparing data'" in str(err.value)
+
+
+def test_gpu_on_a_cpu_only_paddle_is_a_clear_error(folders, tmp_path):
+    config = validate(tiny_config(tmp_path, *folders, Global={"device": "gpu"}))
+    with pytest.raises(DeviceUnavailable, match="Global.device=gpu, but this Paddle build has no CUDA support"):
+        Engine(config)
+
+
+def test_bad_label_in_list_is_an_error_before_training(folders, tmp_path):
+    listing = tmp_path / "train_list.txt"
+    listing.write_text("class0/000.png 0\nclass1/000.png 7\n")
+    config = tiny_config(tmp_path, *folders)
+    config["DataLoader"]["Train"]["dataset"] = {"name": "FileList", "image_root": str(folders[0]),
+                                                "cls_label_path": str(listing),
+                                                "transform_ops": config["DataLoader"]["Train"]["dataset"]["transform_ops"]}
+    out = run_tool("train.py", "-c", write_config(tmp_path / "c.yaml", config))
+    assert out.returncode == 1
+    assert f"{listing}, line 2" in out.stderr and "label 7" in out.stderr
+    assert not os.path.exists(tmp_path / "out" / "latest.pdparams")
+
+
+# ------------------------------------------------------------------ training
+def test_train_writes_checkpoints_logs_and_visualdl(folders, tmp_path):
+    config = validate(tiny_config(tmp_path, *folders, Global={"use_visualdl": True}))
+    result = Engine(config).train()
+    out = tmp_path / "out"
+    for name in ("latest.pdparams", "latest.pdstates", "best.pdparams", "epoch_1.pdparams", "config.yaml",
+                 "train.log"):
+        assert (out / name).is_file(), name
+    assert os.listdir(out / "vdl")
+    log = (out / "train.log").read_text()
+    assert re.search(r"epoch 2/2 step 3/3 loss [\d.]+ lr [\d.]+ top1 [\d.]+ ips [\d.]+ img/s eta", log)
+    assert "effective config" in log
+    assert 0.0 <= result["best_top1"] <= 1.0
+    assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+
+
+def test_loss_goes_to_zero_on_a_fixed_batch(tmp_path):
+    """One list of 6 images repeated: every step sees the same unshuffled, unaugmented batch."""
+    data = make_image_folder(tmp_path / "one", per_class=2)
+    files = sorted(str(p.relative_to(data)) for p in data.rglob("*.png"))
+    listing = tmp_path / "fixed.txt"
+    listing.write_text("".join(f"{f} {int(f[5])}\n" for f in files) * 30)
+    config = tiny_config(tmp_path, data, data, Global={"epochs": 1, "eval_during_train": False, "save_interval": 0,
+                                                       "print_batch_step": 5},
+                         Optimizer={"lr": {"name": "Constant", "learning_rate": 0.05, "warmup_epoch": 0},
+                                    "regularizer": {"name": "L2", "coeff": 0.0}})
+    train = config["DataLoader"]["Train"]
+    train["dataset"] = {"name": "FileList", "image_root": str(data), "cls_label_path": str(listing),
+                        "transform_ops": config["DataLoader"]["Eval"]["dataset"]["transform_ops"]}
+    train["sampler"] = {"batch_size": 6, "shuffle": False}
+    Engine(validate(config)).train()
+    losses = [float(v) for v in re.findall(r"step \d+/30 loss ([\d.]+)", (tmp_path / "out" / "train.log").read_text())]
+    # the logged loss is the running mean since the epoch began; the last steps pull it down to ~0
+    first_step = 5 * losses[0]
+    last_steps = (30 * losses[-1] - 25 * losses[-2]) / 5
+    assert first_step > 0.5 and last_steps < 0.01
+
+
+def test_nan_loss_names_the_step_and_the_last_good_checkpoint(folders, tmp_path):
+    config = validate(tiny_config(tmp_path, *folders, Global={"epochs": 3},
+                                  Optimizer={"lr": {"name": "Constant", "learning_rate": 0.05, "warmup_epoch": 0}}))
+    trainer = _Trainer(Engine(config))
+    trainer._train_epoch(0)
+    trainer._end_of_epoch(0)  # a good checkpoint
+    trainer.schedule.base_lr = trainer.schedule.last_lr = 1e30
+    with pytest.raises(TrainingDiverged) as err:
+        trainer._train_epoch(1)
+    message = str(err.value)
+    assert re.search(r"loss is (nan|inf) at epoch 2, step \d+ \(global step \d+\)", message)
+    latest = str(tmp_path / "out" / "latest")
+    assert f"last good checkpoint: {latest} (resume with -o Global.checkpoints={latest})" in message
+
+
+def test_amp_on_cpu_falls_back_to_fp32_with_a_warning(folders, tmp_path, caplog):
+    config = validate(tiny_config(tmp_path, *folders, Global={"epochs": 1}, AMP={"use_amp": True, "level": "O2"}))
+    engine = Engine(config)
+    engine.train()
+    assert "AMP.use_amp needs a CUDA GPU; training in fp32 on the CPU" in (tmp_path / "out" / "train.log").read_text()
+    assert engine.model.conv1.weight.dtype == paddle.float32
+
+
+def test_accumulation_ema_clipping_and_mixup_run(folders, tmp_path):
+    config = tiny_config(tmp_path, *folders, Global={"epochs": 1, "accum_steps": 3, "clip_grad_norm": 1.0},
+                         EMA={"use_ema": True, "decay": 0.5})
+    config["DataLoader"]["Train"]["dataset"]["batch_transform_ops"] = [{"MixupOperator": {"alpha": 0.2}}]
+    config["DataLoader"]["Train"]["sampler"]["batch_size"] = 4  # 24 images: 6 batches, 2 optimizer steps
+    engine = Engine(validate(config))
+    engine.train()
+    state = paddle.load(str(tmp_path / "out" / "latest.pdstates"))
+    assert state["global_step"] == 2
+    ema, model = state["ema"], state["model"]
+    assert not np.allclose(ema["fc.weight"].numpy(), model["fc.weight"].numpy())
+    best = load_weights(str(tmp_path / "out" / "best.pdparams"))
+    np.testing.assert_array_equal(best["fc.weight"], ema["fc.weight"].numpy())  # best holds the evaluated EMA weights
+
+
+def test_freezing_keeps_the_backbone_and_its_bn_statistics(folders, tmp_path):
+    config = validate(tiny_config(tmp_path, *folders, Global={"epochs": 1},
+                                  Arch={"name": "resnet18", "class_num": 3, "freeze": "backbone"}))
+    engine = Engine(config)
+    before = {k: v.numpy().copy() for k, v in engine.model.state_dict().items()}
+    engine.train()
+    after = engine.model.state_dict()
+    changed = sorted(k for k in before if not np.array_equal(before[k], after[k].numpy()))
+    assert changed == ["fc.bias", "fc.weight"]
+
+
+def test_lr_mult_list_scales_each_stage(folders, tmp_path):
+    config = validate(tiny_config(tmp_path, *folders, Global={"epochs": 1},
+                                  Arch={"name": "resnet18", "class_num": 3, "lr_mult_list": [0.0, 0.0, 0.0, 0.0, 1.0]}))
+    engine = Engine(config)
+    before = engine.model.layer3[0].conv1.weight.numpy().copy()
+    engine.train()
+    np.testing.assert_array_equal(engine.model.layer3[0].conv1.weight.numpy(), before)
+    with pytest.raises(ValueError, match=r"Arch.lr_mult_list needs 5 values \(stem, layer1..layer4\), got 2"):
+        Engine(validate(tiny_config(tmp_path, *folders, Arch={"name": "resnet18", "class_num": 3,
+                                                               "lr_mult_list": [0.1, 1.0]})))
+
+
+def test_unreadable_images_are_skipped_and_counted(tmp_path):
+    train = make_image_folder(tmp_path / "train")
+    (tmp_path / "train" / "class1" / "broken.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "train" / "class2" / "empty.png").write_bytes(b"")
+    config = validate(tiny_config(tmp_path, train, train, Global={"epochs": 1}))
+    Engine(config).train()
+    log = (tmp_path / "out" / "train.log").read_text()
+    assert "broken.png" in log and "empty.png" in log
+    assert "epoch 1: skipped 2 unreadable image(s)" in log
+    assert "over 24 images" in log  # eval saw the 24 good ones, labels intact
+
+
+# ------------------------------------------------------------------ tools
+def test_eval_tool_matches_the_in_training_eval(folders, tmp_path):
+    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders, Global={"epochs": 2}))
+    trained = run_tool("train.py", "-c", path)
+    assert trained.returncode == 0, trained.stderr
+    best = re.search(r"best top1 ([\d.]+) at epoch (\d+)", trained.stdout)
+    log = (tmp_path / "out" / "train.log").read_text()
+    in_training = re.search(rf"eval epoch {best.group(2)}: top1 ([\d.]+) top5 [\d.]+ loss ([\d.]+)", log)
+    evaluated = run_tool("eval.py", "-c", path, "-o", f"Global.pretrained_model={tmp_path / 'out' / 'best'}")
+    assert evaluated.returncode == 0, evaluated.stderr
+    printed = re.search(r"eval: top1 ([\d.]+) top5 [\d.]+ loss ([\d.]+) over 12 images", evaluated.stdout)
+    assert printed.group(1) == in_training.group(1) == best.group(1)
+    assert printed.group(2) == in_training.group(2)
+
+
+def test_killed_run_resumes_to_the_same_weights(folders, tmp_path):
+    """SIGKILL during epoch 3 (or its save), resume from latest: the final weights equal an uninterrupted run's."""
+    def config_for(name):
+        return write_config(tmp_path / f"{name}.yaml", tiny_config(tmp_path, *folders, Global={
+            "epochs": 4, "output_dir": str(tmp_path / name), "eval_during_train": False}))
+    full = run_tool("train.py", "-c", config_for("full"))
+    assert full.returncode == 0, full.stderr
+
+    resumed_cfg = config_for("killed")
+    proc = subprocess.Popen([sys.executable, "tools/train.py", "-c", resumed_cfg], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = tmp_path / "killed" / "epoch_2.pdstates"
+    deadline = time.time() + 240
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (tmp_path / "killed" / "epoch_4.pdparams").exists()
+    resumed = run_tool("train.py", "-c", resumed_cfg, "-o", f"Global.checkpoints={tmp_path / 'killed' / 'latest'}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in (tmp_path / "killed" / "train.log").read_text()
+    a, b = load_weights(str(tmp_path / "full" / "latest.pdparams")), load_weights(str(tmp_path / "killed" / "latest.pdparams"))
+    assert a.keys() == b.keys()
+    assert max(float(np.abs(a[k] - b[k]).max()) for k in a) <= 1e-5
+
+
+def test_resume_from_weights_only_names_the_right_option(folders, tmp_path):
+    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))
+    weights = tmp_path / "w"
+    paddle.save(paddle.vision.models.resnet18(num_classes=3).state_dict(), str(weights) + ".pdparams")
+    out = run_tool("train.py", "-c", path, "-o", f"Global.checkpoints={weights}")
+    assert out.returncode == 1
+    assert f"cannot resume: {weights}.pdstates does not exist ({weights}.pdparams holds weights only: " \
+           "use Global.pretrained_model for it)" in out.stderr
+
+
+def test_two_process_cpu_training_keeps_ranks_identical(folders, tmp_path):
+    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders, Global={"epochs": 2}))
+    out = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+                          "--log_dir", str(tmp_path / "launch"), "tools/train.py", "-c", path],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    logs = "".join((tmp_path / "launch" / f).read_text() for f in sorted(os.listdir(tmp_path / "launch")))
+    assert out.returncode == 0, out.stderr[-3000:] + logs[-3000:]
+    log = (tmp_path / "out" / "train.log").read_text()
+    assert "weights identical on all 2 ranks" in log
+    assert "step 2/2" in log  # 24 images, batch 8 per rank: 2 steps per rank and epoch
+    evaluated = run_tool("eval.py", "-c", path, "-o", f"Global.pretrained_model={tmp_path / 'out' / 'latest'}")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "over 12 images" in evaluated.stdout
