@@ -303,3 +303,12 @@ def test_two_process_cpu_training_keeps_ranks_identical(folders, tmp_path):
     evaluated = run_tool("eval.py", "-c", path, "-o", f"Global.pretrained_model={tmp_path / 'out' / 'latest'}")
     assert evaluated.returncode == 0, evaluated.stderr
     assert "over 12 images" in evaluated.stdout
+
+
+@pytest.mark.parametrize("tool", ["eval.py", "export_model.py"])
+def test_eval_and_export_need_weights(folders, tmp_path, tool):
+    out = run_tool(tool, "-c", write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders)))
+    assert out.returncode == 1
+    mode = "eval" if tool == "eval.py" else "export"
+    assert out.stderr.strip() == (f"{tool}: error: Global.pretrained_model is not set: {mode} needs trained "
+                                  f"weights, e.g. -o Global.pretrained_model={tmp_path / 'out' / 'best'}")

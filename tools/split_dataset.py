@@ -3,8 +3,12 @@
     python tools/split_dataset.py --src data/flower_photos --val-ratio 0.1 --seed 0
 """
 import argparse
+import os
+import sys
 
-from paddle_resnet.data.prepare import split_image_folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from paddle_resnet.data.prepare import split_image_folder  # noqa: E402
 
 
 def main(argv=None):

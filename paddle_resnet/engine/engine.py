@@ -55,6 +55,9 @@ class Engine:
                 check_data_paths(config["DataLoader"]["Train"], "Train")
             if mode == "eval" or g["eval_during_train"]:
                 check_data_paths(config["DataLoader"]["Eval"], "Eval")
+        if mode in ("eval", "export") and not g["pretrained_model"]:
+            raise ValueError(f"Global.pretrained_model is not set: {mode} needs trained weights, "
+                             f"e.g. -o Global.pretrained_model={os.path.join(self.output_dir, 'best')}")
         self.device = select_device(g["device"], g["num_threads"])
         if self.world_size > 1:
             dist.init_parallel_env()
@@ -125,8 +128,8 @@ class Engine:
     @paddle.no_grad()
     def evaluate(self, loader=None, model=None):
         """Top-k accuracy and mean loss over the Eval set, in one process (exact, no padded shards)."""
-        loader = loader or self.build_loader("Eval", distributed=False)
-        model = model or self.model
+        loader = loader if loader is not None else self.build_loader("Eval", distributed=False)
+        model = model if model is not None else self.model
         was_training = model.training
         model.eval()
         loss_sum, seen, skipped = 0.0, 0, 0
