@@ -312,3 +312,21 @@ def test_eval_and_export_need_weights(folders, tmp_path, tool):
     mode = "eval" if tool == "eval.py" else "export"
     assert out.stderr.strip() == (f"{tool}: error: Global.pretrained_model is not set: {mode} needs trained "
                                   f"weights, e.g. -o Global.pretrained_model={tmp_path / 'out' / 'best'}")
+
+
+@pytest.mark.parametrize("name", ["Momentum", "AdamW"])
+def test_no_weight_decay_on_bn_and_bias(name):
+    from paddle_resnet import build_model
+    from paddle_resnet.engine.optim import build_optimizer
+    model = build_model("resnet18", num_classes=3)
+    config = {"name": name, "momentum": 0.9, "use_nesterov": False, "no_weight_decay_on_bn_bias": True,
+              "regularizer": {"name": "L2", "coeff": 0.5}}
+    optimizer = build_optimizer(config, model, 0.1)
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    for param in model.parameters():  # zero gradients: whatever moves, weight decay moved it
+        param.grad = paddle.zeros_like(param)
+    optimizer.step()
+    after = model.state_dict()
+    moved = {k for k in before if not np.array_equal(before[k], after[k].numpy())}
+    assert "conv1.weight" in moved and "fc.weight" in moved and "layer1.0.conv1.weight" in moved
+    assert not {k for k in moved if k.startswith(("bn1.", "layer1.0.bn1.")) or k == "fc.bias"}

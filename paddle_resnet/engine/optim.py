@@ -61,15 +61,18 @@ def build_optimizer(opt_cfg, model, schedule, multi_precision=False, clip_grad_n
     reg = opt_cfg["regularizer"] or {"name": "L2", "coeff": 0.0}
     if reg["name"] != "L2":
         raise ValueError(f"Optimizer.regularizer.name {reg['name']!r} is not supported; choose L2")
+    no_decay = set()
     if opt_cfg["no_weight_decay_on_bn_bias"]:
         for layer in model.sublayers(include_self=True):
             for pname, param in layer.named_parameters(include_sublayers=False):
                 if _is_bn_or_bias(layer, pname):
-                    param.regularizer = paddle.regularizer.L2Decay(0.0)
+                    param.regularizer = paddle.regularizer.L2Decay(0.0)  # Momentum's coupled L2
+                    no_decay.add(param.name)
     params = [p for p in model.parameters() if not p.stop_gradient]
     clip = nn.ClipGradByGlobalNorm(clip_grad_norm) if clip_grad_norm else None
-    if name == "AdamW":
+    if name == "AdamW":  # decoupled decay ignores param.regularizer: exclude by name instead
         return paddle.optimizer.AdamW(schedule, parameters=params, weight_decay=reg["coeff"], grad_clip=clip,
+                                      apply_decay_param_fun=lambda param_name: param_name not in no_decay,
                                       multi_precision=multi_precision)
     return paddle.optimizer.Momentum(schedule, momentum=opt_cfg["momentum"], parameters=params,
                                      use_nesterov=opt_cfg["use_nesterov"], grad_clip=clip,
