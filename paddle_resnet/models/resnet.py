@@ -6,6 +6,7 @@ the depth table maps a depth to its block type and the blocks per stage.
 import difflib
 import math
 import numbers
+import re
 
 import paddle
 import paddle.nn as nn
@@ -175,8 +176,14 @@ _register("wide_resnet50_2", depth=50, base_width=128)
 _register("wide_resnet101_2", depth=101, base_width=128)
 
 
+def _listing_order(name):
+    family, depth, rest = re.match(r"([a-z_]+?)(\d+)(.*)", name).groups()
+    return family, int(depth), ("", "_vd", "_v2").index(rest) if rest in ("", "_vd", "_v2") else 3, rest
+
+
 def list_models():
-    return sorted(_MODELS, key=lambda n: (n.split("_")[0].rstrip("0123456789"), len(n), n))
+    """Registered names: resnet by depth (v1, _vd, _v2), then resnext, then wide."""
+    return sorted(_MODELS, key=_listing_order)
 
 
 def model_args(name):

@@ -35,15 +35,24 @@ def summarize(name, input_size=224, num_classes=1000, **model_kwargs):
     }
 
 
+PADDLE_VISION_ONLY = {"resnext101_32x4d"}
+TORCHVISION_ONLY = {"resnext101_32x8d"}
+
+
 def reference_of(name):
     """The implementation a registered model matches, for the README's model table."""
     if name.endswith("_vd"):
         depth = name[len("resnet"):-len("_vd")]
-        return f"timm `resnet{depth}d`, PaddleClas `ResNet{depth}_vd`"
+        paddleclas = "" if depth == "200" else f", PaddleClas `ResNet{depth}_vd`"  # PaddleClas's 200 has other stages
+        return f"timm `resnet{depth}d`{paddleclas}"
     if name.endswith("_v2"):
         return f"timm `resnetv2_{name[len('resnet'):-len('_v2')]}` layout (He et al. 2016)"
     if name == "resnet200":
         return "timm `resnet200`"
+    if name in PADDLE_VISION_ONLY:
+        return f"paddle.vision `{name}`"
+    if name in TORCHVISION_ONLY:
+        return f"torchvision `{name}`"
     return f"paddle.vision / torchvision `{name}`"
 
 
