@@ -300,6 +300,7 @@ def test_two_process_cpu_training_keeps_ranks_identical(folders, tmp_path):
     log = (tmp_path / "out" / "train.log").read_text()
     assert "weights identical on all 2 ranks" in log
     assert "step 2/2" in log  # 24 images, batch 8 per rank: 2 steps per rank and epoch
+    assert "over 12 images" in log  # both ranks evaluated their shares, each image counted once
     evaluated = run_tool("eval.py", "-c", path, "-o", f"Global.pretrained_model={tmp_path / 'out' / 'latest'}")
     assert evaluated.returncode == 0, evaluated.stderr
     assert "over 12 images" in evaluated.stdout

@@ -55,22 +55,35 @@ def _mode_name(mode):
 class SeededBatchSampler(paddle.io.DistributedBatchSampler):
     """DistributedBatchSampler whose shuffle is seeded by ``(seed, epoch)`` (Paddle's uses the epoch only).
 
-    Each rank takes every ``num_replicas``-th index of the shuffled order; the order is padded by
-    repeating its start so all ranks get the same number of samples (as Paddle does). An epoch's
-    order is fixed by ``set_epoch``; iterating does not advance it.
+    Each rank takes every ``num_replicas``-th index of the shuffled order. For training the order is
+    padded by repeating its start so all ranks get the same number of samples (as Paddle does); with
+    ``pad=False`` (evaluation) every sample is seen exactly once and ranks may differ by one sample.
+    An epoch's order is fixed by ``set_epoch``; iterating does not advance it.
     """
 
-    def __init__(self, dataset, batch_size, num_replicas=1, rank=0, shuffle=False, drop_last=False, seed=0):
+    def __init__(self, dataset, batch_size, num_replicas=1, rank=0, shuffle=False, drop_last=False, seed=0,
+                 pad=True):
         super().__init__(dataset, batch_size, num_replicas=num_replicas, rank=rank, shuffle=shuffle,
                          drop_last=drop_last)
         if int(seed) < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
-        self.seed = int(seed)
+        self.seed, self.pad = int(seed), pad
 
-    def __iter__(self):
+    def _local_indices(self):
         n = len(self.dataset)
         order = _epoch_rng(self.seed, self.epoch, _ORDER_STREAM).permutation(n) if self.shuffle else np.arange(n)
-        local = np.resize(order, self.total_size)[self.local_rank::self.nranks].tolist()
+        if self.pad:
+            order = np.resize(order, self.total_size)
+        return order[self.local_rank::self.nranks].tolist()
+
+    def __len__(self):
+        if self.pad:
+            return super().__len__()
+        count = len(range(self.local_rank, len(self.dataset), self.nranks))
+        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+
+    def __iter__(self):
+        local = self._local_indices()
         for start in range(0, len(local), self.batch_size):
             batch = local[start:start + self.batch_size]
             if len(batch) < self.batch_size and self.drop_last:
@@ -176,7 +189,8 @@ def build_dataloader(section, mode, *, seed=0, class_num=None, distributed=None)
         raise ValueError(f"DataLoader.{mode_name}.sampler.name must be one of {list(SAMPLERS)}, got {sampler_name!r}")
     world_size, rank = _world(False if sampler_name == "BatchSampler" else distributed)
     sampler = instantiate(SeededBatchSampler, dict(sampler_config, dataset=dataset, num_replicas=world_size,
-                                                   rank=rank, seed=seed), f"DataLoader.{mode_name}.sampler")
+                                                   rank=rank, seed=seed, pad=mode_name == "Train"),
+                          f"DataLoader.{mode_name}.sampler")
 
     loader_config = dict(section.get("loader") or {})
     unknown = sorted(set(loader_config) - set(LOADER_OPTIONS))

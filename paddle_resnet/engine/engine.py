@@ -127,8 +127,9 @@ class Engine:
 
     @paddle.no_grad()
     def evaluate(self, loader=None, model=None):
-        """Top-k accuracy and mean loss over the Eval set, in one process (exact, no padded shards)."""
-        loader = loader if loader is not None else self.build_loader("Eval", distributed=False)
+        """Top-k accuracy and mean loss over the whole Eval set. Under paddle.distributed each rank reads
+        its own unpadded share and the sums are all-reduced, so every sample counts exactly once."""
+        loader = loader if loader is not None else self.build_loader("Eval")
         model = model if model is not None else self.model
         was_training = model.training
         model.eval()
@@ -136,16 +137,18 @@ class Engine:
         correct = {k: 0 for k in self.topk}
         for images, labels, n_skipped in loader:
             skipped += n_skipped
-            if labels.shape[0] == 0:
-                continue
             logits = model(images).astype("float32")
             loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
             for k, n in topk_correct(logits, labels, self.topk).items():
                 correct[k] += n
             seen += labels.shape[0]
         model.train(was_training)
-        result = {f"top{k}": correct[k] / max(seen, 1) for k in self.topk}
-        result.update(loss=loss_sum / max(seen, 1), samples=seen, skipped=skipped)
+        totals = paddle.to_tensor([loss_sum, seen, skipped] + [correct[k] for k in self.topk], dtype="float64")
+        if self.world_size > 1:
+            dist.all_reduce(totals)
+        loss_sum, seen, skipped, *hits = totals.tolist()
+        result = {f"top{k}": n / max(seen, 1) for k, n in zip(self.topk, hits)}
+        result.update(loss=loss_sum / max(seen, 1), samples=int(seen), skipped=int(skipped))
         return result
 
     # ---------------------------------------------------------------- export
@@ -183,8 +186,7 @@ class _Trainer:
         self.g, self.is_main = g, engine.rank == 0
         self.accum = max(int(g["accum_steps"]), 1)
         self.train_loader = engine.build_loader("Train")
-        self.eval_loader = engine.build_loader("Eval", distributed=False) if (
-            g["eval_during_train"] and self.is_main) else None
+        self.eval_loader = engine.build_loader("Eval") if g["eval_during_train"] else None
         batch = self.config["DataLoader"]["Train"]["sampler"]["batch_size"]
         total_batch = batch * engine.world_size * self.accum
         self.steps_per_epoch = max(len(self.train_loader) // self.accum, 1)
@@ -276,8 +278,7 @@ class _Trainer:
             LOGGER.info("effective config:\n" + _format_config(self.config))
         for epoch in range(self.start_epoch, g["epochs"]):
             self._train_epoch(epoch)
-            if self.is_main:
-                self._end_of_epoch(epoch)
+            self._end_of_epoch(epoch)
         if self.engine.world_size > 1:
             self._check_ranks_in_sync()
         self.writer.close()
@@ -368,26 +369,29 @@ class _Trainer:
         return loss, logits
 
     def _end_of_epoch(self, epoch):
+        """Every rank evaluates its share of the Eval set; rank 0 logs, keeps the best and saves."""
         g, done = self.g, epoch + 1
+        if self.eval_loader is not None and (done % g["eval_interval"] == 0 or done == g["epochs"]):
+            self._evaluate_and_keep_best(epoch)
+        if not self.is_main:
+            return
         summary = self.epoch_summary
         LOGGER.info(f"epoch {done}/{g['epochs']} done: loss {summary['loss']:.4f} top1 {summary['top1']:.4f} "
                     f"ips {summary['ips']:.1f} img/s, skipped images {summary['skipped']}")
-        if self.eval_loader is not None and (done % g["eval_interval"] == 0 or done == g["epochs"]):
-            self._evaluate_and_keep_best(epoch)
         self.last_good = self._save("latest", epoch)
         if g["save_interval"] and done % g["save_interval"] == 0:
             self._save(f"epoch_{done}", epoch)
 
     def _evaluate_and_keep_best(self, epoch):
-        model, restore = self.model, None
+        restore = None
         if self.ema:  # evaluate (and keep as best) the EMA weights
             restore = {k: v.clone() for k, v in self.model.state_dict().items()}
             self.model.set_state_dict(self.ema.state_dict())
-        result = self.engine.evaluate(self.eval_loader, model)
-        weights = self.model.state_dict()
+        result = self.engine.evaluate(self.eval_loader, self.model)
         if result["top1"] > self.best["top1"]:
             self.best = {"top1": result["top1"], "epoch": epoch}
-            atomic_save(weights, os.path.join(self.engine.output_dir, "best.pdparams"))
+            if self.is_main:
+                atomic_save(self.model.state_dict(), os.path.join(self.engine.output_dir, "best.pdparams"))
         if restore is not None:
             self.model.set_state_dict(restore)
         topk = " ".join(f"top{k} {result[f'top{k}']:.4f}" for k in self.engine.topk)
