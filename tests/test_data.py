@@ -370,7 +370,9 @@ def test_build_dataloader_shards_by_the_paddle_distributed_rank(tmp_path, monkey
     monkeypatch.setattr(paddle.distributed, "get_rank", lambda: 1)
     list_path = make_numbered_list(str(tmp_path), n=7)
     section = augmenting_section(str(tmp_path), list_path, 0, shuffle=False)
-    assert [y.numpy().tolist() for _, y, _ in build_dataloader(section, "eval")] == [[1, 0, 2, 0]]  # samples 1, 3, 5 + 0 as padding
+    # training pads so every rank steps alike (samples 1, 3, 5 + 0); evaluation counts each sample once
+    assert [y.numpy().tolist() for _, y, _ in build_dataloader(section, "train")] == [[1, 0, 2, 0]]
+    assert [y.numpy().tolist() for _, y, _ in build_dataloader(section, "eval")] == [[1, 0, 2]]
     assert sum(len(y) for _, y, _ in build_dataloader(section, "eval", distributed=False)) == 7
     not_sharded = dict(section, sampler=dict(section["sampler"], name="BatchSampler"))
     assert sum(len(y) for _, y, _ in build_dataloader(not_sharded, "eval")) == 7
