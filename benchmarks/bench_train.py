@@ -8,9 +8,9 @@ Model: resnet18 on MNIST (28x28 PNG files written by tools/prepare_data.py, prep
 
 Rows:
 * ``engine, in-memory batches``: ``Engine(config).train()``, the tools/train.py code path, on
-  configs/quickstart.yaml (its transforms; optimizer pinned to the bare loop's Momentum) for one epoch of
-  ``--warmup + --steps`` steps, ``Global.eval_during_train=false`` (the config dump before the epoch and
-  the ``latest`` checkpoint after it fall outside the timed steps).
+  configs/quickstart.yaml (its transforms; optimizer pinned to the bare loop's Momentum) for one epoch
+  over the first ``(--warmup + --steps) * --batch-size`` training images, ``Global.eval_during_train=false``
+  (the config dump before the epoch and the ``latest`` checkpoint after it fall outside the timed steps).
   Its Train loader (``Engine.build_loader``, patched in this script only) yields batches decoded once.
 * ``engine, PNG files, N workers``: the same through the real loader (FileList: decode, normalize).
 * ``bare loop``: ``paddle.vision.models.resnet18``, Momentum (lr 0.1, momentum 0.9, L2 1e-4), cross-entropy,
@@ -56,14 +56,14 @@ def parse_args():
 
 
 class TimedLoader:
-    """The first ``steps`` batches of ``inner`` (None: the engine's own loader, set by ``run_engine``).
+    """Batches of ``inner`` (None: the engine's own loader, set by ``run_paired``).
 
     Records each step's seconds (from the request of its batch to the request of the next) and the part
     spent waiting for the batch; then calls ``between(batch)``, untimed.
     """
 
-    def __init__(self, inner, steps, between):
-        self.inner, self.steps, self.between = inner, steps, between
+    def __init__(self, inner, between):
+        self.inner, self.between = inner, between
         self.seconds, self.wait = [], []
 
     def set_epoch(self, epoch):
@@ -71,19 +71,19 @@ class TimedLoader:
             self.inner.set_epoch(epoch)
 
     def __len__(self):
-        return min(len(self.inner), self.steps)
+        return len(self.inner)
 
     def __iter__(self):
         batches = iter(self.inner)
-        for _ in range(len(self)):
+        while True:
             start = time.perf_counter()
-            batch = next(batches)
+            batch = next(batches, None)
+            if batch is None:
+                return
             self.wait.append(time.perf_counter() - start)
             yield batch
             self.seconds.append(time.perf_counter() - start)
             self.between(batch)
-        if hasattr(batches, "close"):
-            batches.close()  # stops the workers of a truncated epoch
 
 
 class BareStep:
@@ -111,16 +111,15 @@ class BareStep:
         self.seconds.append(time.perf_counter() - start)
 
 
-def engine_config(args, threads, output_dir, num_workers=0):
+def engine_config(args, threads, output_dir, file_list, num_workers=0):
     from paddle_resnet.config import load_config
 
-    data = os.path.abspath(args.data)
     overrides = {
         "Global.device": "cpu", "Global.num_threads": threads, "Global.output_dir": output_dir, "Global.epochs": 1,
         "Global.eval_during_train": False, "Global.use_visualdl": False, "Global.save_interval": 0,
         "Global.speed_warmup_steps": args.warmup, "DataLoader.Train.sampler.batch_size": args.batch_size,
-        "DataLoader.Train.dataset.image_root": data,
-        "DataLoader.Train.dataset.cls_label_path": os.path.join(data, "train_list.txt"),
+        "DataLoader.Train.dataset.image_root": os.path.abspath(args.data),
+        "DataLoader.Train.dataset.cls_label_path": file_list,
         "DataLoader.Train.loader.num_workers": num_workers,
         "Optimizer.name": "Momentum", "Optimizer.momentum": MOMENTUM, "Optimizer.lr.learning_rate": LR,
         "Optimizer.regularizer.coeff": WEIGHT_DECAY, "Optimizer.no_weight_decay_on_bn_bias": False,
@@ -128,14 +127,14 @@ def engine_config(args, threads, output_dir, num_workers=0):
     return load_config(os.path.join(REPO, "configs", "quickstart.yaml"), [f"{k}={v}" for k, v in overrides.items()])
 
 
-def run_paired(config, batches, steps, threads):
+def run_paired(config, batches, threads):
     """``Engine(config).train()`` on ``batches`` (None: its real loader), a bare step after each engine step.
     -> (engine TimedLoader, BareStep)."""
     from paddle_resnet.engine.engine import Engine
 
     real_build_loader = Engine.build_loader
     bare = BareStep(threads)
-    timed = TimedLoader(batches, steps, between=bare)
+    timed = TimedLoader(batches, between=bare)
 
     def build_loader(engine, mode, distributed=None):
         if timed.inner is None:
@@ -152,16 +151,21 @@ def configurations(args, threads, workdir):
     """name -> (engine config, in-memory batches or None for the real loader)."""
     from paddle_resnet.data import build_dataloader
 
-    n = args.warmup + args.steps
-    config = engine_config(args, threads, workdir)
-    decoded = build_dataloader(dict(config["DataLoader"]["Train"], loader={"num_workers": 0}), "Train")
-    batches = [batch for _, batch in zip(range(n), decoded)]
-    if len(batches) < n:
-        sys.exit(f"{args.data} holds {len(batches)} batches of {args.batch_size}; {n} are needed "
+    images = (args.warmup + args.steps) * args.batch_size
+    with open(os.path.join(args.data, "train_list.txt")) as f:
+        lines = f.readlines()[:images]
+    if len(lines) < images:
+        sys.exit(f"{args.data} holds {len(lines)} training images; {images} are needed "
                  f"(raise --limit-train and use a new --data folder)")
+    file_list = os.path.join(workdir, "train_list.txt")  # an epoch is exactly the timed run
+    with open(file_list, "w") as f:
+        f.writelines(lines)
+    config = engine_config(args, threads, workdir, file_list)
+    batches = list(build_dataloader(dict(config["DataLoader"]["Train"], loader={"num_workers": 0}), "Train"))
     rows = {MEMORY: (config, batches)}
     for workers in args.workers:
-        rows[f"engine, PNG files, {workers} worker(s)"] = (engine_config(args, threads, workdir, workers), None)
+        rows[f"engine, PNG files, {workers} worker(s)"] = (
+            engine_config(args, threads, workdir, file_list, workers), None)
     return rows
 
 
@@ -212,7 +216,7 @@ def main():
         for round_index in range(args.rounds):
             bare_seconds = []
             for name in list(configs)[::-1] if round_index % 2 else configs:
-                timed, bare = run_paired(*configs[name], args.warmup + args.steps, threads)
+                timed, bare = run_paired(*configs[name], threads)
                 engine_s, bare_s = timed.seconds[args.warmup:], bare.seconds[args.warmup:]
                 rows[name].add(engine_s, timed.wait[args.warmup:], [b / e for b, e in zip(bare_s, engine_s)])
                 bare_seconds += bare_s
