@@ -1,3 +1,4 @@
+import logging
 import os
 import sys
 
@@ -14,3 +15,12 @@ import paddle  # noqa: E402
 def _seed():
     paddle.seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _restore_package_logger():
+    """The engine's setup_logging stops propagation; undo it so caplog sees records in every test order."""
+    logger = logging.getLogger("paddle_resnet")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    yield
+    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
