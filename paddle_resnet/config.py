@@ -48,6 +48,9 @@ SCHEMA = {
         "accum_steps": 1,
         "clip_grad_norm": None,
         "sync_bn": False,
+        # multi-process: make BN running statistics equal on all ranks before each eval and save (timm's
+        # distribute_bn): reduce (average) | broadcast (rank 0's) | none (each rank keeps its shard's)
+        "dist_bn": "reduce",
     },
     "Arch": {"name": REQUIRED, "class_num": 1000, "freeze": None, "lr_mult_list": None, **_ARCH_OPTIONS},
     "Loss": {"Train": [{"CELoss": {"weight": 1.0, "epsilon": 0.0}}], "Eval": [{"CELoss": {"weight": 1.0}}]},

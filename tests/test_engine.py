@@ -188,6 +188,13 @@ def test_amp_on_cpu_falls_back_to_fp32_with_a_warning(folders, tmp_path, caplog)
     assert engine.model.conv1.weight.dtype == paddle.float32
 
 
+def test_unknown_dist_bn_mode_names_the_choices(folders, tmp_path):
+    config = validate(tiny_config(tmp_path, *folders, Global={"dist_bn": "average"}))
+    with pytest.raises(ValueError) as error:
+        _Trainer(Engine(config))
+    assert str(error.value) == "Global.dist_bn 'average' is not supported; choose one of reduce, broadcast, none"
+
+
 def test_accumulation_ema_clipping_and_mixup_run(folders, tmp_path):
     config = tiny_config(tmp_path, *folders, Global={"epochs": 1, "accum_steps": 3, "clip_grad_norm": 1.0},
                          EMA={"use_ema": True, "decay": 0.5})
@@ -291,7 +298,8 @@ def test_resume_from_weights_only_names_the_right_option(folders, tmp_path):
 
 
 def test_two_process_cpu_training_keeps_ranks_identical(folders, tmp_path):
-    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders, Global={"epochs": 2}))
+    lr = {"name": "Cosine", "learning_rate": 0.005, "warmup_epoch": 0}  # 0.05 saturates the 12 eval outputs
+    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders, Global={"epochs": 2}, Optimizer={"lr": lr}))
     out = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
                           "--log_dir", str(tmp_path / "launch"), "tools/train.py", "-c", path],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -303,7 +311,11 @@ def test_two_process_cpu_training_keeps_ranks_identical(folders, tmp_path):
     assert "over 12 images" in log  # both ranks evaluated their shares, each image counted once
     evaluated = run_tool("eval.py", "-c", path, "-o", f"Global.pretrained_model={tmp_path / 'out' / 'latest'}")
     assert evaluated.returncode == 0, evaluated.stderr
-    assert "over 12 images" in evaluated.stdout
+    # Global.dist_bn (reduce) averaged the ranks' BN statistics before the last eval and save, so the
+    # rank-0 checkpoint is the model both ranks evaluated: eval.py prints the same top-1 and loss.
+    figures = r"top1 (\S+) .*loss (\S+) over 12 images"
+    in_training = re.findall(r"eval epoch 2: " + figures, log)
+    assert in_training and in_training == re.findall(figures, evaluated.stdout)
 
 
 @pytest.mark.parametrize("tool", ["eval.py", "export_model.py"])

@@ -177,6 +177,26 @@ class Engine:
         return _Trainer(self).fit()
 
 
+DIST_BN_MODES = ("reduce", "broadcast", "none")
+BN_STATISTICS = ("._mean", "._variance")  # paddle.nn.BatchNorm2D buffer names
+
+
+def sync_bn_statistics(state, mode):
+    """Makes the BN running statistics in ``state`` (name -> tensor, changed in place) equal on every rank.
+
+    Under DataParallel each rank updates them on its own shard, so without this the rank-0 checkpoint is
+    not the model the other ranks evaluated, and eval.py on it would not print the in-training figures.
+    """
+    for name, tensor in state.items():
+        if not name.endswith(BN_STATISTICS):
+            continue
+        if mode == "broadcast":
+            dist.broadcast(tensor, src=0)
+        else:
+            dist.all_reduce(tensor)
+            tensor.scale_(1.0 / dist.get_world_size())
+
+
 class _Trainer:
     """The training loop's state; Engine.train() builds one and runs it."""
 
@@ -210,6 +230,9 @@ class _Trainer:
                 else:
                     LOGGER.warning("Global.sync_bn needs GPUs; using per-process BatchNorm on the CPU")
             self.net = paddle.DataParallel(self.model)
+        if g["dist_bn"] not in DIST_BN_MODES:
+            raise ValueError(f"Global.dist_bn {g['dist_bn']!r} is not supported; choose one of "
+                             f"{', '.join(DIST_BN_MODES)}")
         self.loss_fn = engine._criterion()
         self.start_epoch, self.global_step = 0, 0
         self.best = {"top1": -1.0, "epoch": -1}
@@ -286,10 +309,11 @@ class _Trainer:
                 "output_dir": self.engine.output_dir}
 
     def _check_ranks_in_sync(self):
-        """Compares per-parameter checksums across ranks: DataParallel must keep the weights identical.
-        (BN running statistics are left out: each rank computes them on its own shard, as in PaddleClas.)"""
-        checksum = paddle.stack([p.detach().astype("float64").sum() for name, p in self.model.named_parameters()
-                                 if not name.endswith(("_mean", "_variance"))])
+        """Compares per-tensor checksums across ranks: DataParallel must keep the weights identical, and
+        Global.dist_bn the BN statistics (left out with dist_bn none: each rank keeps its shard's)."""
+        compare_bn = self.g["dist_bn"] != "none"
+        checksum = paddle.stack([t.detach().astype("float64").sum() for name, t in self.model.state_dict().items()
+                                 if compare_bn or not name.endswith(BN_STATISTICS)])
         gathered = []
         dist.all_gather(gathered, checksum)
         spread = max(float((g - gathered[0]).abs().max()) for g in gathered)
@@ -371,6 +395,10 @@ class _Trainer:
     def _end_of_epoch(self, epoch):
         """Every rank evaluates its share of the Eval set; rank 0 logs, keeps the best and saves."""
         g, done = self.g, epoch + 1
+        if self.engine.world_size > 1 and g["dist_bn"] != "none":
+            sync_bn_statistics(self.model.state_dict(), g["dist_bn"])
+            if self.ema:
+                sync_bn_statistics(self.ema.state_dict(), g["dist_bn"])
         if self.eval_loader is not None and (done % g["eval_interval"] == 0 or done == g["epochs"]):
             self._evaluate_and_keep_best(epoch)
         if not self.is_main:
