@@ -203,6 +203,9 @@ class _Trainer:
     def __init__(self, engine):
         self.engine, self.config = engine, engine.config
         g = self.config["Global"]
+        if g["dist_bn"] not in DIST_BN_MODES:
+            raise ValueError(f"Global.dist_bn {g['dist_bn']!r} is not supported; choose one of "
+                             f"{', '.join(DIST_BN_MODES)}")
         self.g, self.is_main = g, engine.rank == 0
         self.accum = max(int(g["accum_steps"]), 1)
         self.train_loader = engine.build_loader("Train")
@@ -230,9 +233,6 @@ class _Trainer:
                 else:
                     LOGGER.warning("Global.sync_bn needs GPUs; using per-process BatchNorm on the CPU")
             self.net = paddle.DataParallel(self.model)
-        if g["dist_bn"] not in DIST_BN_MODES:
-            raise ValueError(f"Global.dist_bn {g['dist_bn']!r} is not supported; choose one of "
-                             f"{', '.join(DIST_BN_MODES)}")
         self.loss_fn = engine._criterion()
         self.start_epoch, self.global_step = 0, 0
         self.best = {"top1": -1.0, "epoch": -1}
