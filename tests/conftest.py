@@ -21,6 +21,9 @@ def _seed():
 def _restore_package_logger():
     """The engine's setup_logging stops propagation; undo it so caplog sees records in every test order."""
     logger = logging.getLogger("paddle_resnet")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
+    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
     yield
-    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
+    for handler in set(logger.handlers) - set(handlers):
+        handler.close()  # the test's train.log
+    logger.handlers[:] = handlers
+    logger.propagate, logger.level = propagate, level

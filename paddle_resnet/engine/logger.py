@@ -19,6 +19,8 @@ class _TqdmSafeHandler(logging.StreamHandler):
 
 
 def setup_logging(output_dir=None, rank=0):
+    for handler in LOGGER.handlers:  # a previous Engine's train.log stays open otherwise
+        handler.close()
     LOGGER.handlers.clear()
     LOGGER.propagate = False
     LOGGER.setLevel(logging.INFO if rank == 0 else logging.WARNING)
