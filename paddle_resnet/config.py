@@ -1,17 +1,21 @@
 """YAML configs in PaddleClas's layout (Global / Arch / Loss / Optimizer / DataLoader / Metric / AMP / EMA).
 
 ``load_config(path, overrides)`` merges the file over the defaults below, applies ``-o Section.key=value``
-overrides (typed by YAML's safe loader, never ``eval``), and validates: an unknown key names the nearest
-valid one, a missing required key names its section, and a value of the wrong type names both types.
+overrides (typed by YAML's safe loader, never ``eval``), and validates everything before a model is
+built: an unknown key names the nearest valid one, a missing required key names its section, a value of
+the wrong type names both types, and a value outside what ``RULES`` allows names the key, the value and
+the allowed ones. Every problem is a ``ConfigError``: one line, no traceback.
 """
 import argparse
 import copy
-import difflib
 import inspect
+import numbers
 import os
+import re
 
 import yaml
 
+from .errors import ConfigError, did_you_mean
 from .models import ResNet
 
 REQUIRED = object()  # marks a key the user must set
@@ -75,13 +79,26 @@ SCHEMA = {
 LIST_KEYS = {"Loss.Train", "Loss.Eval", "Metric.Train", "Metric.Eval"}
 
 
-class ConfigError(ValueError):
-    pass
 
 
-def _nearest(key, candidates):
-    close = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.0)
-    return f"; did you mean {close[0]!r}?" if close else ""
+class _YamlLoader(yaml.SafeLoader):
+    """YAML's safe loader, reading ``1e-3`` as a float (YAML 1.1 needs ``1.0e-3``; YAML 1.2 does not)."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def parse_yaml(text, where):
+    try:
+        return yaml.load(text, Loader=_YamlLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where} is not valid YAML: {problem}{at}") from None
 
 
 def _typename(value):
@@ -93,7 +110,7 @@ def _check_type(path, default, value):
         return value
     if isinstance(default, bool) != isinstance(value, bool):
         raise ConfigError(f"{path} must be a bool (true/false), got {value!r}")
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(default, float) and isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return float(value)
     if isinstance(default, (int, float, str, list)) and not isinstance(value, type(default)):
         raise ConfigError(f"{path} must be {_typename(default)}, got {_typename(value)} {value!r}")
@@ -109,7 +126,7 @@ def _merge(schema, user, path):
     for key in user:
         if key not in schema:
             what = f"key {path}.{key}" if path else f"section {key!r}"
-            raise ConfigError(f"unknown {what}{_nearest(key, schema)}")
+            raise ConfigError(f"unknown {what}{did_you_mean(key, schema)}")
     out = {}
     for key, default in schema.items():
         where = f"{path}.{key}" if path else key
@@ -126,14 +143,8 @@ def _merge(schema, user, path):
     return out
 
 
-def _parse_value(text):
-    value = yaml.safe_load(text) if text.strip() else None
-    if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
+def _parse_value(text, override):
+    return parse_yaml(text, f"override {override!r}") if text.strip() else None
 
 
 def apply_override(config, override):
@@ -147,14 +158,20 @@ def apply_override(config, override):
         if isinstance(node, list):
             node = node[_list_index(keys, i, node)]
         else:
-            if key not in node:
-                node[key] = {}  # validation below names the unknown key and its nearest valid neighbour
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {override!r}: {'.'.join(keys[:i])} is {_typename(node)} {node!r}, "
+                                  f"not a section with keys")
+            if key not in node or node[key] is None:
+                node[key] = {}  # validation below names an unknown key and its nearest valid neighbour
             node = node[key]
     last = keys[-1]
     if isinstance(node, list):
-        node[_list_index(keys, len(keys) - 1, node)] = _parse_value(text)
+        node[_list_index(keys, len(keys) - 1, node)] = _parse_value(text, override)
+    elif isinstance(node, dict):
+        node[last] = _parse_value(text, override)
     else:
-        node[last] = _parse_value(text)
+        raise ConfigError(f"override {override!r}: {'.'.join(keys[:-1])} is {_typename(node)} {node!r}, "
+                          f"not a section with keys")
 
 
 def _list_index(keys, i, node):
@@ -167,18 +184,24 @@ def _list_index(keys, i, node):
 
 
 def validate(user):
+    """The full config (defaults filled in) after every check; raises ConfigError on the first problem."""
+    if user is not None and not isinstance(user, dict):
+        raise ConfigError(f"a config must be a mapping of sections (Global, Arch, ...), got {_typename(user)}")
     config = _merge(SCHEMA, user, "")
-    arch = config["Arch"]
-    if isinstance(arch["class_num"], bool) or not isinstance(arch["class_num"], int):
-        raise ConfigError(f"Arch.class_num must be an integer, got {arch['class_num']!r}")
+    from .config_rules import check_config  # the rules import the data and engine registries
+    check_config(config)
     return config
 
 
 def load_config(path, overrides=()):
+    from .errors import MissingFileError
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file {path} does not exist; the shipped configs are in configs/")
+        raise MissingFileError(f"config file {path} does not exist; the shipped configs are in configs/")
     with open(path, encoding="utf-8") as f:
-        user = yaml.safe_load(f) or {}
+        user = parse_yaml(f.read(), f"config file {path}") or {}
+    if not isinstance(user, dict):
+        raise ConfigError(f"config file {path} must be a mapping of sections (Global, Arch, ...), "
+                          f"got {_typename(user)} {user!r}")
     for override in overrides:
         apply_override(user, override)
     return validate(user)

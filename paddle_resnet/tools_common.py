@@ -1,12 +1,8 @@
 """The shared front end of tools/train.py, eval.py and export_model.py: parse, load the config, run, report."""
 import sys
 
-from .config import ConfigError, config_argument_parser, load_config
-from .engine.device import DeviceUnavailable
-from .engine.engine import TrainingDiverged
-
-# Errors that describe a problem with the user's input; anything else keeps its traceback.
-USER_ERRORS = (ConfigError, FileNotFoundError, TrainingDiverged, DeviceUnavailable, ValueError)
+from .config import config_argument_parser, load_config
+from .errors import UserError
 
 
 def run_engine(description, mode, argv, action, add_arguments=None):
@@ -19,5 +15,5 @@ def run_engine(description, mode, argv, action, add_arguments=None):
         config = load_config(args.config, args.override)
         from .engine import Engine
         return action(Engine(config, mode), args)
-    except USER_ERRORS as err:
+    except UserError as err:  # anything else is a bug and keeps its traceback
         sys.exit(f"{tool}: error: {err}")

@@ -1,4 +1,5 @@
 """Export to Paddle Inference / ONNX, the Predictor, and tools/predict.py (small ResNet18s at 64x64)."""
+import importlib.util
 import json
 import logging
 import os
@@ -13,10 +14,11 @@ import paddle
 import pytest
 from PIL import Image
 
-from paddle_resnet import build_model
+from paddle_resnet import build_model, fileio
 from paddle_resnet.data.transforms import build_transforms
 from paddle_resnet.deploy import InferenceConfig, Predictor, export_inference
 from paddle_resnet.deploy.benchmark import measure, timings_table
+from paddle_resnet.errors import ConfigError, InputError, MissingFileError, UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 64
@@ -103,6 +105,15 @@ def run_predict_tool(*args):
                           capture_output=True, text=True, timeout=120)
 
 
+def write_unreadable_images(folder):
+    """A corrupt PNG, an empty JPEG and a text file named .jpg; returns their paths."""
+    folder.mkdir(exist_ok=True)
+    files = {"corrupt.png": b"\x89PNG\r\n\x1a\n" + bytes(40), "empty.jpg": b"", "notes.jpg": b"just some text\n"}
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    return [str(folder / name) for name in sorted(files)]
+
+
 # ---- parity -------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet18_vd", "resnet18_v2"])
@@ -165,7 +176,7 @@ def test_inference_yml_round_trip(exports):
     assert summary["resize_short"] == 72 and summary["crop_size"] == [SIZE, SIZE]
     assert summary["mean"] == [0.485, 0.456, 0.406] and summary["std"] == [0.229, 0.224, 0.225]
     assert summary["channel_order"] == "RGB" and summary["layout"] == "CHW"
-    assert not [p for p in os.listdir(directory) if p.startswith(".export-")], "staging directory left behind"
+    assert not [p for p in os.listdir(directory) if p.startswith(".")], "staging or commit folder left behind"
 
 
 def test_predictor_preprocessing_equals_build_transforms(predictor, images):
@@ -211,13 +222,59 @@ def test_unreadable_image_is_skipped_and_reported(predictor, images, tmp_path, c
     assert str(broken) in caplog.text and str(missing) in caplog.text
 
 
+def test_skip_reasons_name_the_file_whatever_the_decoder_says(predictor, tmp_path):
+    unreadable = write_unreadable_images(tmp_path / "bad") + [str(tmp_path / "missing.jpg")]
+    results = predictor(softmax=True).predict(unreadable)
+    assert [r.input for r in results] == unreadable and all(r.skipped for r in results)
+    for path, result in zip(unreadable, results):
+        assert path in result.error and "BytesIO" not in result.error and "\n" not in result.error
+
+
+@pytest.mark.parametrize("argument", ["top_k", "batch_size"])
+@pytest.mark.parametrize("value", [0, -1, 2.5])
+def test_predict_rejects_counts_below_one(predictor, images, argument, value):
+    with pytest.raises(InputError, match=f"^{argument} must be an integer >= 1, got {value}$"):
+        predictor(softmax=True).predict(images, **{argument: value})
+
+
+def test_bad_device_precision_and_backend_are_config_errors(exports):
+    _, directory = exports("resnet18", softmax=True)
+    for options, message in (({"device": "cuda"}, "device 'cuda' is not supported; choose one of cpu, gpu"),
+                             ({"precision": "fp64"}, "precision 'fp64' is not supported"),
+                             ({"backend": "onnx"}, "backend 'onnx' is not supported; choose one of auto, paddle, "
+                                                   "onnxruntime; did you mean 'onnxruntime'?"),
+                             ({"max_batch_size": 0}, "max_batch_size must be an integer >= 1, got 0")):
+        with pytest.raises(ConfigError) as error:
+            Predictor(directory, warmup=0, **options)
+        assert message in str(error.value)
+    with pytest.raises(MissingFileError, match="backend='onnxruntime' needs inference.onnx"):
+        Predictor(directory, backend="onnxruntime", warmup=0)
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("model_name: [unclosed\n", "while parsing"),
+    ("- a list, not a mapping\n", "the file must be a dict"),
+    ("image_shape: [3, big, 64]\n", "image_shape must be three positive integers"),
+    ("preprocess: {transform_ops: [{NoSuchOp: {}}]}\n", "preprocess.transform_ops cannot be built"),
+])
+def test_corrupt_inference_yml_is_a_config_error_naming_the_file(exports, tmp_path, text, reason):
+    _, directory = exports("resnet18", softmax=True)
+    copy = tmp_path / "export"
+    shutil.copytree(directory, copy)
+    (copy / "inference.yml").write_text(text)
+    with pytest.raises(ConfigError) as error:
+        Predictor(copy, warmup=0)
+    message = str(error.value)
+    assert str(copy / "inference.yml") in message and reason in message and "\n" not in message
+
+
 def test_missing_model_file_names_the_file_and_the_export_command(exports, tmp_path):
     _, directory = exports("resnet18", softmax=True)
     for missing in ("inference.pdiparams", "inference.json", "inference.yml"):
         copy = tmp_path / missing
         shutil.copytree(directory, copy)
         (copy / missing).unlink()
-        with pytest.raises(FileNotFoundError) as error:
+        with pytest.raises(MissingFileError) as error:
             Predictor(copy)
         message = str(error.value)
         assert f"{missing} is missing" in message
@@ -230,12 +287,19 @@ def test_gpu_and_tensorrt_on_cpu_only_paddle_fail_clearly(exports):
     _, directory = exports("resnet18", softmax=True)
     with pytest.raises(RuntimeError, match="CPU-only build.*paddlepaddle-gpu"):
         Predictor(directory, backend="paddle", device="gpu", use_tensorrt=True, precision="fp16")
-    with pytest.raises(RuntimeError, match="CPU-only build"):
+    with pytest.raises(RuntimeError, match="CPU-only build") as error:
         Predictor(directory, device="gpu")
+    assert isinstance(error.value, UserError)
     with pytest.raises(ValueError, match="TensorRT runs on NVIDIA GPUs"):
         Predictor(directory, use_tensorrt=True)
     with pytest.raises(ValueError, match="needs device='gpu'"):
         Predictor(directory, precision="fp16")
+
+
+def test_missing_model_dir_says_so(tmp_path):
+    with pytest.raises(MissingFileError, match=f"^the inference directory {tmp_path / 'none'} does not exist. "
+                                               "Export the model first: python tools/export_model.py"):
+        Predictor(tmp_path / "none")
 
 
 def test_nhwc_model_refuses_onnx_export(tmp_path):
@@ -259,9 +323,82 @@ def test_reexport_replaces_files_it_no_longer_writes(exports, tmp_path):
 
 
 def test_crop_size_must_match_image_shape(tmp_path):
-    with pytest.raises(ValueError, match="does not match image_shape"):
+    with pytest.raises(ConfigError, match="does not match image_shape"):
         export_inference(build_model("resnet18", num_classes=2), tmp_path, image_shape=(3, 224, 224),
                          eval_ops=EVAL_OPS)
+
+
+# ---- an export is one unit: a kill leaves the old one or (after recovery) the new one, never a mix ----------
+
+NEW_LABELS = [f"new_{i}" for i in range(len(LABELS))]
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing of the export runs after it."""
+
+
+@pytest.fixture
+def old_export(exports, tmp_path):
+    """A copy of an export with ONNX and LABELS, to export a different model over."""
+    model, directory = exports("resnet18", onnx=True)
+    copy = tmp_path / "export"
+    shutil.copytree(directory, copy)
+    return model, copy
+
+
+def export_over(directory, model):
+    """Exports ``model`` (other weights than the old export's) with other labels and without ONNX."""
+    export_inference(model, directory, image_shape=(3, SIZE, SIZE), eval_ops=EVAL_OPS, label_list=NEW_LABELS,
+                     softmax=False)
+
+
+def assert_serves(directory, model, labels, backend):
+    predictor = Predictor(directory, warmup=0)
+    assert predictor.label_names == labels and predictor.backend_name == backend
+    batch = random_batch(2)
+    np.testing.assert_allclose(predictor.run(batch), dygraph(model, batch), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("moves_before_kill", [0, 1, 2])
+def test_kill_after_the_commit_serves_the_new_export_and_recover_completes_it(old_export, monkeypatch,
+                                                                               moves_before_kill):
+    _, directory = old_export
+    new_model = calibrated_model("resnet18", seed=1)
+    real_replace, moved = os.replace, []
+
+    def replace_then_die(src, dst):
+        if fileio.COMMIT_SUFFIX in os.fspath(src):  # a move out of the commit folder
+            if len(moved) == moves_before_kill:
+                raise Killed()
+            moved.append(dst)
+        real_replace(src, dst)
+    monkeypatch.setattr(os, "replace", replace_then_die)
+    with pytest.raises(Killed):
+        export_over(directory, new_model)
+    monkeypatch.undo()
+    assert (directory / ".inference.commit").is_dir()
+
+    assert_serves(directory, new_model, NEW_LABELS, "paddle")
+    fileio.recover(directory)
+    assert sorted(os.listdir(directory)) == ["inference.json", "inference.pdiparams", "inference.yml"]
+    assert_serves(directory, new_model, NEW_LABELS, "paddle")
+
+
+def test_kill_before_the_commit_leaves_the_previous_export(old_export, monkeypatch):
+    old_model, directory = old_export
+    before = sorted(os.listdir(directory))
+    real_rename = os.rename
+
+    def die_at_commit(src, dst):
+        if os.fspath(dst).endswith(fileio.COMMIT_SUFFIX):
+            raise Killed()
+        real_rename(src, dst)
+    monkeypatch.setattr(os, "rename", die_at_commit)
+    with pytest.raises(Killed):
+        export_over(directory, calibrated_model("resnet18", seed=1))
+    monkeypatch.undo()
+    assert sorted(os.listdir(directory)) == before
+    assert_serves(directory, old_model, LABELS, "onnxruntime")
 
 
 # ---- tools/predict.py ---------------------------------------------------------------------------------------
@@ -293,6 +430,67 @@ def test_predict_tool_end_to_end(exports, images, tmp_path):
         assert 0 < record["scores"][1] <= record["scores"][0] <= 1
         assert f"{record['label_names'][0]} {record['scores'][0]:.4f}" in result.stdout
     assert "1 of 3 inputs could not be read" in result.stderr
+    broken = str(input_dir / "broken.jpg")
+    assert records[0]["input"] == broken and broken in records[0]["error"]
+    assert f"{broken}: SKIPPED (" in result.stdout and "BytesIO" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("option, value", [("--top-k", "-1"), ("--top-k", "0"), ("--batch-size", "0"),
+                                           ("--cpu-threads", "0"), ("--benchmark-batch-sizes", "x")])
+def test_predict_tool_rejects_counts_below_one(tmp_path, option, value):
+    result = run_predict_tool("--model-dir", tmp_path, "--input", tmp_path, option, value)
+    assert result.returncode == 2
+    expected = f"predict.py: error: argument {option}: must be an integer >= 1, got {value}"
+    assert result.stderr.splitlines()[-1] == expected
+
+
+def test_predict_tool_fails_when_no_input_could_be_read(exports, tmp_path):
+    _, directory = exports("resnet18", softmax=True)
+    unreadable = write_unreadable_images(tmp_path / "bad")
+    out = tmp_path / "out.json"
+    result = run_predict_tool("--model-dir", directory, "--input", tmp_path / "bad", "--json", out)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.splitlines()[-1] == "predict.py: error: none of the 3 inputs could be read"
+    skipped_lines = result.stdout.splitlines()
+    assert len(skipped_lines) == 3
+    for path, line in zip(unreadable, skipped_lines):
+        assert line.startswith(f"{path}: SKIPPED (") and path in line[len(path) + 1:]
+    records = json.loads(out.read_text())
+    assert [r["input"] for r in records] == unreadable and all(r["input"] in r["error"] for r in records)
+    assert "BytesIO" not in result.stdout + result.stderr + out.read_text()
+
+
+def test_predict_tool_missing_model_dir_is_one_line(images, tmp_path):
+    missing = tmp_path / "no_model"
+    result = run_predict_tool("--model-dir", missing, "--input", images[0])
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"predict.py: error: the inference directory {missing} does not exist. Export the model first: "
+        "python tools/export_model.py -c configs/<model>.yaml -o Global.pretrained_model=<weights.pdparams> "
+        f"-o Global.save_inference_dir={missing}"]
+
+
+def load_predict_tool():
+    spec = importlib.util.spec_from_file_location("predict_tool", os.path.join(ROOT, "tools", "predict.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_predict_tool_reports_user_errors_in_one_line_and_keeps_tracebacks_of_bugs(images, monkeypatch, capsys):
+    import paddle_resnet.deploy
+    tool = load_predict_tool()
+
+    def predictor_raising(error):
+        def create(*args, **kwargs):
+            raise error
+        return create
+    monkeypatch.setattr(paddle_resnet.deploy, "Predictor", predictor_raising(ConfigError("bad value")))
+    assert tool.main(["--model-dir", "m", "--input", images[0]]) == 1
+    assert capsys.readouterr().err == "predict.py: error: bad value\n"
+    monkeypatch.setattr(paddle_resnet.deploy, "Predictor", predictor_raising(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        tool.main(["--model-dir", "m", "--input", images[0]])
 
 
 def test_benchmark_table_has_one_row_per_timing():

@@ -15,7 +15,7 @@ from engine_fixtures import make_image_folder, tiny_config, write_config
 from paddle_resnet.config import ConfigError, apply_override, load_config, validate
 from paddle_resnet.engine import Engine, TrainingDiverged
 from paddle_resnet.engine.device import DeviceUnavailable
-from paddle_resnet.engine.engine import _Trainer
+from paddle_resnet.engine import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -168,12 +168,11 @@ def test_loss_goes_to_zero_on_a_fixed_batch(tmp_path):
 def test_nan_loss_names_the_step_and_the_last_good_checkpoint(folders, tmp_path):
     config = validate(tiny_config(tmp_path, *folders, Global={"epochs": 3},
                                   Optimizer={"lr": {"name": "Constant", "learning_rate": 0.05, "warmup_epoch": 0}}))
-    trainer = _Trainer(Engine(config))
-    trainer._train_epoch(0)
-    trainer._end_of_epoch(0)  # a good checkpoint
+    trainer = Trainer(Engine(config))
+    trainer.end_epoch(0, trainer.train_epoch(0))  # a good checkpoint
     trainer.schedule.base_lr = trainer.schedule.last_lr = 1e30
     with pytest.raises(TrainingDiverged) as err:
-        trainer._train_epoch(1)
+        trainer.train_epoch(1)
     message = str(err.value)
     assert re.search(r"loss is (nan|inf) at epoch 2, step \d+ \(global step \d+\)", message)
     latest = str(tmp_path / "out" / "latest")
@@ -186,13 +185,6 @@ def test_amp_on_cpu_falls_back_to_fp32_with_a_warning(folders, tmp_path, caplog)
     engine.train()
     assert "AMP.use_amp needs a CUDA GPU; training in fp32 on the CPU" in (tmp_path / "out" / "train.log").read_text()
     assert engine.model.conv1.weight.dtype == paddle.float32
-
-
-def test_unknown_dist_bn_mode_names_the_choices(folders, tmp_path):
-    config = validate(tiny_config(tmp_path, *folders, Global={"dist_bn": "average"}))
-    with pytest.raises(ValueError) as error:
-        _Trainer(Engine(config))
-    assert str(error.value) == "Global.dist_bn 'average' is not supported; choose one of reduce, broadcast, none"
 
 
 def test_accumulation_ema_clipping_and_mixup_run(folders, tmp_path):
@@ -228,9 +220,6 @@ def test_lr_mult_list_scales_each_stage(folders, tmp_path):
     before = engine.model.layer3[0].conv1.weight.numpy().copy()
     engine.train()
     np.testing.assert_array_equal(engine.model.layer3[0].conv1.weight.numpy(), before)
-    with pytest.raises(ValueError, match=r"Arch.lr_mult_list needs 5 values \(stem, layer1..layer4\), got 2"):
-        Engine(validate(tiny_config(tmp_path, *folders, Arch={"name": "resnet18", "class_num": 3,
-                                                               "lr_mult_list": [0.1, 1.0]})))
 
 
 def test_unreadable_images_are_skipped_and_counted(tmp_path):
@@ -343,3 +332,124 @@ def test_no_weight_decay_on_bn_and_bias(name):
     moved = {k for k in before if not np.array_equal(before[k], after[k].numpy())}
     assert "conv1.weight" in moved and "fc.weight" in moved and "layer1.0.conv1.weight" in moved
     assert not {k for k in moved if k.startswith(("bn1.", "layer1.0.bn1.")) or k == "fc.bias"}
+
+
+# ------------------------------------------------------------------ resume and output (hostile cases)
+def train_once(tmp_path, folders, name="run", **sections):
+    config = tiny_config(tmp_path, *folders, **sections)
+    config["Global"].update({"output_dir": str(tmp_path / name), "epochs": 2, "eval_during_train": False})
+    Engine(validate(config)).train()
+    return str(tmp_path / name / "latest")
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"Arch": {"name": "resnet34", "class_num": 3}}, "it was trained as resnet18 with 3 classes, Momentum, the config "
+                                                     "builds resnet34 with 3 classes, Momentum"),
+    ({"Optimizer": {"name": "AdamW", "lr": {"name": "Cosine", "learning_rate": 0.01, "warmup_epoch": 0}}},
+     "it was trained as resnet18 with 3 classes, Momentum, the config builds resnet18 with 3 classes, AdamW"),
+    ({"checkpoint_classes": 5}, "it was trained as resnet18 with 5 classes, Momentum, the config builds resnet18 "
+                                "with 3 classes, Momentum"),
+])
+def test_resume_with_another_model_or_optimizer_is_one_line(folders, tmp_path, change, message):
+    latest = train_once(tmp_path, folders)
+    if "checkpoint_classes" in change:  # the same data, a checkpoint of another class count
+        state = paddle.load(latest + ".pdstates")
+        state["run"]["class_num"] = change.pop("checkpoint_classes")
+        paddle.save(state, latest + ".pdstates")
+    config = tiny_config(tmp_path, *folders, **change)
+    config["Global"].update({"output_dir": str(tmp_path / "again"), "epochs": 4, "checkpoints": latest})
+    with pytest.raises(ConfigError) as err:
+        Engine(validate(config)).train()
+    assert str(err.value) == (f"cannot resume from {latest}: {message}; resume with the config it was trained "
+                              f"with (its config.yaml), or start from its weights with "
+                              f"-o Global.pretrained_model={latest}")
+
+
+def test_resume_with_epochs_already_done_is_an_error_not_a_no_op(folders, tmp_path):
+    latest = train_once(tmp_path, folders)
+    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders, Global={
+        "output_dir": str(tmp_path / "run"), "epochs": 2, "checkpoints": latest}))
+    out = run_tool("train.py", "-c", path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == (f"train.py: error: Global.epochs is 2 but {latest} has already finished epoch 2: "
+                                  f"nothing left to train; set Global.epochs above 2 to train on")
+
+
+def test_zero_batches_per_epoch_is_an_error_before_training(folders, tmp_path):
+    config = tiny_config(tmp_path, *folders)
+    config["DataLoader"]["Train"]["sampler"].update({"batch_size": 64, "drop_last": True})  # 24 images
+    out = run_tool("train.py", "-c", write_config(tmp_path / "c.yaml", config))
+    assert out.returncode == 1
+    assert out.stderr.strip() == ("train.py: error: DataLoader.Train gives 0 batches per epoch: 24 images, batch_size "
+                                  "64 and drop_last true; lower DataLoader.Train.sampler.batch_size or set "
+                                  "drop_last: false")
+    assert not os.path.exists(tmp_path / "out" / "best.pdparams")
+
+
+def test_a_live_run_owns_its_output_dir_and_a_killed_one_does_not(folders, tmp_path):
+    out_dir = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, '.')\n"
+        "from paddle_resnet.engine.run_dir import lock_output_dir\n"
+        f"lock_output_dir({str(out_dir)!r}); print('locked', flush=True); time.sleep(300)")],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders, Global={"epochs": 1}))
+        refused = run_tool("train.py", "-c", path)
+        assert refused.returncode == 1
+        assert re.fullmatch(rf"train\.py: error: Global\.output_dir '{re.escape(str(out_dir))}' is in use by a live "
+                            rf"training run \(pid {holder.pid} on \S+ since [\d-]+ [\d:]+\); choose another "
+                            rf"Global\.output_dir or stop that run first", refused.stderr.strip()), refused.stderr
+        assert not (out_dir / "train.log").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    resumed = run_tool("train.py", "-c", path)  # the kernel released the dead run's lock
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out_dir / "best.pdparams").is_file()
+
+
+def test_start_cleans_what_killed_runs_left_and_finishes_a_committed_checkpoint(folders, tmp_path):
+    latest = train_once(tmp_path, folders, Global={"epochs": 2})
+    run = tmp_path / "run"
+    # A run killed after committing epoch 3's unit but before moving its files into place:
+    commit = run / ".latest.commit"
+    commit.mkdir()
+    state = paddle.load(latest + ".pdstates")
+    state["epoch"] = 2
+    paddle.save(state, str(commit / "latest.pdstates"))
+    for leftover in (".best.pdparams.tmp-99-deadbeef", "latest.pdstates.x1y2z3.tmp", "epoch_1.pdparams.tmp1a2b"):
+        (run / leftover).write_bytes(b"\0" * 1000)
+    (run / ".epoch_3.staging-99-deadbeef").mkdir()
+    config = tiny_config(tmp_path, *folders, Global={"output_dir": str(run), "epochs": 4, "checkpoints": latest,
+                                                     "eval_during_train": False})
+    engine = Engine(validate(config))
+    names = sorted(os.listdir(run))
+    assert not [n for n in names if "tmp" in n or "staging" in n or "commit" in n], names
+    assert "removed 4 unfinished file(s) of a killed run" in (run / "train.log").read_text()
+    engine.train()
+    assert "resumed from" in (run / "train.log").read_text() and "next epoch 4" in (run / "train.log").read_text()
+
+
+def test_checkpoint_files_follow_the_umask(folders, tmp_path):
+    old = os.umask(0o022)
+    try:
+        latest = train_once(tmp_path, folders, Global={"epochs": 1})
+    finally:
+        os.umask(old)
+    for suffix in (".pdparams", ".pdstates"):
+        assert os.stat(latest + suffix).st_mode & 0o777 == 0o644
+
+
+def test_ema_weights_are_restored_when_eval_fails(folders, tmp_path, monkeypatch):
+    config = validate(tiny_config(tmp_path, *folders, Global={"epochs": 1}, EMA={"use_ema": True, "decay": 0.5}))
+    engine = Engine(config)
+    trainer = Trainer(engine)
+    trainer.train_epoch(0)
+    live = {k: v.numpy().copy() for k, v in trainer.model.state_dict().items()}
+    monkeypatch.setattr(engine, "evaluate", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("eval failed")))
+    with pytest.raises(RuntimeError, match="eval failed"):
+        trainer.evaluate_and_keep_best(0)
+    after = trainer.model.state_dict()
+    assert all(np.array_equal(live[k], after[k].numpy()) for k in live)

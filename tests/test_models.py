@@ -178,7 +178,7 @@ def test_options():
     (lambda: build_model("resnet50", num_classes=10.0), "num_classes must be an integer"),
     (lambda: build_model("resnet50", data_format="NWHC"), "data_format 'NWHC' is not supported; choose one of NCHW, NHWC"),
     (lambda: build_model("resnet50", stem_type="tiered"), "choose one of classic, deep, small"),
-    (lambda: build_model("resnet18", groups=32), "BasicBlock supports only groups=1"),
+    (lambda: build_model("resnet18", groups=32), "uses BasicBlock, which supports only groups=1"),
     (lambda: build_model("resnet18", with_pool=False), "a classifier needs pooled features"),
 ])
 def test_bad_arguments_name_the_allowed_values(call, message):
@@ -197,7 +197,7 @@ def test_summary_tool():
     bad = run("--layers", "42")
     assert bad.returncode != 0
     assert bad.stderr.strip() == ("summary.py: error: depth 42 is not supported; "
-                                  "choose one of 18, 34, 50, 101, 152, 200")
+                                  "choose one of 18, 34, 50, 101, 152, 200; did you mean 34?")
 
 
 def test_summarize_json_fields():

@@ -14,6 +14,18 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+
+def positive_int(text):
+    """argparse type: an integer >= 1 (anything else is argparse's one-line usage error, exit code 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
 def find_files(pattern):
     """A file, the files in a directory (sorted, not recursive), or the files a glob matches."""
     path = Path(pattern)
@@ -42,15 +54,16 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", required=True, help="directory with inference.yml and the model files")
     parser.add_argument("--input", required=True, help="an image, a directory of images, or a glob pattern")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument("--top-k", type=positive_int, default=5)
     parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--backend", default="auto", choices=["auto", "paddle", "onnxruntime"])
-    parser.add_argument("--cpu-threads", type=int, default=None, help="default: all cores")
+    parser.add_argument("--cpu-threads", type=positive_int, default=None,
+                        help="default: all cores this process may run on")
     parser.add_argument("--json", help="also write the predictions to this JSON file")
     parser.add_argument("--benchmark", action="store_true",
                         help="time the model with and without preprocessing instead of printing predictions")
-    parser.add_argument("--benchmark-batch-sizes", type=int, nargs="+", default=[1, 8, 16])
+    parser.add_argument("--benchmark-batch-sizes", type=positive_int, nargs="+", default=[1, 8, 16])
     return parser.parse_args(argv)
 
 
@@ -63,29 +76,40 @@ def main(argv=None):
         return fail(no_match, exit_code=2)
     # Imported only now, so that a wrong --input fails at once instead of after paddle's slow import.
     from paddle_resnet.data.datasets import is_image_file
-    from paddle_resnet.deploy import Predictor
-    from paddle_resnet.deploy.benchmark import benchmark_predictor, timings_table
+    from paddle_resnet.errors import UserError
 
     # A single file is tried whatever its name; in a directory or glob, only image files are taken.
     images = files if Path(args.input).is_file() else [f for f in files if is_image_file(f)]
     if not images:
         return fail(no_match, exit_code=2)
     try:
-        predictor = Predictor(args.model_dir, backend=args.backend, device=args.device, cpu_threads=args.cpu_threads,
-                              max_batch_size=max([args.batch_size, *args.benchmark_batch_sizes]))
-        if args.benchmark:
-            timings = benchmark_predictor(predictor, images, args.benchmark_batch_sizes)
-            print(f"{args.model_dir} on {predictor.backend_name}, device={args.device}")
-            print(timings_table(timings))
-            return 0
-    except (FileNotFoundError, RuntimeError, ValueError) as error:
+        return run(args, images)
+    # FileNotFoundError: a model directory or file that is not there, however deep it is noticed.
+    except (UserError, FileNotFoundError) as error:  # anything else is a bug and keeps its traceback
         return fail(error)
+
+
+def run(args, images):
+    from paddle_resnet.deploy import Predictor
+    from paddle_resnet.deploy.benchmark import benchmark_predictor, timings_table
+    from paddle_resnet.fileio import write_atomically
+
+    predictor = Predictor(args.model_dir, backend=args.backend, device=args.device, cpu_threads=args.cpu_threads,
+                          max_batch_size=max([args.batch_size, *args.benchmark_batch_sizes]))
+    if args.benchmark:
+        timings = benchmark_predictor(predictor, images, args.benchmark_batch_sizes)
+        print(f"{args.model_dir} on {predictor.backend_name}, device={args.device}")
+        print(timings_table(timings))
+        return 0
 
     predictions = predictor.predict(images, top_k=args.top_k, batch_size=args.batch_size)
     print_predictions(predictions)
     if args.json:
-        Path(args.json).write_text(json.dumps([p.to_dict() for p in predictions], indent=2), encoding="utf-8")
+        text = json.dumps([p.to_dict() for p in predictions], indent=2)
+        write_atomically(args.json, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     skipped = sum(p.skipped for p in predictions)
+    if skipped == len(predictions):
+        return fail(f"none of the {skipped} inputs could be read")
     if skipped:
         print(f"{skipped} of {len(predictions)} inputs could not be read and were skipped", file=sys.stderr)
     return 0

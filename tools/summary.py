@@ -11,6 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from paddle_resnet.errors import UserError  # noqa: E402
 from paddle_resnet.models import list_models  # noqa: E402
 from paddle_resnet.models.summary import model_name, model_table, summarize  # noqa: E402
 
@@ -31,7 +32,7 @@ def main(argv=None):
     try:
         name = args.model or model_name(args.layers, args.variant)
         report = summarize(name, args.input_size, args.num_classes)
-    except ValueError as err:
+    except UserError as err:
         sys.exit(f"summary.py: error: {err}")
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "table"}, indent=2))

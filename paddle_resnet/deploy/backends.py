@@ -1,9 +1,11 @@
 """Inference runtimes behind one interface: ``backend.run(batch_nchw_float32) -> np.ndarray``."""
-import os
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+
+from ..cpu import available_cores
+from ..errors import ConfigError, MissingFileError, UserError, check_choice
 
 DEVICES = ("cpu", "gpu")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -12,8 +14,8 @@ PADDLE_GPU_FIX = ("install a CUDA build of PaddlePaddle (pip install paddlepaddl
                   "see https://www.paddlepaddle.org.cn/install/quick) or use device='cpu'")
 
 
-def available_cores():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+class RuntimeUnavailable(UserError, RuntimeError):
+    """A device or runtime that this installation does not have (a GPU on a CPU-only build, TensorRT)."""
 
 
 @dataclass
@@ -29,16 +31,18 @@ class RuntimeOptions:
     data_format: str = "NCHW"  # the model's internal layout (from inference.yml)
 
     def __post_init__(self):
-        for what, value, allowed in (("device", self.device, DEVICES), ("precision", self.precision, PRECISIONS)):
-            if value not in allowed:
-                raise ValueError(f"{what} {value!r} is not supported; choose one of {', '.join(allowed)}")
+        check_choice("device", self.device, DEVICES)
+        check_choice("precision", self.precision, PRECISIONS)
         if self.use_tensorrt and self.device != "gpu":
-            raise ValueError("TensorRT runs on NVIDIA GPUs: pass device='gpu' with use_tensorrt=True")
+            raise ConfigError("TensorRT runs on NVIDIA GPUs: pass device='gpu' with use_tensorrt=True")
         if self.device == "cpu" and self.precision != "fp32":
-            raise ValueError(f"precision={self.precision!r} needs device='gpu' (fp16 with or without TensorRT, "
-                             "int8 with use_tensorrt=True); on CPU use precision='fp32'")
+            raise ConfigError(f"precision={self.precision!r} needs device='gpu' (fp16 with or without TensorRT, "
+                              "int8 with use_tensorrt=True); on CPU use precision='fp32'")
         if self.precision == "int8" and not self.use_tensorrt:
-            raise ValueError("precision='int8' needs use_tensorrt=True (TensorRT calibrates and runs int8)")
+            raise ConfigError("precision='int8' needs use_tensorrt=True (TensorRT calibrates and runs int8)")
+        for what, value in (("max_batch_size", self.max_batch_size), ("cpu_threads", self.cpu_threads)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ConfigError(f"{what} must be an integer >= 1, got {value!r}")
         self.cpu_threads = self.cpu_threads or available_cores()
 
 
@@ -77,9 +81,9 @@ def _configure_cpu(config, options):
     config.disable_gpu()
     if options.use_mkldnn and options.data_format == "NHWC":
         # Measured with Paddle 3.3.1: the oneDNN conv kernel transposes the already-NHWC input again.
-        raise ValueError("this model was exported with data_format='NHWC', which Paddle Inference's oneDNN "
-                         "kernels cannot run (conv channel mismatch); re-export the same weights built with "
-                         "data_format='NCHW', or pass use_mkldnn=False (several times slower)")
+        raise ConfigError("this model was exported with data_format='NHWC', which Paddle Inference's oneDNN "
+                          "kernels cannot run (conv channel mismatch); re-export the same weights built with "
+                          "data_format='NCHW', or pass use_mkldnn=False (several times slower)")
     if options.use_mkldnn:
         config.enable_mkldnn()
     else:
@@ -90,16 +94,17 @@ def _configure_cpu(config, options):
 def _configure_gpu(config, options, pi):
     import paddle
     if not paddle.is_compiled_with_cuda():
-        raise RuntimeError(f"device='gpu' was requested but this PaddlePaddle is a CPU-only build; {PADDLE_GPU_FIX}")
+        raise RuntimeUnavailable(f"device='gpu' was requested but this PaddlePaddle is a CPU-only build; "
+                                 f"{PADDLE_GPU_FIX}")
     precision = {"fp32": pi.PrecisionType.Float32, "fp16": pi.PrecisionType.Half,
                  "int8": pi.PrecisionType.Int8}[options.precision]
     if not options.use_tensorrt:
         config.enable_use_gpu(256, 0, precision)
         return
     if pi.get_trt_compile_version() == (0, 0, 0):
-        raise RuntimeError("use_tensorrt=True but this PaddlePaddle was built without TensorRT; install a "
-                           "paddlepaddle-gpu wheel built with TensorRT and put TensorRT's libraries on "
-                           "LD_LIBRARY_PATH, or pass use_tensorrt=False")
+        raise RuntimeUnavailable("use_tensorrt=True but this PaddlePaddle was built without TensorRT; install a "
+                                 "paddlepaddle-gpu wheel built with TensorRT and put TensorRT's libraries on "
+                                 "LD_LIBRARY_PATH, or pass use_tensorrt=False")
     config.enable_use_gpu(256, 0)
     config.enable_tensorrt_engine(workspace_size=1 << 30, max_batch_size=options.max_batch_size,
                                   min_subgraph_size=3, precision_mode=precision, use_static=False,
@@ -118,13 +123,13 @@ class OnnxRuntimeBackend:
         """``session_config``: extra ``SessionOptions.add_session_config_entry`` keys and values."""
         import onnxruntime as ort
         if options.use_tensorrt or options.precision != "fp32":
-            raise ValueError("the onnxruntime backend runs fp32 without TensorRT; "
-                             "use backend='paddle' for use_tensorrt / fp16 / int8")
+            raise ConfigError("the onnxruntime backend runs fp32 without TensorRT; "
+                              "use backend='paddle' for use_tensorrt / fp16 / int8")
         providers = ["CPUExecutionProvider"]
         if options.device == "gpu":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise RuntimeError("device='gpu' with the onnxruntime backend needs onnxruntime-gpu "
-                                   "(pip install onnxruntime-gpu), or use device='cpu'")
+                raise RuntimeUnavailable("device='gpu' with the onnxruntime backend needs onnxruntime-gpu "
+                                         "(pip install onnxruntime-gpu), or use device='cpu'")
             providers.insert(0, "CUDAExecutionProvider")
         session_options = ort.SessionOptions()
         session_options.intra_op_num_threads = options.cpu_threads
@@ -149,11 +154,11 @@ def _onnxruntime_installed():
 
 def resolve_backend(backend, files, options):
     """The backend to use for ``backend="auto"``, else ``backend`` checked against what exists."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend {backend!r} is not supported; choose one of {', '.join(BACKENDS)}")
+    check_choice("backend", backend, BACKENDS)
     if backend == "onnxruntime" and files.onnx is None:
-        raise FileNotFoundError(f"backend='onnxruntime' needs inference.onnx in {files.program.parent}; "
-                                "export with export_inference(..., onnx=True)")
+        folder = files.directory or files.program.parent
+        raise MissingFileError(f"backend='onnxruntime' needs inference.onnx in {folder}; "
+                               "export with export_inference(..., onnx=True)")
     if backend != "auto":
         return backend
     # On CPU, ONNX Runtime is chosen whenever the export has inference.onnx: in benchmarks/bench_inference.py

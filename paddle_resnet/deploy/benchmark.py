@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
+
 
 @dataclass
 class Timing:
@@ -45,7 +47,7 @@ def benchmark_predictor(predictor, images, batch_sizes=(1, 8, 16), **timing_opti
     """
     readable = [item for item, result in zip(images, predictor.predict(images, top_k=1)) if not result.skipped]
     if not readable:
-        raise ValueError("none of the images to benchmark with could be read")
+        raise InputError(f"none of the {len(images)} images to benchmark with could be read")
     timings = []
     for batch_size in batch_sizes:
         batch_items = [readable[i % len(readable)] for i in range(batch_size)]

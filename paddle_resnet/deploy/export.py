@@ -3,18 +3,24 @@ import logging
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import paddle
 import paddle.nn.functional as F
 
+from .. import fileio
 from ..data.transforms import describe_eval_preprocess
-from .model_dir import CONFIG_FILE, ONNX_FILE, PARAMS_FILE, PROGRAM_FILES, InferenceConfig, stale_model_files
+from ..errors import ConfigError, UserError
+from .model_dir import (ALL_MODEL_FILES, CONFIG_FILE, EXPORT_UNIT, ONNX_FILE, PARAMS_FILE, PROGRAM_FILES,
+                        InferenceConfig)
 
 logger = logging.getLogger(__name__)
 
 ONNX_OPSET = 13
+
+
+class Paddle2OnnxMissing(UserError, ImportError):
+    """onnx=True without paddle2onnx installed."""
 
 
 class InferenceHead(paddle.nn.Layer):
@@ -34,17 +40,18 @@ def export_inference(model, save_dir, *, image_shape=(3, 224, 224), eval_ops, la
     """Save ``model`` for inference with a dynamic batch dimension; returns {role: path} of what was written.
 
     Roles: "program" (inference.json or .pdmodel), "params", "onnx" (when ``onnx=True``) and "config"
-    (inference.yml). Files go to a temporary directory first and are moved into ``save_dir`` at the end,
-    so a failed export leaves an earlier one intact.
+    (inference.yml). The files are written as one unit (``fileio.commit_unit``): a failed or killed export
+    leaves the earlier one whole, and readers never see a mix of the two. Model files of an earlier export
+    that this one does not write are removed with it, since they would no longer match.
     """
     image_shape = tuple(int(d) for d in image_shape)
     _check_crop_matches(eval_ops, image_shape)
     if onnx and getattr(model, "data_format", "NCHW") == "NHWC":
-        raise ValueError("paddle2onnx cannot convert NHWC convolutions (it aborts the process); "
-                         "export the same weights built with data_format='NCHW' for ONNX")
-    save_dir = Path(save_dir)
-    save_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=save_dir, prefix=".export-") as staging:
+        raise ConfigError("paddle2onnx cannot convert NHWC convolutions (it aborts the process); "
+                          "export the same weights built with data_format='NCHW' for ONNX")
+    roles = {}
+
+    def write_into_staging(staging):
         staging = Path(staging)
         written = _save_paddle_program(model, staging, image_shape, softmax)
         if onnx:
@@ -55,14 +62,20 @@ def export_inference(model, save_dir, *, image_shape=(3, 224, 224), eval_ops, la
                                  model_files={k: p.name for k, p in written.items()})
         config.save(staging / CONFIG_FILE)
         written["config"] = staging / CONFIG_FILE
-        return _move_into_place(written, save_dir)
+        roles.update((role, path.name) for role, path in written.items())
+
+    save_dir = Path(save_dir)
+    fileio.commit_unit(save_dir, EXPORT_UNIT, write_into_staging, remove=ALL_MODEL_FILES)
+    final = {role: save_dir / name for role, name in roles.items()}
+    logger.info("exported %s to %s", ", ".join(path.name for path in final.values()), save_dir)
+    return final
 
 
 def _check_crop_matches(eval_ops, image_shape):
     crop = describe_eval_preprocess(eval_ops)["crop_size"]  # [width, height]
     if crop is not None and tuple(crop[::-1]) != image_shape[1:]:
-        raise ValueError(f"the eval crop {crop[0]}x{crop[1]} (width x height) does not match "
-                         f"image_shape {list(image_shape)} (C, H, W); the exported input size must be the crop size")
+        raise ConfigError(f"the eval crop {crop[0]}x{crop[1]} (width x height) does not match "
+                          f"image_shape {list(image_shape)} (C, H, W); the exported input size must be the crop size")
 
 
 def _save_paddle_program(model, directory, image_shape, softmax):
@@ -88,8 +101,8 @@ def _convert_to_onnx(directory, written):
     try:
         import paddle2onnx  # noqa: F401  (only checks that it is installed)
     except ImportError:
-        raise ImportError("onnx=True needs paddle2onnx: pip install paddle2onnx onnxruntime "
-                          "(or pip install -e .[onnx])") from None
+        raise Paddle2OnnxMissing("onnx=True needs paddle2onnx: pip install paddle2onnx onnxruntime "
+                                 "(or pip install -e .[onnx])") from None
     save_file = directory / ONNX_FILE
     # "--optimize_tool None": the default (polygraphy) may try to pip-install its dependencies at run time.
     command = [sys.executable, "-m", "paddle2onnx.command", "--model_dir", str(directory),
@@ -100,15 +113,3 @@ def _convert_to_onnx(directory, written):
         output = (result.stdout + result.stderr).strip()
         raise RuntimeError(f"paddle2onnx failed (exit code {result.returncode}):\n{output[-3000:]}")
     return save_file
-
-
-def _move_into_place(written, save_dir):
-    for stale in stale_model_files(save_dir, {path.name for path in written.values()}):
-        stale.unlink()
-    # inference.yml goes last: whoever reads it finds the files it lists already in place.
-    final = {}
-    for role, path in sorted(written.items(), key=lambda item: item[0] == "config"):
-        final[role] = save_dir / path.name
-        os.replace(path, final[role])
-    logger.info("exported %s to %s", ", ".join(p.name for p in final.values()), save_dir)
-    return final

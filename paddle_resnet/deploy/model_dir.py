@@ -4,7 +4,6 @@ An export directory holds the Paddle program (``inference.json`` from Paddle 3, 
 from Paddle 2), ``inference.pdiparams``, optionally ``inference.onnx``, and ``inference.yml`` that says
 how to preprocess images and which of those files were written.
 """
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -13,6 +12,8 @@ import yaml
 
 from ..data.datasets import CLASS_INDICES_FILE, read_class_indices
 from ..data.transforms import describe_eval_preprocess
+from ..errors import ConfigError, MissingFileError
+from ..fileio import committed_path
 
 CONFIG_FILE = "inference.yml"
 # Paddle 3 writes a PIR program as .json; Paddle 2 wrote .pdmodel. Whichever exists is used.
@@ -20,6 +21,7 @@ PROGRAM_FILES = ("inference.json", "inference.pdmodel")
 PARAMS_FILE = "inference.pdiparams"
 ONNX_FILE = "inference.onnx"
 ALL_MODEL_FILES = PROGRAM_FILES + (PARAMS_FILE, ONNX_FILE)
+EXPORT_UNIT = "inference"  # fileio's unit name: the export's files are written and read as one unit
 
 _HEADER = ("# Written by paddle_resnet.deploy.export_inference.\n"
            "# Predictor rebuilds preprocessing from preprocess.transform_ops (the config's Eval transform_ops);\n"
@@ -33,9 +35,14 @@ def export_command(model_dir):
 
 
 def missing_file_error(model_dir, missing):
-    return FileNotFoundError(
-        f"{missing} is missing from the inference directory {model_dir}. "
-        f"Export the model first: {export_command(model_dir)}")
+    problem = (f"{missing} is missing from the inference directory {model_dir}" if Path(model_dir).exists()
+               else f"the inference directory {model_dir} does not exist")
+    return MissingFileError(f"{problem}. Export the model first: {export_command(model_dir)}")
+
+
+def committed_file(model_dir, name):
+    """``model_dir / name`` as the last finished export has it (see ``fileio.committed_path``)."""
+    return Path(committed_path(Path(model_dir) / name))
 
 
 @dataclass
@@ -70,18 +77,47 @@ class InferenceConfig:
 
     @classmethod
     def load(cls, model_dir):
-        path = Path(model_dir) / CONFIG_FILE
+        """Raises MissingFileError when the file is missing, ConfigError (naming it) when it is corrupt."""
+        path = committed_file(model_dir, CONFIG_FILE)
         if not path.is_file():
             raise missing_file_error(model_dir, CONFIG_FILE)
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return cls(transform_ops=data.get("preprocess", {}).get("transform_ops") or [],
-                   image_shape=tuple(data.get("image_shape", (3, 224, 224))),
-                   softmax=bool(data.get("softmax", True)),
-                   label_list=data.get("label_list"),
+        try:
+            return cls._from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        except (yaml.YAMLError, UnicodeDecodeError, _Invalid) as error:
+            reason = " ".join(str(error).split())  # YAML's messages span several lines
+            raise ConfigError(f"{Path(model_dir) / CONFIG_FILE} is not a valid {CONFIG_FILE} ({reason}). "
+                              f"Export the model again: {export_command(model_dir)}") from None
+
+    @classmethod
+    def _from_dict(cls, data):
+        data = _expect(data, dict, "the file")
+        preprocess = _expect(data.get("preprocess", {}), dict, "preprocess")
+        image_shape = _expect(data.get("image_shape", [3, 224, 224]), list, "image_shape")
+        if len(image_shape) != 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                                            for d in image_shape):
+            raise _Invalid(f"image_shape must be three positive integers [C, H, W], got {image_shape!r}")
+        model_files = _expect(data.get("model_files") or {}, dict, "model_files")
+        for role, name in model_files.items():
+            _expect(name, str, f"model_files.{role}")
+        label_list = data.get("label_list")
+        return cls(transform_ops=_expect(preprocess.get("transform_ops") or [], list, "preprocess.transform_ops"),
+                   image_shape=tuple(image_shape),
+                   softmax=_expect(data.get("softmax", True), bool, "softmax"),
+                   label_list=_expect(label_list, list, "label_list") if label_list is not None else None,
                    model_name=data.get("model_name"),
-                   model_files=data.get("model_files") or {},
-                   input_name=data.get("input", {}).get("name", "x"),
-                   data_format=data.get("data_format", "NCHW"))
+                   model_files=model_files,
+                   input_name=str(_expect(data.get("input", {}), dict, "input").get("name", "x")),
+                   data_format=str(data.get("data_format", "NCHW")))
+
+
+class _Invalid(ValueError):
+    """A value of inference.yml of the wrong kind (turned into a ConfigError naming the file)."""
+
+
+def _expect(value, kind, what):
+    if not isinstance(value, kind):
+        raise _Invalid(f"{what} must be a {kind.__name__}, got {type(value).__name__} {value!r:.60}")
+    return value
 
 
 def _readable(summary):
@@ -102,25 +138,28 @@ class ModelFiles:
     program: Path
     params: Path
     onnx: Optional[Path]
+    directory: Optional[Path] = None  # the inference directory (the files may still be in its commit folder)
 
 
 def locate_model_files(model_dir, config):
-    """The files ``inference.yml`` lists (or, for directories without that list, the ones that exist).
+    """The files ``inference.yml`` lists (or, for directories without that list, the ones that exist),
+    each read where the last finished export put it.
 
-    Raises FileNotFoundError naming the missing file and the export command.
+    Raises MissingFileError naming the missing file and the export command.
     """
-    model_dir = Path(model_dir)
+    def exists(name):
+        return committed_file(model_dir, name).is_file()
+
     listed = config.model_files
-    program = listed.get("program") or next((name for name in PROGRAM_FILES if (model_dir / name).is_file()),
+    program = listed.get("program") or next((name for name in PROGRAM_FILES if exists(name)),
                                             " or ".join(PROGRAM_FILES))
     params = listed.get("params", PARAMS_FILE)
-    for name in (program, params):
-        if not (model_dir / name).is_file():
+    onnx = listed.get("onnx") if listed else (ONNX_FILE if exists(ONNX_FILE) else None)
+    for name in filter(None, (program, params, onnx)):
+        if not exists(name):
             raise missing_file_error(model_dir, name)
-    onnx = listed.get("onnx") if listed else (ONNX_FILE if (model_dir / ONNX_FILE).is_file() else None)
-    if onnx and not (model_dir / onnx).is_file():
-        raise missing_file_error(model_dir, onnx)
-    return ModelFiles(model_dir / program, model_dir / params, model_dir / onnx if onnx else None)
+    return ModelFiles(committed_file(model_dir, program), committed_file(model_dir, params),
+                      committed_file(model_dir, onnx) if onnx else None, Path(model_dir))
 
 
 def load_label_names(model_dir, config):
@@ -130,9 +169,3 @@ def load_label_names(model_dir, config):
         return [str(name) for name in config.label_list]
     path = Path(model_dir) / CLASS_INDICES_FILE
     return read_class_indices(path) if path.is_file() else None
-
-
-def stale_model_files(model_dir, written):
-    """Model files of an earlier export that this one did not write (they would no longer match)."""
-    return [Path(model_dir) / name for name in ALL_MODEL_FILES
-            if name not in written and os.path.exists(Path(model_dir) / name)]

@@ -1,6 +1,8 @@
 """Classify images with an exported model: preprocessing from inference.yml, batching, top-k."""
 import logging
+import numbers
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -9,10 +11,14 @@ import numpy as np
 from PIL import Image
 
 from ..data.transforms import ImageDecodeError, build_transforms
+from ..errors import ConfigError, InputError
 from .backends import RuntimeOptions, create_backend
-from .model_dir import InferenceConfig, load_label_names, locate_model_files
+from .model_dir import CONFIG_FILE, InferenceConfig, export_command, load_label_names, locate_model_files
 
 logger = logging.getLogger(__name__)
+
+# PIL names the stream it was given; for a file read into memory that is this, which tells the user nothing.
+_BYTESIO_REPR = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
 
 
 @dataclass
@@ -39,6 +45,18 @@ def _describe(item, index):
     if isinstance(item, Image.Image) and getattr(item, "filename", ""):
         return item.filename
     return f"<{type(item).__name__} #{index}>"
+
+
+def _skip_reason(name, error):
+    """Why an input was skipped, on one line that names the input (whatever the decoder's message says)."""
+    reason = " ".join(_BYTESIO_REPR.sub(repr(name), str(error) or type(error).__name__).split())
+    return reason if name in reason else f"{name}: {reason}"
+
+
+def _check_positive(what, value):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise InputError(f"{what} must be an integer >= 1, got {value!r}")
+    return int(value)
 
 
 def _as_list(inputs):
@@ -74,7 +92,7 @@ class Predictor:
         self.config = InferenceConfig.load(self.model_dir)
         self.files = locate_model_files(self.model_dir, self.config)
         self.label_names = load_label_names(self.model_dir, self.config)
-        self.transforms = build_transforms(self.config.transform_ops)
+        self.transforms = self._build_preprocess()
         self.options = RuntimeOptions(device=device, cpu_threads=cpu_threads, use_mkldnn=use_mkldnn,
                                       use_tensorrt=use_tensorrt, precision=precision,
                                       max_batch_size=max_batch_size, image_shape=self.config.image_shape,
@@ -82,6 +100,13 @@ class Predictor:
         self.backend = create_backend(backend, self.files, self.options)
         for _ in range(warmup):
             self.run(np.zeros((1, *self.config.image_shape), np.float32))
+
+    def _build_preprocess(self):
+        try:
+            return build_transforms(self.config.transform_ops)
+        except (ValueError, TypeError) as error:  # an unknown op or argument, as build_transforms reports it
+            raise ConfigError(f"{self.model_dir / CONFIG_FILE}: preprocess.transform_ops cannot be built ({error}). "
+                              f"Export the model again: {export_command(self.model_dir)}") from None
 
     @property
     def backend_name(self):
@@ -101,9 +126,11 @@ class Predictor:
 
     def predict(self, inputs, top_k=5, batch_size=8):
         """Top-k classes for each input, in input order. Unreadable images are logged, skipped, and
-        returned as a Prediction with ``error`` set; the rest are still predicted."""
+        returned as a Prediction with ``error`` set (naming the input); the rest are still predicted.
+        ``top_k`` and ``batch_size`` must be >= 1 (InputError)."""
+        top_k = _check_positive("top_k", top_k)
+        batch_size = min(_check_positive("batch_size", batch_size), self.options.max_batch_size)
         items = _as_list(inputs)
-        batch_size = max(1, min(batch_size, self.options.max_batch_size))
         results = []
         for start in range(0, len(items), batch_size):
             results.extend(self._predict_chunk(items[start:start + batch_size], start, top_k))
@@ -116,8 +143,9 @@ class Predictor:
             try:
                 images.append(self.transforms(item))
             except (OSError, ImageDecodeError) as error:
-                logger.warning("skipping %s: %s", name, error)
-                results.append(Prediction(name, error=str(error)))
+                reason = _skip_reason(name, error)
+                logger.warning("skipping an unreadable input: %s", reason)
+                results.append(Prediction(name, error=reason))
                 continue
             results.append(Prediction(name))
             loaded.append(results[-1])

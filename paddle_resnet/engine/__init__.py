@@ -1,1 +1,2 @@
-from .engine import Engine, TrainingDiverged
+from .engine import Engine
+from .trainer import Trainer, TrainingDiverged

@@ -4,12 +4,14 @@ import os
 import paddle
 import paddle.distributed as dist
 
+from ..cpu import cores_per_process
+from ..errors import UserError, check_choice
 from .logger import LOGGER
 
 DEVICES = ("auto", "cpu", "gpu")
 
 
-class DeviceUnavailable(RuntimeError):
+class DeviceUnavailable(UserError, RuntimeError):
     pass
 
 
@@ -19,16 +21,12 @@ def cuda_available():
 
 def cpu_threads(requested=None):
     """All cores by default, shared among the processes of this machine (paddle.distributed.launch)."""
-    if requested:
-        return int(requested)
-    local_procs = int(os.environ.get("PADDLE_LOCAL_SIZE", os.environ.get("PADDLE_TRAINERS_NUM", "1")))
-    return max(1, (os.cpu_count() or 1) // max(local_procs, 1))
+    return int(requested) if requested else cores_per_process()
 
 
 def select_device(requested="auto", num_threads=None):
     """Sets Paddle's device and returns "gpu" or "cpu"."""
-    if requested not in DEVICES:
-        raise ValueError(f"Global.device {requested!r} is not supported; choose one of {', '.join(DEVICES)}")
+    check_choice("Global.device", requested, DEVICES)
     has_gpu = cuda_available()
     if requested == "gpu" and not has_gpu:
         reason = ("this Paddle build has no CUDA support" if not paddle.is_compiled_with_cuda()

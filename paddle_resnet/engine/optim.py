@@ -5,6 +5,8 @@ Schedules step once per optimizer step (not per epoch), so warm-up and cosine ar
 import paddle
 import paddle.nn as nn
 
+from ..errors import ConfigError, check_choice
+
 LR_SCHEDULES = ("Cosine", "Step", "Constant")
 OPTIMIZERS = ("Momentum", "AdamW")
 
@@ -15,9 +17,7 @@ def scaled_learning_rate(lr_cfg, total_batch):
 
 
 def build_lr(lr_cfg, steps_per_epoch, epochs, total_batch):
-    name = lr_cfg["name"]
-    if name not in LR_SCHEDULES:
-        raise ValueError(f"Optimizer.lr.name {name!r} is not supported; choose one of {', '.join(LR_SCHEDULES)}")
+    name = check_choice("Optimizer.lr.name", lr_cfg["name"], LR_SCHEDULES)
     peak = scaled_learning_rate(lr_cfg, total_batch)
     warmup_steps = int(round(lr_cfg["warmup_epoch"] * steps_per_epoch))
     if name == "Cosine":
@@ -47,7 +47,7 @@ def apply_lr_mult(model, lr_mult_list):
     """PaddleClas's lr_mult_list: one multiplier per group (stem, layer1..layer4)."""
     stages = model.stages()
     if len(lr_mult_list) != len(stages):
-        raise ValueError(f"Arch.lr_mult_list needs {len(stages)} values (stem, layer1..layer4), "
+        raise ConfigError(f"Arch.lr_mult_list needs {len(stages)} values (stem, layer1..layer4), "
                          f"got {len(lr_mult_list)}: {lr_mult_list}")
     for stage, mult in zip(stages, lr_mult_list):
         for param in stage.parameters():
@@ -55,12 +55,9 @@ def apply_lr_mult(model, lr_mult_list):
 
 
 def build_optimizer(opt_cfg, model, schedule, multi_precision=False, clip_grad_norm=None):
-    name = opt_cfg["name"]
-    if name not in OPTIMIZERS:
-        raise ValueError(f"Optimizer.name {name!r} is not supported; choose one of {', '.join(OPTIMIZERS)}")
+    name = check_choice("Optimizer.name", opt_cfg["name"], OPTIMIZERS)
     reg = opt_cfg["regularizer"] or {"name": "L2", "coeff": 0.0}
-    if reg["name"] != "L2":
-        raise ValueError(f"Optimizer.regularizer.name {reg['name']!r} is not supported; choose L2")
+    check_choice("Optimizer.regularizer.name", reg["name"], ("L2",))
     no_decay = set()
     if opt_cfg["no_weight_decay_on_bn_bias"]:
         for layer in model.sublayers(include_self=True):

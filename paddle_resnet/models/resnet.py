@@ -3,7 +3,7 @@
 A variant is a row of arguments registered by name (see ``_register`` at the bottom);
 the depth table maps a depth to its block type and the blocks per stage.
 """
-import difflib
+import inspect
 import math
 import numbers
 import re
@@ -11,6 +11,7 @@ import re
 import paddle
 import paddle.nn as nn
 
+from ..errors import ConfigError, check_choice, did_you_mean
 from .blocks import BLOCKS, conv, make_shortcut
 
 DEPTHS = {
@@ -29,9 +30,34 @@ def _choices(values):
     return ", ".join(str(v) for v in values)
 
 
-def _check_choice(what, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{what} {value!r} is not supported; choose one of {_choices(allowed)}")
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_model_args(depth=50, num_classes=1000, *, stem_type="classic", avg_down=False, preact=False, groups=1,
+                     base_width=64, in_channels=3, with_pool=True, data_format="NCHW", zero_init_residual=False,
+                     project_stage1=False, drop_rate=0.0):
+    """Raises ConfigError for arguments ``ResNet`` cannot be built with, without building anything."""
+    check_choice("depth", depth, tuple(DEPTHS))
+    check_choice("stem_type", stem_type, STEM_TYPES)
+    check_choice("data_format", data_format, DATA_FORMATS)
+    if not _is_int(num_classes):
+        raise ConfigError(f"num_classes must be an integer (<= 0 for no classifier), got {num_classes!r}")
+    if num_classes > 0 and not with_pool:
+        raise ConfigError("a classifier needs pooled features: set with_pool=True, "
+                          "or num_classes=0 to get the unpooled feature map")
+    for name, value in (("groups", groups), ("base_width", base_width), ("in_channels", in_channels)):
+        if not _is_int(value) or value < 1:
+            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    if DEPTHS[depth][0] == "basic" and (groups != 1 or base_width != 64):
+        raise ConfigError(f"depth {depth} uses BasicBlock, which supports only groups=1 and base_width=64; "
+                          f"use a bottleneck depth (50, 101, 152, 200) for ResNeXt or wide models")
+    for name, value in (("avg_down", avg_down), ("preact", preact), ("with_pool", with_pool),
+                        ("zero_init_residual", zero_init_residual), ("project_stage1", project_stage1)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+    if not isinstance(drop_rate, numbers.Real) or isinstance(drop_rate, bool) or not 0 <= drop_rate < 1:
+        raise ConfigError(f"drop_rate must be a number in [0, 1), got {drop_rate!r}")
 
 
 def _build_stem(stem_type, in_channels, preact, data_format):
@@ -73,14 +99,10 @@ class ResNet(nn.Layer):
                  groups=1, base_width=64, in_channels=3, with_pool=True, data_format="NCHW",
                  zero_init_residual=False, project_stage1=False, drop_rate=0.0):
         super().__init__()
-        _check_choice("depth", depth, tuple(DEPTHS))
-        _check_choice("stem_type", stem_type, STEM_TYPES)
-        _check_choice("data_format", data_format, DATA_FORMATS)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
-            raise ValueError(f"num_classes must be an integer (<= 0 for no classifier), got {num_classes!r}")
-        if num_classes > 0 and not with_pool:
-            raise ValueError("a classifier needs pooled features: set with_pool=True, "
-                             "or num_classes=0 to get the unpooled feature map")
+        check_model_args(depth, num_classes, stem_type=stem_type, avg_down=avg_down, preact=preact, groups=groups,
+                         base_width=base_width, in_channels=in_channels, with_pool=with_pool,
+                         data_format=data_format, zero_init_residual=zero_init_residual,
+                         project_stage1=project_stage1, drop_rate=drop_rate)
         block_type, layers = DEPTHS[depth]
         block = BLOCKS[(block_type, preact)]
         self.depth, self.preact, self.data_format = depth, preact, data_format
@@ -189,10 +211,19 @@ def list_models():
 def model_args(name):
     """The registered row of arguments for ``name`` (a copy)."""
     if name not in _MODELS:
-        close = difflib.get_close_matches(name, _MODELS, n=1, cutoff=0.0)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown model {name!r}{hint} Available: {_choices(list_models())}")
+        raise ConfigError(f"unknown model {name!r}{did_you_mean(name, _MODELS)} Available: {_choices(list_models())}")
     return dict(_MODELS[name])
+
+
+def check_build_args(name, num_classes=1000, **kwargs):
+    """Raises ConfigError for what ``build_model(name, num_classes, **kwargs)`` would refuse, without building."""
+    args = model_args(name)
+    args.update(kwargs)
+    unknown = sorted(set(args) - set(inspect.signature(check_model_args).parameters))
+    if unknown:
+        raise ConfigError(f"unknown model argument {unknown[0]!r}"
+                          f"{did_you_mean(unknown[0], inspect.signature(check_model_args).parameters)}")
+    check_model_args(num_classes=num_classes, **args)
 
 
 def build_model(name, num_classes=1000, **kwargs):

@@ -5,15 +5,16 @@ import io
 import paddle
 
 from .flops import count_flops
-from .resnet import DEPTHS, _check_choice, build_model
+from ..errors import check_choice
+from .resnet import DEPTHS, build_model
 
 VARIANT_SUFFIX = {"v1": "", "vd": "_vd", "v2": "_v2"}
 
 
 def model_name(depth, variant="v1"):
     """``(50, "vd") -> "resnet50_vd"``, validating both parts."""
-    _check_choice("depth", depth, tuple(DEPTHS))
-    _check_choice("variant", variant, tuple(VARIANT_SUFFIX))
+    check_choice("depth", depth, tuple(DEPTHS))
+    check_choice("variant", variant, tuple(VARIANT_SUFFIX))
     return f"resnet{depth}{VARIANT_SUFFIX[variant]}"
 
 

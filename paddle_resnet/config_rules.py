@@ -1,0 +1,226 @@
+"""What each config value may be, checked once when the config loads, before anything is built.
+
+``RULES`` maps a dotted key (``*`` standing for Train and Eval) to the values it allows; the checks
+below it cover what spans several keys (the model's arguments, the transform pipelines, the channel
+count). Every problem is one ``ConfigError`` line naming the key, the bad value and the allowed ones.
+"""
+import numbers
+
+from .data.loader import DATASETS, SAMPLERS
+from .data.transforms import build_batch_transform, build_transforms
+from .engine.device import DEVICES
+from .engine.trainer import AMP_DTYPES, AMP_LEVELS, DIST_BN_MODES
+from .engine.optim import LR_SCHEDULES, OPTIMIZERS
+from .errors import ConfigError, check_choice, did_you_mean
+from .models import check_build_args
+
+MODES = ("Train", "Eval")
+STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")  # what Arch.freeze and Arch.lr_mult_list refer to
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+class Int:
+    def __init__(self, minimum, optional=False):
+        self.minimum, self.optional = minimum, optional
+
+    def __call__(self, key, value):
+        if value is None and self.optional:
+            return
+        if not _is_int(value) or value < self.minimum:
+            none = " (or null)" if self.optional else ""
+            raise ConfigError(f"{key} must be an integer >= {self.minimum}{none}, got {value!r}")
+
+
+class Number:
+    """A real number in a range; ``low``/``high`` are inclusive unless ``open_low``/``open_high``."""
+
+    def __init__(self, low=None, high=None, open_low=False, open_high=False, optional=False):
+        self.low, self.high, self.open_low, self.open_high = low, high, open_low, open_high
+        self.optional = optional
+
+    def _range(self):
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.open_low else '>='} {self.low}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.open_high else '<='} {self.high}")
+        return " and ".join(parts)
+
+    def __call__(self, key, value):
+        if value is None and self.optional:
+            return
+        ok = _is_number(value) and value == value  # NaN fails every range
+        if ok and self.low is not None:
+            ok = value > self.low if self.open_low else value >= self.low
+        if ok and self.high is not None:
+            ok = value < self.high if self.open_high else value <= self.high
+        if not ok:
+            none = " (or null)" if self.optional else ""
+            raise ConfigError(f"{key} must be a number {self._range()}{none}, got {value!r}")
+
+
+class Choice:
+    def __init__(self, choices):
+        self.choices = tuple(choices)
+
+    def __call__(self, key, value):
+        check_choice(key, value, self.choices)
+
+
+RULES = {
+    "Global.device": Choice(DEVICES),
+    "Global.epochs": Int(1),
+    "Global.eval_interval": Int(1),
+    "Global.save_interval": Int(0),
+    "Global.print_batch_step": Int(1),
+    "Global.speed_warmup_steps": Int(0),
+    "Global.seed": Int(0),
+    "Global.num_threads": Int(1, optional=True),
+    "Global.accum_steps": Int(1),
+    "Global.clip_grad_norm": Number(0, open_low=True, optional=True),
+    "Global.dist_bn": Choice(DIST_BN_MODES),
+    "Arch.class_num": Int(1),
+    "Loss.*.0.CELoss.weight": Number(0, open_low=True),
+    "Loss.*.0.CELoss.epsilon": Number(0, 1, open_high=True),
+    "Optimizer.name": Choice(OPTIMIZERS),
+    "Optimizer.momentum": Number(0, 1, open_high=True),
+    "Optimizer.lr.name": Choice(LR_SCHEDULES),
+    "Optimizer.lr.learning_rate": Number(0, open_low=True),
+    "Optimizer.lr.base_batch_size": Int(1, optional=True),
+    "Optimizer.lr.warmup_epoch": Number(0),
+    "Optimizer.lr.warmup_start_lr": Number(0),
+    "Optimizer.lr.eta_min": Number(0),
+    "Optimizer.lr.step_size": Int(1),
+    "Optimizer.lr.gamma": Number(0, open_low=True),
+    "Optimizer.regularizer.name": Choice(("L2",)),
+    "Optimizer.regularizer.coeff": Number(0),
+    "DataLoader.*.dataset.name": Choice(DATASETS),
+    "DataLoader.*.sampler.name": Choice(SAMPLERS),
+    "DataLoader.*.sampler.batch_size": Int(1),
+    "DataLoader.*.loader.num_workers": Int(0),
+    "AMP.level": Choice(AMP_LEVELS),
+    "AMP.dtype": Choice(AMP_DTYPES),
+    "AMP.scale_loss": Number(0, open_low=True),
+    "EMA.decay": Number(0, 1, open_low=True, open_high=True),
+}
+
+
+def _lookup(config, keys):
+    """The value at ``keys`` (a list of str), or a sentinel when the path is absent."""
+    node = config
+    for key in keys:
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return _ABSENT
+    return node
+
+
+_ABSENT = object()
+
+
+def _expand(pattern):
+    parts = pattern.split(".")
+    if "*" not in parts:
+        return [parts]
+    i = parts.index("*")
+    return [parts[:i] + [mode] + parts[i + 1:] for mode in MODES]
+
+
+def check_config(config):
+    """Raises ConfigError for the first value the config may not have (``config`` is already merged)."""
+    _check_named_lists(config)
+    for pattern, rule in RULES.items():
+        for keys in _expand(pattern):
+            value = _lookup(config, keys)
+            if value is not _ABSENT:
+                rule(".".join(k for k in keys if not k.isdigit()), value)
+    _check_image_shape(config["Global"]["image_shape"])
+    _check_arch(config["Arch"], config["Global"]["image_shape"][0])
+    for mode in MODES:
+        _check_dataset(config["DataLoader"][mode]["dataset"], mode, config["Global"]["image_shape"][0])
+
+
+def _check_named_lists(config):
+    """PaddleClas lists such as ``Loss.Train: [{CELoss: {epsilon: 0.1}}]``: one entry of a known name."""
+    allowed = {"Loss": ("CELoss", ("weight", "epsilon")), "Metric": ("TopkAcc", ("topk",))}
+    for section, (name, keys) in allowed.items():
+        for mode in MODES:
+            where = f"{section}.{mode}"
+            items = config[section][mode]
+            if (not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict)
+                    or len(items[0]) != 1):
+                raise ConfigError(f"{where} must be a list with one entry such as [{{{name}: {{...}}}}], "
+                                  f"got {items!r}")
+            (given, options), = items[0].items()
+            check_choice(f"{where} entry", given, (name,))
+            if options is None:
+                items[0][given] = options = {}
+            if not isinstance(options, dict):
+                raise ConfigError(f"{where}.{name} must be a mapping of options, got {options!r}")
+            for key in options:
+                if key not in keys:
+                    raise ConfigError(f"unknown key {where}.{name}.{key}{did_you_mean(key, keys)}")
+        topk = config["Metric"][mode][0]["TopkAcc"].get("topk", [1, 5])
+        if (not isinstance(topk, list) or not topk
+                or not all(_is_int(k) and k >= 1 for k in topk)):
+            raise ConfigError(f"Metric.{mode}.TopkAcc.topk must be a list of integers >= 1, got {topk!r}")
+
+
+def _check_image_shape(shape):
+    if len(shape) != 3 or not all(_is_int(d) and d >= 1 for d in shape):
+        raise ConfigError(f"Global.image_shape must be [channels, height, width] of integers >= 1, got {shape!r}")
+
+
+def _check_arch(arch, channels):
+    options = {k: v for k, v in arch.items()
+               if k not in ("name", "class_num", "freeze", "lr_mult_list") and v is not None}
+    try:
+        check_build_args(arch["name"], arch["class_num"], **options)
+    except ConfigError as err:
+        raise ConfigError(f"Arch: {err}") from None
+    in_channels = options.get("in_channels", 3)
+    if in_channels != channels:
+        raise ConfigError(f"Arch.in_channels is {in_channels} but Global.image_shape {channels} channels: "
+                          f"set both to the same number (and DecodeImage's channels to it)")
+    freeze = arch["freeze"]
+    if freeze is not None and freeze != "backbone" and not (_is_int(freeze) and 0 <= freeze < len(STAGES) - 1):
+        raise ConfigError(f"Arch.freeze must be 'backbone' or a stage number 0..{len(STAGES) - 2} "
+                          f"(0 = stem only), got {freeze!r}")
+    mults = arch["lr_mult_list"]
+    if mults is not None and (not isinstance(mults, list) or len(mults) != len(STAGES)
+                              or not all(_is_number(m) and m >= 0 for m in mults)):
+        raise ConfigError(f"Arch.lr_mult_list must be {len(STAGES)} numbers >= 0 ({', '.join(STAGES)}), "
+                          f"got {mults!r}")
+
+
+def _check_dataset(dataset, mode, channels):
+    where = f"DataLoader.{mode}.dataset"
+    if dataset["name"] in ("FileList", "ImageNetDataset") and not dataset.get("cls_label_path"):
+        raise ConfigError(f"missing required key {where}.cls_label_path for {dataset['name']} "
+                          f"(a list of 'relative/path label' lines)")
+    if dataset["name"] == "ImageFolder" and dataset.get("cls_label_path"):
+        raise ConfigError(f"{where}.cls_label_path is for FileList; an ImageFolder takes its labels from "
+                          f"the class folders under image_root")
+    pipeline = build_transforms(dataset["transform_ops"], where=f"{where}.transform_ops")
+    decode = pipeline.ops[0] if pipeline.ops else None
+    if type(decode).__name__ != "DecodeImage":
+        raise ConfigError(f"{where}.transform_ops must start with DecodeImage (the dataset hands it the file), "
+                          f"got {dataset['transform_ops']!r}")
+    decoded = getattr(decode, "channels", 3)
+    if decoded != channels:
+        raise ConfigError(f"{where}.transform_ops: DecodeImage gives {decoded} channel(s) but "
+                          f"Global.image_shape has {channels}: set DecodeImage's channels to {channels}")
+    batch_ops = dataset.get("batch_transform_ops")
+    if batch_ops and mode != "Train":
+        raise ConfigError(f"{where}.batch_transform_ops: batch ops are for training only")
+    build_batch_transform(batch_ops)

@@ -1,0 +1,69 @@
+"""One live training run per output folder, and a clean folder to start from.
+
+The lock is ``fcntl.flock`` on ``<output_dir>/.lock``: the kernel drops it when the process dies, even by
+SIGKILL, so a stale lock never blocks a new run, and the pid written inside names the live holder.
+"""
+import fcntl
+import os
+import re
+import socket
+import time
+
+from ..errors import InputError
+from ..fileio import recover
+
+LOCK_FILE = ".lock"
+# Temporary files of versions before fileio (mkstemp's "latest.pdstates.ab12cd.tmp", "x.pdparams.tmp1a2b").
+_LEGACY_TEMP = re.compile(r".+\.(pdparams|pdstates)\.(.+\.tmp|tmp.+)$")
+_HELD = {}  # real path of a locked folder -> open lock file, for this process
+
+
+class OutputDirInUse(InputError):
+    pass
+
+
+def _describe_holder(lock_path):
+    try:
+        with open(lock_path, encoding="utf-8") as f:
+            return f.read().strip() or "another process"
+    except OSError:
+        return "another process"
+
+
+def lock_output_dir(output_dir):
+    """Takes the folder for this process; raises OutputDirInUse naming the live run that holds it."""
+    os.makedirs(output_dir, exist_ok=True)
+    key = os.path.realpath(output_dir)
+    if key in _HELD:  # an earlier Engine of this process (e.g. a notebook re-running a cell)
+        return
+    lock_path = os.path.join(output_dir, LOCK_FILE)
+    handle = open(lock_path, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise OutputDirInUse(f"Global.output_dir {output_dir!r} is in use by a live training run "
+                             f"({_describe_holder(lock_path)}); choose another Global.output_dir or stop "
+                             f"that run first") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    handle.flush()
+    _HELD[key] = handle
+
+
+def unlock_output_dir(output_dir):
+    handle = _HELD.pop(os.path.realpath(output_dir), None)
+    if handle is not None:
+        handle.close()  # closing the file releases the flock
+
+
+def clean_output_dir(output_dir):
+    """Finishes checkpoints a killed run was committing and removes its temporary files; returns their
+    names. Only for the holder of the folder's lock."""
+    removed = recover(output_dir)
+    for name in sorted(os.listdir(output_dir)):
+        if _LEGACY_TEMP.match(name) and os.path.isfile(os.path.join(output_dir, name)):
+            os.remove(os.path.join(output_dir, name))
+            removed.append(name)
+    return removed

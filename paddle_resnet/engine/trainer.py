@@ -1,0 +1,358 @@
+"""Training: one Trainer runs the epochs of an Engine's model, with its checkpoints and resume."""
+import contextlib
+import math
+import os
+import time
+
+import paddle
+import paddle.distributed as dist
+import paddle.nn.functional as F
+
+from ..config import dump_config
+from ..data.datasets import check_same_classes
+from ..errors import ConfigError, InputError, UserError
+from ..fileio import save_atomically, write_atomically
+from .checkpoint import (load_training_state, optimizer_state_for_loading, optimizer_state_for_saving, rng_state,
+                         save_checkpoint, set_rng_state)
+from .ema import ModelEMA
+from .engine import single_entry
+from .logger import LOGGER, ScalarWriter, progress_bar
+from .metrics import Average, topk_correct
+from .optim import apply_lr_mult, build_lr, build_optimizer
+
+AMP_LEVELS = ("O1", "O2")
+AMP_DTYPES = ("float16", "bfloat16")
+
+
+class TrainingDiverged(UserError, RuntimeError):
+    pass
+
+
+DIST_BN_MODES = ("reduce", "broadcast", "none")
+BN_STATISTICS = ("._mean", "._variance")  # paddle.nn.BatchNorm2D buffer names
+
+
+def sync_bn_statistics(state, mode):
+    """Makes the BN running statistics in ``state`` (name -> tensor, changed in place) equal on every rank.
+
+    Under DataParallel each rank updates them on its own shard, so without this the rank-0 checkpoint is
+    not the model the other ranks evaluated, and eval.py on it would not print the in-training figures.
+    """
+    for name, tensor in state.items():
+        if not name.endswith(BN_STATISTICS):
+            continue
+        if mode == "broadcast":
+            dist.broadcast(tensor, src=0)
+        else:
+            dist.all_reduce(tensor)
+            tensor.scale_(1.0 / dist.get_world_size())
+
+
+class Trainer:
+    """The training loop and its state: freezing, loss, optimizer, AMP, EMA, checkpoints, resume.
+
+    ``Engine.train()`` builds one and calls ``fit()``; ``train_epoch`` and ``end_epoch`` are its two steps.
+    """
+
+    def __init__(self, engine):
+        self.engine, self.config = engine, engine.config
+        g = self.config["Global"]
+        self.g, self.is_main = g, engine.rank == 0
+        self.accum = max(int(g["accum_steps"]), 1)
+        self.train_loader = engine.build_loader("Train")
+        self.eval_loader = engine.build_loader("Eval") if g["eval_during_train"] else None
+        if self.eval_loader is not None:
+            check_same_classes(self.train_loader.dataset.class_names, self.eval_loader.dataset.class_names,
+                               "DataLoader.Train.dataset", "DataLoader.Eval.dataset")
+        batch = self.config["DataLoader"]["Train"]["sampler"]["batch_size"]
+        self._check_batches_per_epoch(len(self.train_loader), batch)
+        total_batch = batch * engine.world_size * self.accum
+        self.steps_per_epoch = max(len(self.train_loader) // self.accum, 1)
+        self.schedule = build_lr(self.config["Optimizer"]["lr"], self.steps_per_epoch, g["epochs"], total_batch)
+        self.model = engine.model
+        self.frozen_stages = self._freeze(self.config["Arch"]["freeze"])
+        if self.config["Arch"]["lr_mult_list"]:
+            apply_lr_mult(self.model, self.config["Arch"]["lr_mult_list"])
+        self._setup_amp()
+        self.optimizer = build_optimizer(self.config["Optimizer"], self.model, self.schedule,
+                                         multi_precision=self.amp_level == "O2",
+                                         clip_grad_norm=g["clip_grad_norm"])
+        if self.amp_level == "O2":
+            self.model, self.optimizer = paddle.amp.decorate(models=self.model, optimizers=self.optimizer,
+                                                             level="O2", dtype=self.amp_dtype,
+                                                             master_weight=True, save_dtype="float32")
+        ema_cfg = self.config["EMA"]
+        self.ema = ModelEMA(self.model, ema_cfg["decay"]) if ema_cfg["use_ema"] else None
+        self.net = self.model
+        if engine.world_size > 1:
+            if g["sync_bn"]:
+                if engine.device == "gpu":
+                    self.model = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+                else:
+                    LOGGER.warning("Global.sync_bn needs GPUs; using per-process BatchNorm on the CPU")
+            self.net = paddle.DataParallel(self.model)
+        self.loss_fn = self._criterion()
+        self.start_epoch, self.global_step = 0, 0
+        self.best = {"top1": -1.0, "epoch": -1}
+        self.last_good = None
+        if g["checkpoints"]:
+            self._resume(g["checkpoints"])
+        self.writer = ScalarWriter(engine.output_dir, g["use_visualdl"] and self.is_main)
+
+    def _freeze(self, freeze):
+        """``"backbone"``: train the head only; N: freeze the stem and layer1..layerN. BN statistics freeze too."""
+        if freeze is None:
+            return []
+        stages = self.model.stages()
+        count = len(stages) if freeze == "backbone" else freeze + 1  # config_rules checked the range
+        for stage in stages[:count]:
+            for param in stage.parameters():
+                param.stop_gradient = True
+        return stages[:count]
+
+    def _train_mode(self, model):
+        model.train()
+        for stage in self.frozen_stages:
+            stage.eval()
+
+    # ---------------------------------------------------------------- losses
+    def _criterion(self):
+        opts = single_entry(self.config["Loss"]["Train"])
+        epsilon = float(opts.get("epsilon", 0.0))
+
+        def loss_fn(logits, target):
+            if isinstance(target, tuple):  # mixup: (labels_a, labels_b, lam)
+                labels_a, labels_b, lam = target
+                return (lam * F.cross_entropy(logits, labels_a, label_smoothing=epsilon)
+                        + (1 - lam) * F.cross_entropy(logits, labels_b, label_smoothing=epsilon))
+            return F.cross_entropy(logits, target, label_smoothing=epsilon)
+        return loss_fn
+
+    def _check_batches_per_epoch(self, batches, batch_size):
+        if batches > 0:
+            return
+        images = len(self.train_loader.dataset)
+        share = f" shared by {self.engine.world_size} processes" if self.engine.world_size > 1 else ""
+        raise InputError(f"DataLoader.Train gives 0 batches per epoch: {images} images{share}, batch_size "
+                         f"{batch_size} and drop_last true; lower DataLoader.Train.sampler.batch_size or set "
+                         f"drop_last: false")
+
+    def _setup_amp(self):
+        amp = self.config["AMP"]
+        self.amp_level, self.scaler = None, None
+        self.amp_dtype = amp["dtype"]
+        if not amp["use_amp"]:
+            return
+        if self.engine.device != "gpu":
+            LOGGER.warning("AMP.use_amp needs a CUDA GPU; training in fp32 on the CPU")
+            return
+        self.amp_level = amp["level"]
+        if self.amp_dtype == "float16":  # bfloat16 has fp32's range and needs no loss scaling
+            self.scaler = paddle.amp.GradScaler(init_loss_scaling=amp["scale_loss"],
+                                                use_dynamic_loss_scaling=amp["use_dynamic_loss_scaling"])
+
+    def _autocast(self):
+        if self.amp_level is None:
+            return contextlib.nullcontext()
+        return paddle.amp.auto_cast(enable=True, level=self.amp_level, dtype=self.amp_dtype)
+
+    # ------------------------------------------------------------ checkpoints
+    def _state(self, epoch):
+        return {
+            "model": self.model.state_dict(), "optimizer": optimizer_state_for_saving(self.optimizer, self.model),
+            "lr": self.schedule.state_dict(), "epoch": epoch, "global_step": self.global_step,
+            "best": dict(self.best), "ema": self.ema.state_dict() if self.ema else None,
+            "scaler": self.scaler.state_dict() if self.scaler else None, "rng": rng_state(),
+            "run": self._run_identity(),
+        }
+
+    def _run_identity(self):
+        """What a resume must match: the model's architecture and class count, and the optimizer."""
+        arch = self.config["Arch"]
+        return {"arch": arch["name"], "class_num": arch["class_num"], "model_options": self.engine.model_options(),
+                "optimizer": self.config["Optimizer"]["name"]}
+
+    def _save(self, name, epoch):
+        prefix = os.path.join(self.engine.output_dir, name)
+        save_checkpoint(prefix, self.model.state_dict(), self._state(epoch))
+        return prefix
+
+    def _resume(self, prefix):
+        state = load_training_state(prefix)
+        self._check_resumable(state, prefix)
+        self.model.set_state_dict(state["model"])
+        self.optimizer.set_state_dict(optimizer_state_for_loading(state["optimizer"], self.model))
+        self.schedule.set_state_dict(state["lr"])
+        if self.ema and state.get("ema"):
+            self.ema.set_state_dict(state["ema"])
+        if self.scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.start_epoch, self.global_step = state["epoch"] + 1, state["global_step"]
+        self.best = state["best"]
+        self.last_good = prefix
+        LOGGER.info(f"resumed from {prefix}: next epoch {self.start_epoch + 1}, global step {self.global_step}")
+
+    def _check_resumable(self, state, prefix):
+        saved, ours = state.get("run"), self._run_identity()
+        if saved is None:  # written before checkpoints recorded their run
+            saved = {"arch": (state.get("arch") or {}).get("name"), "class_num": (state.get("arch") or {}).get("class_num")}
+        def describe(run):
+            options = ", ".join(f"{k}={v}" for k, v in sorted((run.get("model_options") or {}).items()))
+            return (f"{run.get('arch')} with {run.get('class_num')} classes{f' ({options})' if options else ''}"
+                    f"{', ' + run['optimizer'] if run.get('optimizer') else ''}")
+        if any(key in saved and saved[key] != ours[key] for key in ours):
+            raise ConfigError(f"cannot resume from {prefix}: it was trained as {describe(saved)}, the config builds "
+                              f"{describe(ours)}; resume with the config it was trained with (its config.yaml), "
+                              f"or start from its weights with -o Global.pretrained_model={prefix}")
+        finished, epochs = int(state["epoch"]) + 1, self.g["epochs"]
+        if finished >= epochs:
+            raise ConfigError(f"Global.epochs is {epochs} but {prefix} has already finished epoch {finished}: "
+                              f"nothing left to train; set Global.epochs above {finished} to train on")
+
+    # ------------------------------------------------------------ loop
+    def fit(self):
+        g = self.g
+        if self.is_main:
+            os.makedirs(self.engine.output_dir, exist_ok=True)
+            write_atomically(os.path.join(self.engine.output_dir, "config.yaml"),
+                             lambda tmp: dump_config(self.config, tmp))
+            LOGGER.info("effective config:\n" + _format_config(self.config))
+        for epoch in range(self.start_epoch, g["epochs"]):
+            self.end_epoch(epoch, self.train_epoch(epoch))
+        if self.engine.world_size > 1:
+            self._check_ranks_in_sync()
+        self.writer.close()
+        return {"best_top1": self.best["top1"], "best_epoch": self.best["epoch"] + 1,
+                "output_dir": self.engine.output_dir}
+
+    def _check_ranks_in_sync(self):
+        """Compares per-tensor checksums across ranks: DataParallel must keep the weights identical, and
+        Global.dist_bn the BN statistics (left out with dist_bn none: each rank keeps its shard's)."""
+        compare_bn = self.g["dist_bn"] != "none"
+        checksum = paddle.stack([t.detach().astype("float64").sum() for name, t in self.model.state_dict().items()
+                                 if compare_bn or not name.endswith(BN_STATISTICS)])
+        gathered = []
+        dist.all_gather(gathered, checksum)
+        spread = max(float((g - gathered[0]).abs().max()) for g in gathered)
+        if spread == 0.0:
+            LOGGER.info(f"weights identical on all {len(gathered)} ranks")
+        else:
+            LOGGER.warning(f"weights differ across ranks (largest checksum difference {spread:g})")
+
+    def train_epoch(self, epoch):
+        """One pass over the Train set; returns the epoch's summary (loss, top1, skipped, ips)."""
+        g, loader = self.g, self.train_loader
+        loader.set_epoch(epoch)
+        self._train_mode(self.net)
+        loss_avg, top1_avg = Average(), Average()
+        skipped, timed_images, timed_seconds = 0, 0, 0.0
+        first_step = self.global_step
+        steps = len(loader)
+        bar = progress_bar(steps, f"epoch {epoch + 1}/{g['epochs']}", self.is_main)
+        tic = time.perf_counter()
+        for step, (images, target, n_skipped) in enumerate(loader):
+            skipped += n_skipped
+            batch = images.shape[0]
+            if batch == 0:
+                continue
+            loss, logits = self._forward_backward(images, target, step, steps)
+            loss_value = float(loss)
+            if not math.isfinite(loss_value):
+                resume = (f"last good checkpoint: {self.last_good} (resume with -o Global.checkpoints="
+                          f"{self.last_good})" if self.last_good else "no checkpoint saved yet")
+                raise TrainingDiverged(
+                    f"loss is {loss_value} at epoch {epoch + 1}, step {step + 1} (global step {self.global_step}); "
+                    f"{resume}. Lower Optimizer.lr.learning_rate or set Global.clip_grad_norm.")
+            loss_avg.update(loss_value, batch)
+            labels = target[0] if isinstance(target, tuple) else target
+            top1_avg.update(topk_correct(logits, labels, (1,))[1] / batch, batch)
+            now = time.perf_counter()
+            if step >= g["speed_warmup_steps"]:
+                timed_images += batch * self.engine.world_size
+                timed_seconds += now - tic
+            tic = now
+            bar.update(1)
+            if self.is_main and ((step + 1) % g["print_batch_step"] == 0 or step + 1 == steps):
+                ips = timed_images / timed_seconds if timed_seconds else float("nan")
+                lr = self.optimizer.get_lr()
+                remaining = (g["epochs"] - epoch - 1) * steps + steps - step - 1
+                eta = remaining * timed_seconds / max(timed_images / (batch * self.engine.world_size), 1)
+                LOGGER.info(f"epoch {epoch + 1}/{g['epochs']} step {step + 1}/{steps} loss {loss_avg.value:.4f} "
+                            f"lr {lr:.6f} top1 {top1_avg.value:.4f} ips {ips:.1f} img/s "
+                            f"eta {time.strftime('%H:%M:%S', time.gmtime(eta))}")
+                self.writer.add({"train/loss": loss_avg.value, "train/lr": lr, "train/top1": top1_avg.value,
+                                 "train/ips": ips}, self.global_step)
+        bar.close()
+        if self.global_step == first_step:
+            raise InputError(f"epoch {epoch + 1} made no optimizer step ({steps} batches, {skipped} images skipped); "
+                             f"the model would be saved untrained")
+        if skipped:
+            LOGGER.warning(f"epoch {epoch + 1}: skipped {skipped} unreadable image(s); see the warnings above")
+        return {"loss": loss_avg.value, "top1": top1_avg.value, "skipped": skipped,
+                "ips": timed_images / timed_seconds if timed_seconds else float("nan")}
+
+    def _forward_backward(self, images, target, step, steps):
+        sync_step = (step + 1) % self.accum == 0 or step + 1 == steps
+        no_sync = (self.net.no_sync() if isinstance(self.net, paddle.DataParallel) and not sync_step
+                   else contextlib.nullcontext())
+        with no_sync:
+            with self._autocast():
+                logits = self.net(images)
+                loss = self.loss_fn(logits.astype("float32"), target)
+            scaled = loss / self.accum
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        if sync_step:
+            if self.scaler:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            self.optimizer.clear_grad()
+            self.schedule.step()
+            self.global_step += 1
+            if self.ema:
+                self.ema.update(self.model)
+        return loss, logits
+
+    def end_epoch(self, epoch, summary):
+        """Every rank evaluates its share of the Eval set; rank 0 logs, keeps the best and saves."""
+        g, done = self.g, epoch + 1
+        if self.engine.world_size > 1 and g["dist_bn"] != "none":
+            sync_bn_statistics(self.model.state_dict(), g["dist_bn"])
+            if self.ema:
+                sync_bn_statistics(self.ema.state_dict(), g["dist_bn"])
+        if self.eval_loader is not None and (done % g["eval_interval"] == 0 or done == g["epochs"]):
+            self.evaluate_and_keep_best(epoch)
+        if not self.is_main:
+            return
+        LOGGER.info(f"epoch {done}/{g['epochs']} done: loss {summary['loss']:.4f} top1 {summary['top1']:.4f} "
+                    f"ips {summary['ips']:.1f} img/s, skipped images {summary['skipped']}")
+        self.last_good = self._save("latest", epoch)
+        if g["save_interval"] and done % g["save_interval"] == 0:
+            self._save(f"epoch_{done}", epoch)
+
+    def evaluate_and_keep_best(self, epoch):
+        restore = None
+        if self.ema:  # evaluate (and keep as best) the EMA weights
+            restore = {k: v.clone() for k, v in self.model.state_dict().items()}
+            self.model.set_state_dict(self.ema.state_dict())
+        try:
+            result = self.engine.evaluate(self.eval_loader, self.model)
+            if result["top1"] > self.best["top1"]:
+                self.best = {"top1": result["top1"], "epoch": epoch}
+                if self.is_main:
+                    save_atomically(self.model.state_dict(), os.path.join(self.engine.output_dir, "best.pdparams"))
+        finally:
+            if restore is not None:
+                self.model.set_state_dict(restore)
+        topk = " ".join(f"top{k} {result[f'top{k}']:.4f}" for k in self.engine.topk)
+        LOGGER.info(f"eval epoch {epoch + 1}: {topk} loss {result['loss']:.4f} over {result['samples']} images; "
+                    f"best top1 {self.best['top1']:.4f} (epoch {self.best['epoch'] + 1})")
+        self.writer.add({f"eval/top{k}": result[f"top{k}"] for k in self.engine.topk} | {"eval/loss": result["loss"]},
+                        self.global_step)
+
+
+def _format_config(config):
+    import yaml
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None).rstrip()

@@ -1,0 +1,56 @@
+"""Errors that describe a problem with what the user gave, and the one way to phrase a choice.
+
+Tools print a ``UserError`` as one line and exit non-zero; any other exception is a bug and keeps its
+traceback. The subclasses also derive from the builtin a caller would expect (ValueError,
+FileNotFoundError, UnpicklingError), so ``except ValueError`` keeps working.
+"""
+import difflib
+import numbers
+import pickle
+
+
+class UserError(Exception):
+    """A bad config value, file, argument or data set: reported as one line, no traceback."""
+
+
+class ConfigError(UserError, ValueError):
+    """A config key or value that is not allowed."""
+
+
+class InputError(UserError, ValueError):
+    """A file, data set or argument that cannot be used as given."""
+
+
+class MissingFileError(UserError, FileNotFoundError):
+    """A file or folder the user named does not exist."""
+
+
+class UnsafeFileError(UserError, pickle.UnpicklingError):
+    """A weights or checkpoint file that asks to run code or to allocate more than it holds."""
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def did_you_mean(value, choices):
+    """``"; did you mean 'resnet50'?"`` for the closest of ``choices`` (numerically closest for numbers;
+    "" when there are no choices)."""
+    choices = list(choices)
+    if choices and _is_number(value) and all(_is_number(c) for c in choices):
+        return f"; did you mean {min(choices, key=lambda c: abs(c - value))}?"
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.0)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def choice_error(what, value, choices, error=ConfigError):
+    """``<what> 'x' is not supported; choose one of a, b, c`` (plus the nearest choice) as ``error``."""
+    listed = ", ".join(str(c) for c in choices)
+    return error(f"{what} {value!r} is not supported; choose one of {listed}{did_you_mean(value, choices)}")
+
+
+def check_choice(what, value, choices, error=ConfigError):
+    """``value`` if it is one of ``choices``, else raise :func:`choice_error`."""
+    if value not in choices:
+        raise choice_error(what, value, choices, error)
+    return value

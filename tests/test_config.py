@@ -1,0 +1,154 @@
+"""Config validation: every bad value is one line naming the key, the value and the allowed ones, before
+anything is built; tools print it without a traceback and exit 1, while a real bug keeps its traceback."""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from engine_fixtures import make_image_folder, tiny_config, write_config
+from paddle_resnet import tools_common
+from paddle_resnet.config import load_config, validate
+from paddle_resnet.errors import ConfigError, UserError
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    return make_image_folder(root / "train", per_class=2), make_image_folder(root / "val", per_class=1, seed=1)
+
+
+def config_with(tmp_path, folders, override):
+    """The tiny config with one dotted key set (list items by index)."""
+    config = tiny_config(tmp_path, *folders)
+    keys, value = override
+    node = config
+    for key in keys.split(".")[:-1]:
+        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+    last = keys.split(".")[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return config
+
+
+BAD_VALUES = [
+    ("DataLoader.Train.sampler.batch_size", 0, "DataLoader.Train.sampler.batch_size must be an integer >= 1, got 0"),
+    ("DataLoader.Eval.sampler.batch_size", -8, "DataLoader.Eval.sampler.batch_size must be an integer >= 1, got -8"),
+    ("Global.print_batch_step", 0, "Global.print_batch_step must be an integer >= 1, got 0"),
+    ("Global.eval_interval", 0, "Global.eval_interval must be an integer >= 1, got 0"),
+    ("Global.epochs", 0, "Global.epochs must be an integer >= 1, got 0"),
+    ("Global.save_interval", -1, "Global.save_interval must be an integer >= 0, got -1"),
+    ("Global.seed", -3, "Global.seed must be an integer >= 0, got -3"),
+    ("Global.accum_steps", 0, "Global.accum_steps must be an integer >= 1, got 0"),
+    ("Global.num_threads", 0, "Global.num_threads must be an integer >= 1 (or null), got 0"),
+    ("Global.clip_grad_norm", -1.0, "Global.clip_grad_norm must be a number > 0 (or null), got -1.0"),
+    ("Global.device", "cuda", "Global.device 'cuda' is not supported; choose one of auto, cpu, gpu; did you mean 'cpu'?"),
+    ("Global.dist_bn", "average", "Global.dist_bn 'average' is not supported; choose one of reduce, broadcast, none; "
+                                  "did you mean 'reduce'?"),
+    ("Global.image_shape", [3, 0, 16], "Global.image_shape must be [channels, height, width] of integers >= 1, "
+                                       "got [3, 0, 16]"),
+    ("Arch.class_num", 0, "Arch.class_num must be an integer >= 1, got 0"),
+    ("Arch.name", "resnet5O", "Arch: unknown model 'resnet5O'; did you mean 'resnet50'? Available: resnet18, "),
+    ("Arch.groups", 32, "Arch: depth 18 uses BasicBlock, which supports only groups=1 and base_width=64"),
+    ("Arch.data_format", "NWHC", "Arch: data_format 'NWHC' is not supported; choose one of NCHW, NHWC"),
+    ("Arch.in_channels", 1, "Arch.in_channels is 1 but Global.image_shape 3 channels: set both to the same number"),
+    ("Arch.freeze", 7, "Arch.freeze must be 'backbone' or a stage number 0..3 (0 = stem only), got 7"),
+    ("Arch.lr_mult_list", [0.1, 1.0], "Arch.lr_mult_list must be 5 numbers >= 0 (stem, layer1, layer2, layer3, "
+                                      "layer4), got [0.1, 1.0]"),
+    ("Optimizer.name", "SGD", "Optimizer.name 'SGD' is not supported; choose one of Momentum, AdamW"),
+    ("Optimizer.momentum", 1.5, "Optimizer.momentum must be a number >= 0 and < 1, got 1.5"),
+    ("Optimizer.lr.name", "cosine", "Optimizer.lr.name 'cosine' is not supported; choose one of Cosine, Step, "
+                                    "Constant; did you mean 'Cosine'?"),
+    ("Optimizer.lr.learning_rate", 0.0, "Optimizer.lr.learning_rate must be a number > 0, got 0.0"),
+    ("Optimizer.lr.learning_rate", float("nan"), "Optimizer.lr.learning_rate must be a number > 0, got nan"),
+    ("Optimizer.lr.warmup_epoch", -1.0, "Optimizer.lr.warmup_epoch must be a number >= 0, got -1.0"),
+    ("Optimizer.regularizer.name", "L1", "Optimizer.regularizer.name 'L1' is not supported; choose one of L2"),
+    ("DataLoader.Train.dataset.name", "ImageNet", "DataLoader.Train.dataset.name 'ImageNet' is not supported; "
+                                                  "choose one of FileList, ImageNetDataset, ImageFolder"),
+    ("DataLoader.Train.sampler.name", "RandomSampler", "DataLoader.Train.sampler.name 'RandomSampler' is not "
+                                                       "supported; choose one of DistributedBatchSampler, BatchSampler"),
+    ("DataLoader.Train.loader.num_workers", -1, "DataLoader.Train.loader.num_workers must be an integer >= 0, got -1"),
+    ("DataLoader.Train.dataset.cls_label_path", "x.txt", "DataLoader.Train.dataset.cls_label_path is for FileList"),
+    ("Loss.Train", [{"CELoss": {"epsilon": 1.0}}], "Loss.Train.CELoss.epsilon must be a number >= 0 and < 1, got 1.0"),
+    ("Loss.Train", [{"FocalLoss": {}}], "Loss.Train entry 'FocalLoss' is not supported; choose one of CELoss"),
+    ("Loss.Eval", [{"CELoss": {"epsilom": 0.1}}], "unknown key Loss.Eval.CELoss.epsilom; did you mean 'epsilon'?"),
+    ("Metric.Eval", [{"TopkAcc": {"topk": [0, 5]}}], "Metric.Eval.TopkAcc.topk must be a list of integers >= 1, "
+                                                     "got [0, 5]"),
+    ("Metric.Train", "TopkAcc", "Metric.Train must be list, got str 'TopkAcc'"),
+    ("Metric.Train", [], "Metric.Train must be a list with one entry such as [{TopkAcc: {...}}], got []"),
+    ("AMP.level", "O3", "AMP.level 'O3' is not supported; choose one of O1, O2"),
+    ("AMP.dtype", "fp16", "AMP.dtype 'fp16' is not supported; choose one of float16, bfloat16"),
+    ("EMA.decay", 1.0, "EMA.decay must be a number > 0 and < 1, got 1.0"),
+]
+
+
+@pytest.mark.parametrize("key,value,message", BAD_VALUES, ids=[f"{k}={v!r}" for k, v, _ in BAD_VALUES])
+def test_bad_values_are_one_line_naming_key_value_and_choices(folders, tmp_path, key, value, message):
+    with pytest.raises(ConfigError) as err:
+        validate(config_with(tmp_path, folders, (key, value)))
+    text = str(err.value)
+    assert "\n" not in text
+    assert text.startswith(message), text
+
+
+def test_a_bad_value_stops_before_any_model_is_built(folders, tmp_path, monkeypatch):
+    import paddle_resnet.models.resnet as resnet
+    monkeypatch.setattr(resnet.ResNet, "__init__", lambda *a, **k: pytest.fail("a model was built"))
+    with pytest.raises(ConfigError):
+        validate(config_with(tmp_path, folders, ("DataLoader.Train.sampler.batch_size", 0)))
+
+
+def test_exponent_floats_read_the_same_from_a_file_and_from_overrides(folders, tmp_path):
+    path = tmp_path / "c.yaml"
+    write_config(path, tiny_config(tmp_path, *folders))
+    text = path.read_text().replace("learning_rate: 0.05", "learning_rate: 1e-3")
+    assert "learning_rate: 1e-3" in text
+    path.write_text(text)
+    assert load_config(str(path))["Optimizer"]["lr"]["learning_rate"] == 0.001
+    assert load_config(str(path), ["Optimizer.lr.learning_rate=2E-4"])["Optimizer"]["lr"]["learning_rate"] == 2e-4
+
+
+def test_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("Global:\n  epochs: [1, 2\n  seed: 0\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert str(err.value).startswith(f"config file {path} is not valid YAML: ")
+    assert "(line 3, column" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_config_that_is_not_a_mapping_is_refused(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- Global\n- Arch\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert str(err.value) == (f"config file {path} must be a mapping of sections (Global, Arch, ...), "
+                              f"got list ['Global', 'Arch']")
+
+
+def test_override_into_a_value_that_is_not_a_section(folders, tmp_path):
+    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["Global.epochs.x=1"])
+    assert str(err.value) == "override 'Global.epochs.x=1': Global.epochs is int 2, not a section with keys"
+
+
+@pytest.mark.parametrize("tool", ["train.py", "eval.py", "export_model.py"])
+def test_tools_print_one_line_and_exit_1(folders, tmp_path, tool):
+    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))
+    out = subprocess.run([sys.executable, f"tools/{tool}", "-c", path, "-o", "DataLoader.Train.sampler.batch_size=0"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.strip() == (f"{tool}: error: DataLoader.Train.sampler.batch_size must be an integer >= 1, "
+                                  f"got 0")
+
+
+def test_a_real_bug_keeps_its_traceback(monkeypatch):
+    def buggy(*args, **kwargs):
+        raise ValueError("an internal bug")
+    monkeypatch.setattr(tools_common, "load_config", buggy)
+    with pytest.raises(ValueError, match="an internal bug"):  # not SystemExit: the traceback is printed
+        tools_common.run_engine("d", "train", ["-c", "x.yaml"], lambda engine, args: None)
+    assert not issubclass(ValueError, UserError)

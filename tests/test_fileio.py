@@ -1,0 +1,143 @@
+"""Atomic files and units: a kill at any moment leaves the last good state whole, never a mix."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from paddle_resnet import fileio
+from paddle_resnet.fileio import commit_unit, committed_path, recover, write_atomically
+
+
+def write_generation(folder, unit, generation, size=1000):
+    """A unit of two files whose content names its generation (the second one large, to widen the window)."""
+    def write(staging):
+        with open(os.path.join(staging, f"{unit}.pdstates"), "w") as f:
+            f.write(f"{generation}\n")
+        with open(os.path.join(staging, f"{unit}.pdparams"), "w") as f:
+            f.write(f"{generation}\n" + "x" * size)
+    return commit_unit(folder, unit, write)
+
+
+def read_generation(folder, unit):
+    values = set()
+    for suffix in (".pdstates", ".pdparams"):
+        with open(committed_path(os.path.join(folder, unit + suffix))) as f:
+            values.add(int(f.readline()))
+    assert len(values) == 1, f"a unit mixes generations {sorted(values)}"
+    return values.pop()
+
+
+def test_write_atomically_follows_the_umask_and_leaves_no_temp_file(tmp_path):
+    old = os.umask(0o027)
+    try:
+        path = write_atomically(tmp_path / "a.txt", lambda tmp: open(tmp, "w").write("hello"))
+    finally:
+        os.umask(old)
+    assert open(path).read() == "hello"
+    assert os.stat(path).st_mode & 0o777 == 0o640
+    assert os.listdir(tmp_path) == ["a.txt"]
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+
+    def failing(tmp):
+        open(tmp, "w").write("half")
+        raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError):
+        write_atomically(target, failing)
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["a.txt"]
+
+
+def test_a_kill_after_the_commit_is_completed_by_readers_and_recover(tmp_path, monkeypatch):
+    write_generation(tmp_path, "latest", 1)
+    real_replace, calls = os.replace, []
+
+    def replace_then_die(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # the first file moved, the second not: the process "dies" here
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+    monkeypatch.setattr(fileio.os, "replace", replace_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        write_generation(tmp_path, "latest", 2)
+    monkeypatch.setattr(fileio.os, "replace", real_replace)
+    assert read_generation(tmp_path, "latest") == 2  # readers see the committed unit whole
+    recover(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["latest.pdparams", "latest.pdstates"]
+    assert read_generation(tmp_path, "latest") == 2
+
+
+def test_a_kill_before_the_commit_keeps_the_old_unit(tmp_path, monkeypatch):
+    write_generation(tmp_path, "latest", 1)
+    monkeypatch.setattr(fileio.os, "rename", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        write_generation(tmp_path, "latest", 2)
+    assert read_generation(tmp_path, "latest") == 1
+    assert sorted(os.listdir(tmp_path)) == ["latest.pdparams", "latest.pdstates"]
+
+
+def test_recover_removes_what_killed_writes_left(tmp_path):
+    write_generation(tmp_path, "latest", 1)
+    (tmp_path / ".latest.pdstates.tmp-123-abcd1234").write_text("partial")
+    (tmp_path / ".latest.staging-123-abcd1234").mkdir()
+    (tmp_path / ".latest.staging-123-abcd1234" / "latest.pdparams").write_text("partial")
+    removed = recover(tmp_path)
+    assert removed == [".latest.pdstates.tmp-123-abcd1234", ".latest.staging-123-abcd1234"]
+    assert sorted(os.listdir(tmp_path)) == ["latest.pdparams", "latest.pdstates"]
+
+
+def test_a_unit_can_drop_a_file_of_the_previous_one(tmp_path):
+    commit_unit(tmp_path, "inference", lambda d: [open(os.path.join(d, n), "w").write("1")
+                                                  for n in ("inference.json", "inference.onnx")])
+    commit_unit(tmp_path, "inference", lambda d: open(os.path.join(d, "inference.json"), "w").write("2"),
+                remove=["inference.json", "inference.onnx"])
+    assert os.listdir(tmp_path) == ["inference.json"] and (tmp_path / "inference.json").read_text() == "2"
+
+
+WRITER = textwrap.dedent("""
+    import importlib.util, os
+    spec = importlib.util.spec_from_file_location("fileio", {fileio!r})  # without importing paddle
+    fileio = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fileio)
+
+    def write(generation):
+        def files(staging):
+            with open(os.path.join(staging, "latest.pdstates"), "w") as f:
+                f.write(f"{{generation}}\\n")
+            with open(os.path.join(staging, "latest.pdparams"), "w") as f:
+                f.write(f"{{generation}}\\n" + "x" * 2_000_000)
+        fileio.commit_unit({folder!r}, "latest", files)
+
+    generation = 1
+    while True:
+        write(generation)
+        print(generation, flush=True)
+        generation += 1
+""")
+
+
+def test_sigkill_at_random_moments_never_leaves_a_mixed_or_missing_unit(tmp_path):
+    folder = str(tmp_path / "run")
+    os.makedirs(folder)
+    write_generation(folder, "latest", 0)
+    seen = 0
+    for kill in range(12):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER.format(fileio=fileio.__file__, folder=folder)],
+                                stdout=subprocess.PIPE, text=True)
+        assert int(proc.stdout.readline()) >= 1  # writing has started
+        time.sleep(0.003 * kill)  # spread the kills over different moments of a write
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        generation = read_generation(folder, "latest")  # a consistent unit, before any clean-up
+        assert generation >= 0
+        recover(folder)
+        assert read_generation(folder, "latest") == generation
+        assert sorted(os.listdir(folder)) == ["latest.pdparams", "latest.pdstates"]
+        seen = max(seen, generation)
+    assert seen > 0, "no write ever completed: the test did not exercise the writer"
