@@ -135,6 +135,7 @@ def test_override_into_a_value_that_is_not_a_section(folders, tmp_path):
     assert str(err.value) == "override 'Global.epochs.x=1': Global.epochs is int 2, not a section with keys"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tool", ["train.py", "eval.py", "export_model.py"])
 def test_tools_print_one_line_and_exit_1(folders, tmp_path, tool):
     path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))

@@ -138,6 +138,7 @@ def test_auto_backend_prefers_onnxruntime_on_cpu_when_exported(exports):
     assert Predictor(exports("resnet18", softmax=True)[1], warmup=0).backend_name == "paddle"
 
 
+@pytest.mark.slow
 def test_exported_files_load_with_paddle_alone(exports, tmp_path):
     """The directory is self-contained: a fresh process with only paddle (no paddle_resnet) runs it."""
     model, directory = exports("resnet18", onnx=True)
@@ -403,6 +404,7 @@ def test_kill_before_the_commit_leaves_the_previous_export(old_export, monkeypat
 
 # ---- tools/predict.py ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_predict_tool_input_matching_nothing(tmp_path):
     pattern = str(tmp_path / "nothing" / "*.jpg")
     result = run_predict_tool("--model-dir", tmp_path, "--input", pattern)
@@ -410,6 +412,7 @@ def test_predict_tool_input_matching_nothing(tmp_path):
     assert f"--input {pattern!r} matches no image file" in result.stderr
 
 
+@pytest.mark.slow
 def test_predict_tool_end_to_end(exports, images, tmp_path):
     _, directory = exports("resnet18", softmax=True)
     input_dir = tmp_path / "in"
@@ -437,6 +440,7 @@ def test_predict_tool_end_to_end(exports, images, tmp_path):
 
 @pytest.mark.parametrize("option, value", [("--top-k", "-1"), ("--top-k", "0"), ("--batch-size", "0"),
                                            ("--cpu-threads", "0"), ("--benchmark-batch-sizes", "x")])
+@pytest.mark.slow
 def test_predict_tool_rejects_counts_below_one(tmp_path, option, value):
     result = run_predict_tool("--model-dir", tmp_path, "--input", tmp_path, option, value)
     assert result.returncode == 2
@@ -444,6 +448,7 @@ def test_predict_tool_rejects_counts_below_one(tmp_path, option, value):
     assert result.stderr.splitlines()[-1] == expected
 
 
+@pytest.mark.slow
 def test_predict_tool_fails_when_no_input_could_be_read(exports, tmp_path):
     _, directory = exports("resnet18", softmax=True)
     unreadable = write_unreadable_images(tmp_path / "bad")
@@ -460,6 +465,7 @@ def test_predict_tool_fails_when_no_input_could_be_read(exports, tmp_path):
     assert "BytesIO" not in result.stdout + result.stderr + out.read_text()
 
 
+@pytest.mark.slow
 def test_predict_tool_missing_model_dir_is_one_line(images, tmp_path):
     missing = tmp_path / "no_model"
     result = run_predict_tool("--model-dir", missing, "--input", images[0])

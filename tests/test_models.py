@@ -187,6 +187,7 @@ def test_bad_arguments_name_the_allowed_values(call, message):
     assert message in str(err.value)
 
 
+@pytest.mark.slow
 def test_summary_tool():
     run = lambda *a: subprocess.run([sys.executable, "tools/summary.py", *a], cwd=ROOT, capture_output=True, text=True)
     out = run("--layers", "50")

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import paddle
+import pytest
 
 from conftest import ROOT
 from engine_fixtures import make_image_folder
@@ -18,6 +19,7 @@ from paddle_resnet.models import build_model
 CONFIG = os.path.join(ROOT, "configs", "finetune_imagefolder.yaml")
 COLOUR_NAMES = ["red", "green", "blue"]  # make_image_folder's class0..2; sorted, they become blue, green, red
 LISTS = {"Train": "train_list.txt", "Eval": "val_list.txt"}  # as split_dataset.py writes them
+pytestmark = pytest.mark.slow  # whole trainings and tools in subprocesses
 
 
 def run_tool(tool, *args):

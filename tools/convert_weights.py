@@ -6,15 +6,16 @@
 
 The source naming scheme is detected from the key names unless --source is given; torch files are
 read without torch. --num-classes defaults to the checkpoint's own (a different count re-initialises
-the classifier). The output is written atomically.
+the classifier). Files are read without running code from them; the output is written atomically,
+with a mode that follows the umask.
 """
 import argparse
-import pickle
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from paddle_resnet.errors import UserError  # noqa: E402
 from paddle_resnet.weights import SOURCES, convert_checkpoint  # noqa: E402
 
 
@@ -28,7 +29,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         report = convert_checkpoint(args.arch, args.src, args.dst, args.source, args.num_classes)
-    except (OSError, ValueError, pickle.UnpicklingError) as err:
+    except (UserError, OSError) as err:  # anything else is a bug: keep its traceback
         sys.exit(f"convert_weights.py: error: {err}")
     print(report)
     print(f"wrote {args.dst}")

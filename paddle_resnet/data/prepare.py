@@ -4,13 +4,15 @@ import importlib.util
 import io
 import json
 import os
-import pickle
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from PIL import Image
 
+from ..cpu import available_cores
+from ..errors import InputError
+from ..weights.safe_pickle import MAX_FILE_BYTES, loads_pickle
 from .datasets import CLASS_INDICES_FILE, scan_class_folders, write_class_indices
 
 __all__ = ["prepare_mnist", "find_mnist_pickle", "load_mnist", "split_image_folder"]
@@ -34,8 +36,12 @@ def find_mnist_pickle():
 
 def load_mnist(path=None):
     """-> {"train": (uint8 [50000, 28, 28], int64 labels), "val": (10000 ...), "test": (10000 ...)}."""
-    with gzip.open(path or find_mnist_pickle(), "rb") as f:
-        splits = pickle.load(f, encoding="latin1")  # data shipped inside an installed package
+    path = path or find_mnist_pickle()
+    with gzip.open(path, "rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)  # bounded: a gzip can expand far beyond its own size
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"{path}: decompresses to more than {MAX_FILE_BYTES} bytes")
+    splits = loads_pickle(data, path, encoding="latin1")  # a Python 2 pickle: its strings are bytes
     result = {}
     for name, (images, labels) in zip(MNIST_SPLITS, splits):
         # The pickle stores each original byte b as b / 256, so * 256 restores the bytes exactly.
@@ -99,7 +105,7 @@ def prepare_mnist(out_dir, limit_train=None, limit_eval=None, workers=None):
         all_images.append(images)
         counts[split] = len(labels)
     write_class_indices(os.path.join(out_dir, CLASS_INDICES_FILE), digits)
-    _write_pngs_in_parallel(all_paths, np.concatenate(all_images), workers or os.cpu_count() or 1)
+    _write_pngs_in_parallel(all_paths, np.concatenate(all_images), workers or available_cores())
     with open(marker, "w", encoding="utf-8") as f:
         json.dump({"settings": settings, "counts": counts}, f)
     return {"out_dir": out_dir, "counts": counts, "reused": False}

@@ -108,9 +108,7 @@ class ResNet(nn.Layer):
         self.depth, self.preact, self.data_format = depth, preact, data_format
         self.num_classes, self.with_pool = int(num_classes), with_pool
 
-        self.conv1, bn1, self.maxpool = _build_stem(stem_type, in_channels, preact, data_format)
-        if bn1 is not None:
-            self.bn1 = bn1
+        self.conv1, self.bn1, self.maxpool = _build_stem(stem_type, in_channels, preact, data_format)
         self.relu = nn.ReLU()
 
         in_ch = 64
@@ -148,7 +146,7 @@ class ResNet(nn.Layer):
 
     def stages(self):
         """The five trainable groups PaddleClas's lr_mult_list and freezing refer to: stem, layer1..4."""
-        stem = [self.conv1] + ([self.bn1] if hasattr(self, "bn1") else [])
+        stem = [self.conv1] + ([self.bn1] if self.bn1 is not None else [])
         return [nn.LayerList(stem), self.layer1, self.layer2, self.layer3, self.layer4]
 
     def forward_features(self, x):

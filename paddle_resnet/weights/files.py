@@ -1,21 +1,28 @@
 """Finding a weights file and reading it into a flat ``{name: numpy array}`` dict.
 
-The format is told from the file's content, not its suffix: torch zip (.pth/.pt/.bin),
-numpy .npz, .safetensors, and otherwise a Paddle pickle (.pdparams).
+The format is told from the file's content, not its suffix: torch zip (.pth/.pt/.bin), numpy .npz,
+.safetensors, or a Paddle pickle (.pdparams). No reader runs code from the file or allocates more
+than the file holds: pickles go through the restricted ``safe_pickle``/``torch_zip`` unpicklers, and
+an .npz member's header must agree with the member's size before its array is made.
 """
+import math
 import os
 import struct
-import uuid
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from .torch_zip import LEGACY_MAGIC, data_pickle_root, read_torch_zip
+from ..errors import InputError, MissingFileError, UnsafeFileError, UserError
+from .safe_pickle import MAX_FILE_BYTES, load_pickle
+from .torch_zip import LEGACY_MAGIC, ZIP_ERRORS, data_pickle_root, read_torch_zip
 
 WEIGHT_SUFFIXES = (".pdparams", ".pth", ".pt", ".bin", ".safetensors", ".npz")
+KNOWN_FORMATS = ("a Paddle pickle (.pdparams), a PyTorch zip (.pth/.pt/.bin), .safetensors or .npz")
 # Training checkpoints often wrap the weights; these keys are unwrapped, outermost first.
 WRAPPER_KEYS = ("state_dict", "model", "model_state")
+NPY_SUFFIX = ".npy"
+PICKLE_PROTO = b"\x80"  # every pickle from protocol 2 on starts with the PROTO opcode
 
 
 def resolve_weights_path(path):
@@ -26,12 +33,54 @@ def resolve_weights_path(path):
         if candidate.is_file():
             return candidate
     tried = " or ".join(f"'{c}'" for c in candidates)
-    raise FileNotFoundError(f"no weights file at {tried}")
+    raise MissingFileError(f"no weights file at {tried}")
 
 
-def _read_npz(path):
-    with np.load(path, allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
+def _read_npy_header(member, name, path):
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(member)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(member)
+    raise InputError(f"{path}: member {name} is .npy format {version[0]}.{version[1]}, not 1.0 or 2.0")
+
+
+def _read_npz_member(archive, info, path):
+    """One .npy member, checked against its zip entry's size before anything is allocated."""
+    with archive.open(info) as member:
+        shape, fortran_order, dtype = _read_npy_header(member, info.filename, path)
+        if dtype.kind not in "biufc" or dtype.fields is not None or dtype.subdtype is not None:
+            raise UnsafeFileError(f"{path}: member {info.filename} has dtype {dtype}: only bool, int, "
+                                  f"uint, float and complex tensors")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if info.file_size - member.tell() != nbytes:
+            raise UnsafeFileError(f"{path}: member {info.filename} declares shape {list(shape)} {dtype} "
+                                  f"({nbytes} bytes) but holds {info.file_size - member.tell()} bytes")
+        data = member.read(nbytes)
+    if len(data) != nbytes:
+        raise InputError(f"{path}: member {info.filename} is truncated")
+    order = "F" if fortran_order else "C"
+    return np.frombuffer(data, dtype).reshape(shape, order=order).copy(order="K")
+
+
+def _read_npz(path, max_bytes=MAX_FILE_BYTES):
+    """``np.load(path)`` of an .npz without its up-front allocation of the shape each header declares."""
+    state = {}
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        total = sum(info.file_size for info in infos)
+        if total > max_bytes:
+            raise InputError(f"{path}: its members take {total} bytes, more than the {max_bytes}-byte "
+                             f"limit for a weights file")
+        for info in infos:
+            name = info.filename[:-len(NPY_SUFFIX)] if info.filename.endswith(NPY_SUFFIX) else info.filename
+            try:
+                state[name] = _read_npz_member(archive, info, path)
+            except UserError:
+                raise
+            except ZIP_ERRORS + (ValueError, SyntaxError, EOFError) as err:
+                raise InputError(f"{path}: member {info.filename} is not a readable .npy ({err})") from err
+    return state
 
 
 def _read_safetensors(path):
@@ -39,18 +88,13 @@ def _read_safetensors(path):
     return load_file(str(path))
 
 
-def _read_paddle(path):
-    import paddle
-    try:
-        return paddle.load(str(path), return_numpy=True)
-    except Exception as err:  # paddle.load raises many types for files that are not its pickles
-        raise ValueError(f"{path}: not a weights file this loader knows "
-                         f"(tried .pdparams after ruling out torch zip, .npz and .safetensors): {err}") from err
-
-
 def _refuse_legacy_torch(path):
-    raise ValueError(f"{path}: a PyTorch file in the pre-1.6 (non-zip) format, which is read only "
+    raise InputError(f"{path}: a PyTorch file in the pre-1.6 (non-zip) format, which is read only "
                      f"through torch; re-save it with torch.save(state_dict, path) from torch >= 1.6")
+
+
+def _refuse_unknown(path):
+    raise InputError(f"{path}: not a weights file this loader knows; expected {KNOWN_FORMATS}")
 
 
 def _is_safetensors(head, size):
@@ -68,7 +112,9 @@ def _reader_for(path):
         return _refuse_legacy_torch
     if _is_safetensors(head, os.path.getsize(path)):
         return _read_safetensors
-    return _read_paddle
+    if head.startswith(PICKLE_PROTO):
+        return load_pickle
+    return _refuse_unknown
 
 
 def unwrap_state_dict(obj, path):
@@ -79,10 +125,10 @@ def unwrap_state_dict(obj, path):
             break
         obj = obj[wrapper]
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: holds a {type(obj).__name__}, not a dict of tensors")
-    not_tensors = sorted(k for k, v in obj.items() if not isinstance(v, np.ndarray))
+        raise InputError(f"{path}: holds a {type(obj).__name__}, not a dict of tensors")
+    not_tensors = sorted(str(k) for k, v in obj.items() if not isinstance(v, np.ndarray))
     if not_tensors:
-        raise ValueError(f"{path}: entries that are not tensors: {', '.join(map(str, not_tensors[:10]))}")
+        raise InputError(f"{path}: entries that are not tensors: {', '.join(not_tensors[:10])}")
     return dict(obj)
 
 
@@ -90,18 +136,3 @@ def read_state_dict(path):
     """``(resolved path, {name: numpy array})`` for any supported weights file."""
     path = resolve_weights_path(path)
     return path, unwrap_state_dict(_reader_for(path)(path), path)
-
-
-def save_atomically(state_dict, dst):
-    """paddle.save to a temp file beside ``dst``, then os.replace: readers never see a partial file."""
-    import paddle
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    # Not mkstemp: its 0600 mode would carry over to dst; paddle.save creates the file under the umask.
-    tmp = dst.with_name(f"{dst.name}.tmp{uuid.uuid4().hex[:8]}")  # .gitignore: *.pdparams.tmp*
-    try:
-        paddle.save(state_dict, str(tmp))
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

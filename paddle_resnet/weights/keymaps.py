@@ -8,6 +8,8 @@ and timm's resnetv2 laid out on ``layerI.J`` (pre-activation); see ``paddle_resn
 import re
 from dataclasses import dataclass, field
 
+from ..errors import InputError
+
 SOURCES = ("paddle", "paddleclas", "torchvision", "timm")
 HEAD_KEYS = ("fc.weight", "fc.bias")
 STATIC_BN_LEAVES = {"scale": "weight", "offset": "bias", "mean": "_mean", "variance": "_variance"}
@@ -182,16 +184,16 @@ class Renamed:
 
 
 def to_our_names(state, source="auto"):
-    """Renames a checkpoint's tensors to ours; raises ValueError for an unknown or undetectable source."""
+    """Renames a checkpoint's tensors to ours; raises InputError for an unknown or undetectable source."""
     prefix = wrapper_prefix(list(state))
     stripped = {k[len(prefix):]: v for k, v in state.items()}
     if source == "auto":
         source = detect_source(list(stripped))
         if source is None:
-            raise ValueError(f"cannot tell which naming scheme the checkpoint uses (first keys: "
+            raise InputError(f"cannot tell which naming scheme the checkpoint uses (first keys: "
                              f"{', '.join(list(stripped)[:5])}); pass source= one of {', '.join(SOURCES)}")
     elif source not in SCHEMES:
-        raise ValueError(f"unknown source {source!r}; choose one of auto, {', '.join(SOURCES)}")
+        raise InputError(f"unknown source {source!r}; choose one of auto, {', '.join(SOURCES)}")
     scheme = SCHEMES[source]
     layout = Layout.of(list(stripped))
     renamed = Renamed(source, prefix, {}, {}, tuple(prefix + k for k in stripped if scheme.drops(k)))
@@ -200,7 +202,7 @@ def to_our_names(state, source="auto"):
             continue
         ours = scheme.rename(key, layout)
         if ours in renamed.state:
-            raise ValueError(f"checkpoint keys {renamed.origin[ours]!r} and {prefix + key!r} "
+            raise InputError(f"checkpoint keys {renamed.origin[ours]!r} and {prefix + key!r} "
                              f"both map to {ours!r} under the {source} scheme")
         renamed.state[ours] = _to_paddle_linear(array) if scheme.linear_out_in and ours == "fc.weight" else array
         renamed.origin[ours] = prefix + key

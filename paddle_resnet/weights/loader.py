@@ -5,7 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .files import read_state_dict, save_atomically
+from ..errors import InputError
+from ..fileio import save_atomically
+from .files import read_state_dict
 from .keymaps import HEAD_KEYS, to_our_names
 
 logger = logging.getLogger("paddle_resnet")
@@ -82,7 +84,7 @@ def _check_fit(renamed, expected, file, exempt=()):
         lines.append(_listing("shape mismatch, checkpoint vs model", [
             f"{named(k)} {list(renamed.state[k].shape)} vs {list(expected[k].shape)}" for k in mismatched]))
     problems = {"missing": missing, "unexpected": unexpected}
-    raise ValueError("\n".join(lines + _hints(renamed, expected, problems)))
+    raise InputError("\n".join(lines + _hints(renamed, expected, problems)))
 
 
 def _reinit_head(expected):
@@ -100,7 +102,7 @@ def _settle_head(renamed, expected, file, reinit_head):
         return None
     counts = f"the checkpoint has {_classes(ckpt_classes)}, the model has {_classes(model_classes)}"
     if not reinit_head:
-        raise ValueError(f"classifier head of {file} does not fit: {counts} "
+        raise InputError(f"classifier head of {file} does not fit: {counts} "
                          f"(pass reinit_head=True to re-initialise it)")
     for key in HEAD_KEYS:
         renamed.state.pop(key, None)
@@ -142,11 +144,12 @@ def load_pretrained(model, path, source="auto", reinit_head=True):
         source: "auto" (told from the key names), "paddle" (paddle.vision and this package),
             "paddleclas", "torchvision" or "timm".
         reinit_head: when the checkpoint's class count differs from the model's, re-initialise the
-            classifier (one log line says so); with False that raises ValueError instead.
+            classifier (one log line says so); with False that raises InputError (a ValueError) instead.
 
     Returns:
-        LoadReport. Raises FileNotFoundError for a missing file and ValueError when a tensor is
-        missing, unexpected or of the wrong shape.
+        LoadReport. Raises MissingFileError (a FileNotFoundError) for a missing file, UnsafeFileError
+        for a file that asks to run code, and InputError (a ValueError) for an unreadable file or when
+        a tensor is missing, unexpected or of the wrong shape.
     """
     file, state = read_state_dict(path)
     return _load_renamed(model, file, to_our_names(state, source), reinit_head)
