@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from paddle_resnet.data.datasets import FileList, ImageFolder, class_names
+from paddle_resnet.data.datasets import FileList, ImageFolder
 from paddle_resnet.data.loader import SeededBatchSampler, build_dataloader, check_data_paths
 from paddle_resnet.data.prepare import find_mnist_pickle, prepare_mnist, split_image_folder
 from paddle_resnet.data.transforms import (CropImage, DecodeImage, MixupOperator, RandCropImage, RandFlipImage,
@@ -146,7 +146,8 @@ def test_mixup_mixes_images_and_labels_with_one_lambda():
 def test_describe_eval_preprocess_and_rebuild_from_the_op_list():
     info = describe_eval_preprocess(EVAL_OPS)
     assert info == {"resize_short": 64, "resize_size": None, "crop_size": [56, 56], "mean": pytest.approx(MEAN),
-                    "std": pytest.approx(STD), "scale": pytest.approx(1 / 255), "channel_order": "RGB", "layout": "CHW"}
+                    "std": pytest.approx(STD), "scale": pytest.approx(1 / 255), "channels": 3, "channel_order": "RGB",
+                    "layout": "CHW"}
     with pytest.raises(ValueError, match="RandFlipImage is random"):
         describe_eval_preprocess(EVAL_OPS + [{"RandFlipImage": {"flip_code": 1}}])
 
@@ -166,7 +167,7 @@ def test_image_folder_writes_then_honours_class_indices(tmp_path):
     dataset = ImageFolder(root, SMALL_OPS)
     with open(os.path.join(root, "class_indices.json")) as f:
         assert json.load(f) == {"0": "daisy", "1": "roses", "2": "tulips"}
-    assert class_names(dataset) == ["daisy", "roses", "tulips"] and dataset.labels.tolist() == [0, 0, 1, 2]
+    assert dataset.class_names == ["daisy", "roses", "tulips"] and dataset.labels.tolist() == [0, 0, 1, 2]
 
     with open(os.path.join(root, "class_indices.json"), "w") as f:
         json.dump({"0": "tulips", "1": "daisy", "2": "roses"}, f)
@@ -444,7 +445,7 @@ def test_prepare_mnist_writes_real_pixels_lists_and_is_idempotent(tmp_path, mnis
     assert folder.class_names == [str(d) for d in range(10)] and folder.labels.tolist() == sorted(train_labels[:3])
     file_list = FileList(out, os.path.join(out, "val_list.txt"), class_num=10)
     image, label = file_list[0]
-    assert image.shape == (3, 28, 28) and label == 3 and class_names(file_list)[3] == "3"
+    assert image.shape == (3, 28, 28) and label == 3 and file_list.class_names[3] == "3"
 
 
 def test_prepare_mnist_without_the_package_says_how_to_install(monkeypatch, tmp_path):
@@ -479,7 +480,7 @@ def test_split_dataset_is_stratified_reproducible_and_skips_non_images(tmp_path,
         assert json.load(f) == {"0": "daisy", "1": "roses", "2": "tulips"}
 
     dataset = FileList(src, os.path.join(src, "val_list.txt"), SMALL_OPS)
-    assert class_names(dataset) == ["daisy", "roses", "tulips"] and len(dataset) == 7
+    assert dataset.class_names == ["daisy", "roses", "tulips"] and len(dataset) == 7
     with pytest.raises(ValueError, match="val_ratio"):
         split_image_folder(src, 1.0)
 

@@ -131,7 +131,7 @@ def test_backward_reaches_the_stem(name):
 def test_v2_layout_follows_the_paper():
     model = build_model("resnet50_v2")
     model.eval()
-    assert not hasattr(model, "bn1")  # nothing between the stem conv and the max-pool
+    assert model.bn1 is None and "bn1.weight" not in model.state_dict()  # nothing between stem conv and max-pool
     assert [type(layer).__name__ for layer in model.layer1[0].downsample] == ["Conv2D"]  # no BN on the projection
     assert model.norm._num_features == 2048  # final BN-ReLU before pooling
     stem_out = model.conv1(paddle.ones([1, 3, 64, 64]))

@@ -4,19 +4,30 @@
 readable image: the path is logged as a warning and ``collate_valid_samples`` drops the sample from its
 batch, counting it. Labels come from each sample's own entry, so a bad file never shifts other labels.
 
+Any other error of a transform (e.g. ``CropImage`` larger than the image) raises an ``InputError``
+naming the file and the op. In a DataLoader worker it is returned as a ``SampleError`` instead, which
+``collate_valid_samples`` carries to the main process as numpy data for ``Loader`` to raise: an
+exception inside a Paddle 3.3 worker can hang the loader.
+
 Augmentation of sample ``i`` draws from ``np.random.default_rng([seed, epoch, i])``: it is the same
 whichever worker loads it and in whatever order, and changes with ``set_epoch``.
 """
 import json
 import logging
+import numbers
 import os
+import traceback
+from typing import NamedTuple
 
 import numpy as np
+import paddle
 
-from .transforms import DecodeImage, ImageDecodeError, build_transforms
+from ..errors import ConfigError, InputError, MissingFileError, UserError
+from .transforms import Compose, DecodeImage, ImageDecodeError, build_transforms
 
-__all__ = ["ImageFolder", "FileList", "collate_valid_samples", "class_names", "label_list_for", "scan_class_folders",
-           "read_class_indices", "write_class_indices", "IMAGE_EXTENSIONS", "CLASS_INDICES_FILE"]
+__all__ = ["ImageFolder", "FileList", "SampleError", "collate_valid_samples", "check_same_classes", "label_list_for",
+           "scan_class_folders", "read_class_indices", "write_class_indices", "IMAGE_EXTENSIONS",
+           "CLASS_INDICES_FILE"]
 
 logger = logging.getLogger("paddle_resnet")
 
@@ -25,6 +36,7 @@ CLASS_INDICES_FILE = "class_indices.json"
 DEFAULT_TRANSFORM_OPS = ["DecodeImage", {"NormalizeImage": {"mean": [0, 0, 0], "std": [1, 1, 1], "order": "hwc"}},
                          "ToCHWImage"]  # float32 CHW in [0, 1]
 _FILES_CHECKED_FOR_ROOT = 20
+_CLASSES_LISTED = 10  # a longer class list is reported by its first differences
 
 
 def is_image_file(name):
@@ -44,10 +56,15 @@ def scan_class_folders(root):
 
 def read_class_indices(path):
     """``{"0": "daisy", "1": "dandelion", ...}`` -> ``["daisy", "dandelion", ...]``."""
-    with open(path, encoding="utf-8") as f:
-        mapping = json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            mapping = json.load(f)
+    except FileNotFoundError:
+        raise MissingFileError(f"class indices file {os.fspath(path)!r} does not exist") from None
+    except ValueError as error:  # not JSON, or not UTF-8
+        raise InputError(f"{path}: not a JSON file ({error})") from None
     if not isinstance(mapping, dict) or set(mapping) != {str(i) for i in range(len(mapping))}:
-        raise ValueError(f"{path}: expected {{\"0\": name, \"1\": name, ...}} with indices 0..N-1")
+        raise InputError(f"{path}: expected {{\"0\": name, \"1\": name, ...}} with indices 0..N-1")
     return [str(mapping[str(i)]) for i in range(len(mapping))]
 
 
@@ -59,18 +76,49 @@ def write_class_indices(path, names):
 
 def _check_class_num(class_num, names, where):
     if class_num is not None and names is not None and class_num != len(names):
-        raise ValueError(f"{where} has {len(names)} classes but class_num is {class_num}")
+        raise ConfigError(f"{where} has {len(names)} classes but class_num is {class_num}")
+
+
+class SampleError(NamedTuple):
+    """A sample that failed in a DataLoader worker, to be raised in the main process.
+
+    ``message`` names the file; ``bug`` is True when the error was not a UserError (a bug in the code):
+    the message then holds the worker's traceback.
+    """
+    message: str
+    bug: bool = False
+
+    def to_array(self):
+        """As numpy data, the only thing that passes through Paddle's worker queue by value."""
+        return np.frombuffer(json.dumps([self.message, self.bug]).encode("utf-8"), dtype=np.uint8)
+
+    @classmethod
+    def from_array(cls, array):
+        return cls(*json.loads(np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8")))
+
+    def exception(self):
+        if self.bug:
+            return RuntimeError(f"a DataLoader worker failed: {self.message}")
+        return InputError(self.message)
+
+
+def _in_worker():
+    return paddle.io.get_worker_info() is not None
 
 
 class _ImageDataset:
     def __init__(self, samples, transform_ops, class_names, seed):
         self.samples = samples  # [(path, label)]
         self.class_names = class_names
-        self.transform = build_transforms(transform_ops if transform_ops is not None else DEFAULT_TRANSFORM_OPS)
+        if isinstance(transform_ops, Compose):
+            self.transform = transform_ops
+        else:
+            self.transform = build_transforms(transform_ops if transform_ops is not None else DEFAULT_TRANSFORM_OPS)
         if not self.transform.ops or not isinstance(self.transform.ops[0], DecodeImage):
-            raise ValueError("transform_ops must start with DecodeImage: the dataset hands it the file path")
-        if int(seed) < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
+            raise ConfigError(f"transform_ops must start with DecodeImage (the dataset hands it the file path), "
+                              f"got {self.transform!r}")
+        if not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
+            raise ConfigError(f"seed must be an int >= 0, got {seed!r}")
         self.seed, self.epoch = int(seed), 0
 
     def set_epoch(self, epoch):
@@ -84,8 +132,17 @@ class _ImageDataset:
         try:
             image = self.transform(path, np.random.default_rng([self.seed, self.epoch, int(index)]))
         except (OSError, ImageDecodeError) as error:
-            logger.warning("skipping unreadable image %s: %s", path, error)
+            reason = str(error) or type(error).__name__
+            logger.warning("skipping unreadable image: %s", reason if path in reason else f"{path}: {reason}")
             return None
+        except Exception as error:
+            if not _in_worker():
+                raise
+            # Raised in a Paddle worker it would hang the loader: hand it to the main process instead.
+            if isinstance(error, UserError):
+                message = str(error)
+                return SampleError(message if path in message else f"{path}: {message}")
+            return SampleError(f"{path}: {''.join(traceback.format_exception(error))}", bug=True)
         return image, np.int64(label)
 
     @property
@@ -101,9 +158,10 @@ class ImageFolder(_ImageDataset):
     or give the class names as a list. Files without an image extension are ignored.
     """
 
-    def __init__(self, root, transform_ops=None, class_indices=None, class_num=None, seed=0):
+    def __init__(self, image_root, transform_ops=None, class_indices=None, class_num=None, seed=0):
+        root = image_root
         if not os.path.isdir(root):
-            raise FileNotFoundError(f"ImageFolder: {root!r} is not a directory")
+            raise MissingFileError(f"ImageFolder: {os.fspath(root)!r} is not a directory")
         folders, files, n_non_image = scan_class_folders(root)
         if n_non_image:
             logger.warning("ImageFolder %s: ignored %d files without an image extension", root, n_non_image)
@@ -111,7 +169,7 @@ class ImageFolder(_ImageDataset):
         _check_class_num(class_num, names, f"ImageFolder {root}")
         samples = [(os.path.join(root, name, file), label) for label, name in enumerate(names) for file in files[name]]
         if not samples:
-            raise ValueError(f"ImageFolder: no images found in the class folders of {root!r}")
+            raise InputError(f"ImageFolder: no images found in the class folders of {os.fspath(root)!r}")
         for name in names:
             if not files[name]:
                 logger.warning("ImageFolder %s: class %r has no images", root, name)
@@ -125,9 +183,9 @@ class ImageFolder(_ImageDataset):
             source = class_indices if class_indices is not None else os.path.join(root, CLASS_INDICES_FILE)
             if not os.path.exists(source):
                 if class_indices is not None:
-                    raise FileNotFoundError(f"ImageFolder: class_indices file {source!r} does not exist")
+                    raise MissingFileError(f"ImageFolder: class_indices file {os.fspath(source)!r} does not exist")
                 if not folders:
-                    raise ValueError(f"ImageFolder: {root!r} has no class subfolders")
+                    raise InputError(f"ImageFolder: {os.fspath(root)!r} has no class subfolders")
                 try:
                     write_class_indices(source, folders)
                 except OSError as error:  # e.g. a read-only data set mount: the sorted order is still used
@@ -136,7 +194,7 @@ class ImageFolder(_ImageDataset):
             names = read_class_indices(source)
         missing, extra = sorted(set(names) - set(folders)), sorted(set(folders) - set(names))
         if missing or extra:
-            raise ValueError(f"ImageFolder {root}: {source} does not match the class folders: classes without a "
+            raise InputError(f"ImageFolder {root}: {source} does not match the class folders: classes without a "
                              f"folder {missing}, folders not in it {extra}. Fix or delete {source} "
                              f"(it is rewritten from the folders when absent).")
         return names
@@ -145,6 +203,8 @@ class ImageFolder(_ImageDataset):
 def read_file_list(path, class_num=None, delimiter=None):
     """PaddleClas ``relative/path label`` lines -> [(relative path, label)]; blank lines are ignored."""
     samples = []
+    if not os.path.isfile(path):
+        raise MissingFileError(f"FileList: cls_label_path {os.fspath(path)!r} does not exist")
     with open(path, encoding="utf-8") as f:
         for line_number, line in enumerate(f, start=1):
             line = line.strip()
@@ -153,17 +213,17 @@ def read_file_list(path, class_num=None, delimiter=None):
             where = f"{path}, line {line_number}"
             fields = line.split(delimiter)
             if len(fields) != 2:
-                raise ValueError(f"{where}: expected 'relative/path label', got {line!r}")
+                raise InputError(f"{where}: expected 'relative/path label', got {line!r}")
             try:
                 label = int(fields[1])
             except ValueError:
-                raise ValueError(f"{where}: label {fields[1]!r} is not an integer") from None
+                raise InputError(f"{where}: label {fields[1]!r} is not an integer") from None
             if label < 0 or (class_num is not None and label >= class_num):
                 bound = class_num if class_num is not None else "class_num"
-                raise ValueError(f"{where}: label {label} is outside [0, {bound})")
+                raise InputError(f"{where}: label {label} is outside [0, {bound})")
             samples.append((fields[0], label))
     if not samples:
-        raise ValueError(f"{path} lists no images")
+        raise InputError(f"{path} lists no images")
     return samples
 
 
@@ -171,7 +231,7 @@ class FileList(_ImageDataset):
     """PaddleClas's ``cls_label_path`` list: ``relative/path label`` per line, paths joined to ``image_root``.
 
     The whole list is validated on construction: a malformed line or a label outside [0, class_num) is a
-    ValueError naming the file and line. Class names are read from ``class_indices.json`` beside the list
+    InputError naming the file and line. Class names are read from ``class_indices.json`` beside the list
     when it exists (``class_names`` is None otherwise); its length then bounds the labels too.
     """
 
@@ -184,33 +244,59 @@ class FileList(_ImageDataset):
         samples = [(os.path.join(image_root, relative), label) for relative, label in entries]
         first = samples[:_FILES_CHECKED_FOR_ROOT]
         if not any(os.path.exists(path) for path, _ in first):
-            raise FileNotFoundError(f"none of the first {len(first)} images of {cls_label_path} exist under "
+            raise MissingFileError(f"none of the first {len(first)} images of {cls_label_path} exist under "
                                     f"image_root {image_root!r} (e.g. {first[0][0]!r}): is image_root right?")
         super().__init__(samples, transform_ops, names, seed)
 
 
 def collate_valid_samples(samples):
-    """Batch the samples that loaded: -> (images [N,C,H,W] float32, labels [N] int64, n_skipped int64 [1]).
+    """Batch the samples that loaded: -> (images [N,C,H,W] float32, labels [N] int64, n_skipped int64 [1],
+    error): ``error`` is None, or the batch's first ``SampleError`` (or a batch of mixed image shapes) as
+    ``SampleError.to_array()``, for the caller to raise; images and labels are then None.
 
-    When every sample of the batch failed, images and labels are None. (n_skipped is an array, not an
-    int, because Paddle's DataLoader ends the epoch early on a batch that holds no array at all.)
+    When every sample of the batch was unreadable, images and labels are None. (n_skipped is an array, not
+    an int, because Paddle's DataLoader ends the epoch early on a batch that holds no array at all.)
     """
-    valid = [sample for sample in samples if sample is not None]
-    n_skipped = np.array([len(samples) - len(valid)], dtype=np.int64)
+    failures = [sample for sample in samples if isinstance(sample, SampleError)]
+    valid = [sample for sample in samples if sample is not None and not isinstance(sample, SampleError)]
+    n_skipped = np.array([len(samples) - len(valid) - len(failures)], dtype=np.int64)
+    if failures:
+        return None, None, n_skipped, failures[0].to_array()
     if not valid:
-        return None, None, n_skipped
+        return None, None, n_skipped, None
     shapes = {image.shape for image, _ in valid}
     if len(shapes) > 1:
-        raise ValueError(f"images of one batch have different shapes {sorted(shapes)}: transform_ops must "
-                         f"produce a fixed size (e.g. RandCropImage, or ResizeImage + CropImage)")
+        error = SampleError(f"images of one batch have different shapes {sorted(shapes)}: transform_ops must "
+                            f"produce a fixed size (e.g. RandCropImage, or ResizeImage + CropImage)")
+        return None, None, n_skipped, error.to_array()
     images = np.stack([image for image, _ in valid]).astype(np.float32, copy=False)
     labels = np.array([label for _, label in valid], dtype=np.int64)
-    return images, labels, n_skipped
+    return images, labels, n_skipped, None
 
 
-def class_names(dataset):
-    """The dataset's class names in label order, or None when they are unknown."""
-    return getattr(dataset, "class_names", None)
+def check_same_classes(train_names, eval_names, train_where, eval_where, *, train_count=None, eval_count=None):
+    """Raise InputError unless the Eval set has Train's class names in the same label order.
+
+    A side whose names are unknown (None: a FileList without class_indices.json) is compared by its
+    class count only, when ``*_count`` gives it (e.g. class_num). ``*_where`` name the sets in the message.
+    """
+    consequence = "the eval labels would mean other classes"
+    if train_names is not None and eval_names is not None:
+        train_names, eval_names = [str(n) for n in train_names], [str(n) for n in eval_names]
+        if train_names == eval_names:
+            return
+        if max(len(train_names), len(eval_names)) <= _CLASSES_LISTED:
+            raise InputError(f"{eval_where} has classes {eval_names} in label order, {train_where} has "
+                             f"{train_names}: {consequence}")
+        differences = [f"label {i}: {e!r} vs {t!r}" for i, (e, t) in enumerate(zip(eval_names, train_names)) if e != t]
+        if len(eval_names) != len(train_names):
+            differences.insert(0, f"{len(eval_names)} classes vs {len(train_names)}")
+        raise InputError(f"{eval_where} and {train_where} have different classes in label order (eval vs train, "
+                         f"first differences: {'; '.join(differences[:3])}): {consequence}")
+    n_train = len(train_names) if train_names is not None else train_count
+    n_eval = len(eval_names) if eval_names is not None else eval_count
+    if n_train is not None and n_eval is not None and n_train != n_eval:
+        raise InputError(f"{eval_where} has {n_eval} classes, {train_where} has {n_train}: {consequence}")
 
 
 def label_list_for(dataset_config):

@@ -17,17 +17,22 @@ Without it, each full pass moves on to the next epoch by itself.
 ``loader: {use_shared_memory: true}`` passes worker batches through /dev/shm. In containers with a
 small /dev/shm (Docker's default is 64 MB) the workers die with "Bus error"; set ``use_shared_memory:
 false`` (or give the container ``--shm-size``), or ``num_workers: 0``. Workers are started anew for every
-epoch (no persistent workers), so they always see the current epoch. With ``num_workers: 0`` batches are
-loaded in the calling thread, not through paddle.io.DataLoader, whose loader thread hangs the program
-when a sample raises (Paddle 3.3); so a broken pipeline raises with its own traceback.
+epoch (no persistent workers), so they always see the current epoch.
+
+A sample that fails (e.g. ``CropImage`` larger than the image) raises the same ``InputError`` naming the
+file and the op with any ``num_workers``: workers return it as data (``SampleError``) instead of raising,
+since an exception in a Paddle 3.3 worker can hang the loader, and ``Loader`` raises it in the main
+process. With ``num_workers: 0`` batches are loaded in the calling thread, not through paddle.io.DataLoader.
 """
 import os
 
 import numpy as np
 import paddle
 
-from .datasets import FileList, ImageFolder, collate_valid_samples
-from .transforms import build_batch_transform, instantiate
+from ..errors import ConfigError, InputError, MissingFileError, check_choice
+from .datasets import DEFAULT_TRANSFORM_OPS, FileList, ImageFolder, SampleError, collate_valid_samples
+from .registry import instantiate
+from .transforms import build_batch_transform, build_transforms
 
 __all__ = ["build_dataloader", "build_dataset", "check_data_paths", "Loader", "SeededBatchSampler"]
 
@@ -35,7 +40,11 @@ __all__ = ["build_dataloader", "build_dataset", "check_data_paths", "Loader", "S
 DATASETS = {"FileList": FileList, "ImageNetDataset": FileList, "ImageFolder": ImageFolder}
 SAMPLERS = ("DistributedBatchSampler", "BatchSampler")
 LOADER_OPTIONS = {"num_workers": 0, "use_shared_memory": True}
-_MODES = {"train": "Train", "eval": "Eval", "test": "Test"}
+_MODES = {"train": "Train", "eval": "Eval"}
+# Paddle 3.3 waits this long for a batch before checking that its workers are alive, so a worker that
+# died (e.g. killed for lack of memory) ends the epoch in an error instead of a hang. It does not limit
+# how long a slow batch may take.
+_WORKER_CHECK_SECONDS = 5
 # Random streams of the sampler and the batch ops. A spawn key keeps them apart from the per-sample
 # streams [seed, epoch, index]: SeedSequence pads short entropy with zeros, so [s, e] would equal [s, e, 0].
 _ORDER_STREAM, _BATCH_OPS_STREAM = 1, 2
@@ -46,10 +55,7 @@ def _epoch_rng(seed, epoch, stream):
 
 
 def _mode_name(mode):
-    key = str(mode).lower()
-    if key not in _MODES:
-        raise ValueError(f"mode must be one of {list(_MODES.values())}, got {mode!r}")
-    return _MODES[key]
+    return _MODES[check_choice("mode", str(mode).lower(), list(_MODES))]
 
 
 class SeededBatchSampler(paddle.io.DistributedBatchSampler):
@@ -66,7 +72,7 @@ class SeededBatchSampler(paddle.io.DistributedBatchSampler):
         super().__init__(dataset, batch_size, num_replicas=num_replicas, rank=rank, shuffle=shuffle,
                          drop_last=drop_last)
         if int(seed) < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
+            raise ConfigError(f"seed must be >= 0, got {seed}")
         self.seed, self.pad = int(seed), pad
 
     def _local_indices(self):
@@ -102,7 +108,8 @@ class Loader:
         if num_workers > 0:
             self._dataloader = paddle.io.DataLoader(dataset, batch_sampler=batch_sampler, num_workers=num_workers,
                                                     collate_fn=collate_valid_samples,
-                                                    use_shared_memory=use_shared_memory)
+                                                    use_shared_memory=use_shared_memory,
+                                                    timeout=_WORKER_CHECK_SECONDS)
 
     def set_epoch(self, epoch):
         self.epoch = int(epoch)
@@ -130,21 +137,40 @@ class Loader:
             yield images, labels, pending_skipped
             pending_skipped, yielded = 0, yielded + 1
         if yielded == 0 and self.skipped_total > 0:
-            raise RuntimeError(f"all {self.skipped_total} samples of this epoch were unreadable; "
-                               f"see the warnings above for their paths")
+            raise InputError(f"all {self.skipped_total} samples of this epoch were unreadable; "
+                             f"see the warnings above for their paths")
         self.epoch = epoch + 1
 
     def _collated_batches(self):
-        """-> (images Tensor or None, labels Tensor or None, n_skipped int) per sampler batch."""
+        """-> (images Tensor or None, labels Tensor or None, n_skipped int) per sampler batch; raises the
+        error of a sample that failed."""
         if self._dataloader is not None:
-            for images, labels, n_skipped in self._dataloader:
-                yield images, labels, int(n_skipped.numpy()[0])
+            yield from self._worker_batches()
             return
         for indices in self.batch_sampler:
-            images, labels, n_skipped = collate_valid_samples([self.dataset[i] for i in indices])
+            images, labels, n_skipped, error = collate_valid_samples([self.dataset[i] for i in indices])
+            if error is not None:
+                raise SampleError.from_array(error).exception()
             if images is not None:
                 images, labels = paddle.to_tensor(images), paddle.to_tensor(labels)
             yield images, labels, int(n_skipped[0])
+
+    def _worker_batches(self):
+        batches = iter(self._dataloader)
+        while True:
+            try:
+                images, labels, n_skipped, error = next(batches)
+            except StopIteration:
+                return
+            except SystemError as died:  # Paddle's words for a worker that exited without a result
+                if "Blocking queue is killed" not in str(died):
+                    raise
+                raise RuntimeError("a DataLoader worker process died (see the warning above for its pid): killed "
+                                   "for lack of memory, or a crash in native code. Try fewer loader.num_workers, "
+                                   "loader.use_shared_memory: false, or num_workers: 0") from died
+            if error is not None:
+                raise SampleError.from_array(error.numpy()).exception()
+            yield images, labels, int(n_skipped.numpy()[0])
 
 
 def build_dataset(dataset_config, mode="Train", *, seed=0, class_num=None):
@@ -153,14 +179,14 @@ def build_dataset(dataset_config, mode="Train", *, seed=0, class_num=None):
     config.pop("batch_transform_ops", None)
     name = config.pop("name", None)
     where = f"DataLoader.{_mode_name(mode)}.dataset"
-    if name not in DATASETS:
-        raise ValueError(f"{where}.name must be one of {list(DATASETS)}, got {name!r}")
-    if DATASETS[name] is ImageFolder and "image_root" in config:
-        config["root"] = config.pop("image_root")
+    check_choice(f"{where}.name", name, list(DATASETS))
+    ops = config.get("transform_ops")
+    config["transform_ops"] = build_transforms(ops if ops is not None else DEFAULT_TRANSFORM_OPS,
+                                               where=f"{where}.transform_ops")
     config["seed"] = seed
     if class_num is not None:
         config["class_num"] = class_num
-    return instantiate(DATASETS[name], config, f"{where} ({name})")
+    return instantiate(DATASETS[name], config, f"{where} ({name})", hidden=("seed", "class_num"))
 
 
 def _world(distributed):
@@ -180,29 +206,31 @@ def build_dataloader(section, mode, *, seed=0, class_num=None, distributed=None)
     dataset_config = dict(section.get("dataset") or {})
     batch_ops = dataset_config.get("batch_transform_ops")
     if batch_ops and mode_name != "Train":
-        raise ValueError(f"DataLoader.{mode_name}.dataset.batch_transform_ops: batch ops are for training only")
+        raise ConfigError(f"DataLoader.{mode_name}.dataset.batch_transform_ops: batch ops are for training only")
     dataset = build_dataset(dataset_config, mode_name, seed=seed, class_num=class_num)
 
     sampler_config = dict(section.get("sampler") or {})
     sampler_name = sampler_config.pop("name", "DistributedBatchSampler")
-    if sampler_name not in SAMPLERS:
-        raise ValueError(f"DataLoader.{mode_name}.sampler.name must be one of {list(SAMPLERS)}, got {sampler_name!r}")
+    check_choice(f"DataLoader.{mode_name}.sampler.name", sampler_name, list(SAMPLERS))
     world_size, rank = _world(False if sampler_name == "BatchSampler" else distributed)
     sampler = instantiate(SeededBatchSampler, dict(sampler_config, dataset=dataset, num_replicas=world_size,
                                                    rank=rank, seed=seed, pad=mode_name == "Train"),
-                          f"DataLoader.{mode_name}.sampler")
+                          f"DataLoader.{mode_name}.sampler", hidden=("dataset", "num_replicas", "rank", "seed", "pad"))
 
     loader_config = dict(section.get("loader") or {})
-    unknown = sorted(set(loader_config) - set(LOADER_OPTIONS))
-    if unknown:
-        raise ValueError(f"DataLoader.{mode_name}.loader: unknown options {unknown}; valid: {list(LOADER_OPTIONS)}")
+    for key in loader_config:
+        check_choice(f"DataLoader.{mode_name}.loader: option", key, list(LOADER_OPTIONS))
     options = dict(LOADER_OPTIONS, **loader_config)
-    return Loader(dataset, sampler, build_batch_transform(batch_ops), seed, num_workers=int(options["num_workers"]),
+    num_workers = options["num_workers"]
+    if not (isinstance(num_workers, int) and not isinstance(num_workers, bool) and num_workers >= 0):
+        raise ConfigError(f"DataLoader.{mode_name}.loader.num_workers must be an int >= 0, got {num_workers!r}")
+    batch_transform = build_batch_transform(batch_ops, where=f"DataLoader.{mode_name}.dataset.batch_transform_ops")
+    return Loader(dataset, sampler, batch_transform, seed, num_workers=num_workers,
                   use_shared_memory=bool(options["use_shared_memory"]))
 
 
 def check_data_paths(section, mode):
-    """Raise FileNotFoundError naming the configured data paths that do not exist."""
+    """Raise MissingFileError naming the configured data paths that do not exist."""
     mode_name = _mode_name(mode)
     dataset = (section or {}).get("dataset") or {}
     keys = ["image_root"] if dataset.get("name") == "ImageFolder" else ["image_root", "cls_label_path"]
@@ -214,5 +242,5 @@ def check_data_paths(section, mode):
         elif not os.path.exists(path):
             problems.append(f"DataLoader.{mode_name}.dataset.{key} {os.fspath(path)!r} does not exist")
     if problems:
-        raise FileNotFoundError("; ".join(problems) + ". Download or prepare the data first: "
+        raise MissingFileError("; ".join(problems) + ". Download or prepare the data first: "
                                 "see README.md, section 'Preparing data'.")

@@ -12,9 +12,11 @@ so augmentation is reproducible whatever process or order a sample is loaded in.
 Conventions shared with PaddleClas: images between ops are uint8 HWC numpy arrays; a ``size`` given
 as a pair is ``[width, height]``; ``RandFlipImage.flip_code`` follows cv2 (1 horizontal, 0 vertical,
 -1 both). Resizing uses PIL, so pixel values differ slightly from PaddleClas's cv2 resize.
+
+A bad op argument is a ``ConfigError`` when the pipeline is built. At run time, an op that cannot handle
+an image raises ``TransformError`` (an ``InputError`` naming the file and the op); an input that is not
+a readable image raises ``ImageDecodeError`` (or ``OSError``), which callers skip.
 """
-import difflib
-import inspect
 import io
 import math
 import numbers
@@ -23,12 +25,15 @@ import re
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
+
+from ..errors import ConfigError, InputError, check_choice, choice_error
+from .registry import instantiate
 
 __all__ = [
-    "ImageDecodeError", "DecodeImage", "RandCropImage", "RandFlipImage", "ResizeImage", "CropImage",
-    "NormalizeImage", "ToCHWImage", "Compose", "MixupOperator", "MixupLabels", "build_transforms",
-    "build_batch_transform", "describe_eval_preprocess", "parse_scale", "instantiate",
+    "ImageDecodeError", "TransformError", "DecodeImage", "RandCropImage", "RandFlipImage", "ResizeImage",
+    "CropImage", "NormalizeImage", "ToCHWImage", "Compose", "MixupOperator", "MixupLabels", "build_transforms",
+    "build_batch_transform", "describe_eval_preprocess", "parse_scale",
 ]
 
 _INTERPOLATIONS = {
@@ -36,94 +41,165 @@ _INTERPOLATIONS = {
     "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS,
     "box": Image.Resampling.BOX, "area": Image.Resampling.BOX, "hamming": Image.Resampling.HAMMING,
 }
+# PIL names the stream it read from; for bytes read into memory that is this, which tells the user nothing.
+_BYTESIO_REPR = re.compile(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(InputError):
     """The input is not a readable image (empty, truncated, corrupt or another file type)."""
 
 
-def _resample(interpolation):
+class TransformError(InputError):
+    """An op could not handle an image: ``"<path>: CropImage failed: <why>"``."""
+
+    def __init__(self, path, op_name, reason):
+        self.path, self.op_name = path, op_name
+        super().__init__(_named(path, f"{op_name} failed: {reason}"))
+
+
+def _named(path, message):
+    return f"{os.fspath(path)}: {message}" if path is not None else message
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _flag(value, op, name):
+    if not isinstance(value, bool):
+        raise ConfigError(f"{op}: {name} must be true or false, got {value!r}")
+    return value
+
+
+def _resample(interpolation, op):
     name = "bilinear" if interpolation is None else str(interpolation).lower()
-    if name not in _INTERPOLATIONS:
-        raise ValueError(f"unknown interpolation {interpolation!r}; choose one of {sorted(_INTERPOLATIONS)}")
-    return _INTERPOLATIONS[name]
+    return _INTERPOLATIONS[check_choice(f"{op}: interpolation", name, list(_INTERPOLATIONS))]
 
 
-def _pair(size, what):
+def _pair(size, op):
     """``size`` as (width, height): an int means a square, a pair is [width, height]."""
-    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-        width = height = int(size)
-    elif isinstance(size, (list, tuple)) and len(size) == 2:
-        width, height = (int(s) for s in size)
-    else:
-        raise ValueError(f"{what}: size must be an int or [width, height], got {size!r}")
-    if width <= 0 or height <= 0:
-        raise ValueError(f"{what}: size must be positive, got {size!r}")
-    return width, height
+    if _is_int(size) and size > 0:
+        return int(size), int(size)
+    if isinstance(size, (list, tuple)) and len(size) == 2 and all(_is_int(s) and s > 0 for s in size):
+        return int(size[0]), int(size[1])
+    raise ConfigError(f"{op}: size must be an int > 0 or [width, height] of ints > 0, got {size!r}")
+
+
+def _range(value, default, op, name, upper=None):
+    """``[min, max]`` numbers with 0 < min <= max (<= upper)."""
+    if value is None:
+        return default
+    if (isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_number(v) for v in value)
+            and 0 < value[0] <= value[1] and (upper is None or value[1] <= upper)):
+        return float(value[0]), float(value[1])
+    bound = f" <= {upper}" if upper is not None else ""
+    raise ConfigError(f"{op}: {name} must be [min, max] with 0 < min <= max{bound}, got {value!r}")
 
 
 def _resize(img, width, height, resample):
     if img.shape[1] == width and img.shape[0] == height:
         return img
+    if img.ndim == 3 and img.shape[2] == 1:  # PIL has no HxWx1 image: resize the plane, keep the axis
+        return _resize(img[:, :, 0], width, height, resample)[:, :, None]
     return np.asarray(Image.fromarray(img).resize((width, height), resample))
 
 
 def parse_scale(scale):
     """A number, or a string "a" or "a/b" (as written in YAML configs: ``scale: 1.0/255.0``); never eval'd."""
-    if isinstance(scale, numbers.Real) and not isinstance(scale, bool):
+    if _is_number(scale):
         return float(scale)
     number = r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*"
-    match = re.fullmatch(number + f"(?:/{number})?", str(scale))
+    match = re.fullmatch(number + f"(?:/{number})?", str(scale)) if isinstance(scale, str) else None
     if not match:
-        raise ValueError(f"NormalizeImage: scale must be a number or 'a/b', got {scale!r}")
+        raise ConfigError(f"NormalizeImage: scale must be a number or 'a/b', got {scale!r}")
     numerator, denominator = match.groups()
     if denominator is not None and float(denominator) == 0:
-        raise ValueError(f"NormalizeImage: scale {scale!r} divides by zero")
+        raise ConfigError(f"NormalizeImage: scale {scale!r} divides by zero")
     return float(numerator) / (float(denominator) if denominator is not None else 1.0)
 
 
-class DecodeImage:
-    """Encoded bytes, a file path, a PIL image or a uint8 HWC array -> uint8 HWC array with 3 channels.
+def _to_uint8_by_value(pil_image):
+    """A 16-bit, 32-bit int or float single-band image -> uint8 HxW by value: 16-bit ``v >> 8`` (65535 -> 255),
+    mode I read as the 16-bit values PIL stores there, float 0..1 -> 0..255; outside values are clipped."""
+    values = np.asarray(pil_image)
+    if pil_image.mode == "F":
+        return np.rint(np.clip(np.nan_to_num(values) * 255.0, 0, 255)).astype(np.uint8)
+    return (np.clip(values.astype(np.int64), 0, 65535) >> 8).astype(np.uint8)
 
-    Grayscale, palette and RGBA images are always converted to 3 channels (the models take 3), so a
-    grayscale data set such as MNIST works with ImageNet configs. ``to_rgb`` keeps PaddleClas's meaning:
-    True gives RGB, False the BGR order that PaddleClas's cv2 decoder produces (for configs whose
-    mean/std are written in BGR). ``channel_first`` returns CHW instead of HWC.
+
+def _is_high_depth(pil_image):
+    return pil_image.mode.startswith("I") or pil_image.mode == "F"
+
+
+class DecodeImage:
+    """Encoded bytes, a file path, a PIL image or a uint8 HWC array -> uint8 HWC array of ``channels`` (3 or 1).
+
+    With ``channels: 3`` grayscale, palette and RGBA images are converted to RGB, so a grayscale data set
+    such as MNIST works with ImageNet configs; ``channels: 1`` gives HxWx1 grayscale, for models built
+    with ``in_channels: 1``. 16-bit, 32-bit and float images are scaled to 8 bits by value (16-bit:
+    ``v >> 8``; float: 0..1), and the EXIF orientation is applied as ``PIL.ImageOps.exif_transpose``
+    (to files and PIL images, not to arrays). ``to_rgb`` keeps PaddleClas's meaning: True gives RGB,
+    False the BGR order that PaddleClas's cv2 decoder produces (for configs whose mean/std are written
+    in BGR). ``channel_first`` returns CHW instead of HWC.
     """
 
-    def __init__(self, to_rgb=True, channel_first=False):
-        self.to_rgb, self.channel_first = bool(to_rgb), bool(channel_first)
+    def __init__(self, to_rgb=True, channel_first=False, channels=3):
+        self.to_rgb = _flag(to_rgb, "DecodeImage", "to_rgb")
+        self.channel_first = _flag(channel_first, "DecodeImage", "channel_first")
+        if not (_is_int(channels) and channels in (1, 3)):
+            raise choice_error("DecodeImage: channels", channels, (1, 3))
+        self.channels = int(channels)
 
     def __call__(self, img, rng=None):
-        image = self._to_rgb_array(img)
-        if not self.to_rgb:
+        image = self._decode(img)
+        if not self.to_rgb and self.channels == 3:
             image = np.ascontiguousarray(image[:, :, ::-1])
         return image.transpose(2, 0, 1) if self.channel_first else image
 
-    @staticmethod
-    def _to_rgb_array(img):
+    def _decode(self, img):
         if isinstance(img, np.ndarray):
-            if img.dtype != np.uint8 or img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
-                raise ImageDecodeError(f"expected a uint8 HW or HWC array with 1, 3 or 4 channels, "
-                                       f"got {img.dtype} {img.shape}")
-            if img.ndim == 2 or img.shape[2] == 1:
-                return np.repeat(img.reshape(img.shape[0], img.shape[1], 1), 3, axis=2)
-            return img if img.shape[2] == 3 else np.ascontiguousarray(img[:, :, :3])
+            return self._from_array(img)
+        path = None
         if isinstance(img, (str, os.PathLike)):
+            path = img
             with open(img, "rb") as f:
                 img = f.read()
         if isinstance(img, (bytes, bytearray, memoryview)):
             if len(img) == 0:
-                raise ImageDecodeError("empty file")
+                raise ImageDecodeError(_named(path, "empty file"))
             try:
                 with Image.open(io.BytesIO(img)) as pil_image:
-                    return np.asarray(pil_image.convert("RGB"))
+                    return self._from_pil(pil_image)
             # PIL signals broken files with any of these (e.g. SyntaxError for a bad PNG chunk).
             except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-                raise ImageDecodeError(f"cannot decode image: {error}") from error
+                reason = _BYTESIO_REPR.sub("", str(error)) or type(error).__name__
+                raise ImageDecodeError(_named(path, f"cannot decode image: {reason}")) from error
         if isinstance(img, Image.Image):
-            return np.asarray(img.convert("RGB"))
+            return self._from_pil(img)
         raise ImageDecodeError(f"cannot decode an object of type {type(img).__name__}")
+
+    def _from_pil(self, pil_image):
+        pil_image = ImageOps.exif_transpose(pil_image)
+        if _is_high_depth(pil_image):
+            gray = _to_uint8_by_value(pil_image)[:, :, None]
+            return gray if self.channels == 1 else np.repeat(gray, 3, axis=2)
+        if self.channels == 1:
+            return np.asarray(pil_image.convert("L"))[:, :, None]
+        return np.asarray(pil_image.convert("RGB"))
+
+    def _from_array(self, img):
+        if img.dtype != np.uint8 or img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
+            raise ImageDecodeError(f"expected a uint8 HW or HWC array with 1, 3 or 4 channels, "
+                                   f"got {img.dtype} {img.shape}")
+        if img.ndim == 2 or img.shape[2] == 1:
+            gray = img.reshape(img.shape[0], img.shape[1], 1)
+            return gray if self.channels == 1 else np.repeat(gray, 3, axis=2)
+        rgb = img if img.shape[2] == 3 else np.ascontiguousarray(img[:, :, :3])
+        return np.asarray(Image.fromarray(rgb).convert("L"))[:, :, None] if self.channels == 1 else rgb
 
 
 class RandCropImage:
@@ -132,14 +208,10 @@ class RandCropImage:
 
     def __init__(self, size, scale=None, ratio=None, interpolation=None, use_log_aspect=False):
         self.width, self.height = _pair(size, "RandCropImage")
-        self.scale = tuple(scale) if scale is not None else (0.08, 1.0)
-        self.ratio = tuple(ratio) if ratio is not None else (3.0 / 4.0, 4.0 / 3.0)
-        if not (0 < self.scale[0] <= self.scale[1] <= 1):
-            raise ValueError(f"RandCropImage: scale must satisfy 0 < min <= max <= 1, got {scale!r}")
-        if not (0 < self.ratio[0] <= self.ratio[1]):
-            raise ValueError(f"RandCropImage: ratio must satisfy 0 < min <= max, got {ratio!r}")
-        self.resample = _resample(interpolation)
-        self.use_log_aspect = bool(use_log_aspect)
+        self.scale = _range(scale, (0.08, 1.0), "RandCropImage", "scale", upper=1)
+        self.ratio = _range(ratio, (3.0 / 4.0, 4.0 / 3.0), "RandCropImage", "ratio")
+        self.resample = _resample(interpolation, "RandCropImage")
+        self.use_log_aspect = _flag(use_log_aspect, "RandCropImage", "use_log_aspect")
 
     def __call__(self, img, rng=None):
         rng = rng if rng is not None else np.random.default_rng()
@@ -164,9 +236,9 @@ class RandFlipImage:
     """Flip with probability 1/2; ``flip_code`` as cv2.flip: 1 horizontal, 0 vertical, -1 both."""
 
     def __init__(self, flip_code=1):
-        if flip_code not in (1, 0, -1):
-            raise ValueError(f"RandFlipImage: flip_code must be 1, 0 or -1, got {flip_code!r}")
-        self.flip_code = flip_code
+        if not (_is_int(flip_code) and flip_code in (1, 0, -1)):
+            raise choice_error("RandFlipImage: flip_code", flip_code, (1, 0, -1))
+        self.flip_code = int(flip_code)
 
     def __call__(self, img, rng=None):
         rng = rng if rng is not None else np.random.default_rng()
@@ -181,12 +253,13 @@ class ResizeImage:
 
     def __init__(self, size=None, resize_short=None, interpolation=None):
         if (size is None) == (resize_short is None):
-            raise ValueError("ResizeImage: give exactly one of size or resize_short")
+            given = "both" if size is not None else "neither"
+            raise ConfigError(f"ResizeImage: give exactly one of size or resize_short, got {given}")
         self.size = _pair(size, "ResizeImage") if size is not None else None
+        if resize_short is not None and not (_is_int(resize_short) and resize_short > 0):
+            raise ConfigError(f"ResizeImage: resize_short must be an int > 0, got {resize_short!r}")
         self.resize_short = int(resize_short) if resize_short is not None else None
-        if self.resize_short is not None and self.resize_short <= 0:
-            raise ValueError(f"ResizeImage: resize_short must be positive, got {resize_short!r}")
-        self.resample = _resample(interpolation)
+        self.resample = _resample(interpolation, "ResizeImage")
 
     def __call__(self, img, rng=None):
         if self.size is not None:
@@ -205,31 +278,42 @@ class CropImage:
     def __call__(self, img, rng=None):
         img_h, img_w = img.shape[:2]
         if img_w < self.width or img_h < self.height:
-            raise ValueError(f"CropImage: image {img_w}x{img_h} is smaller than the crop "
-                             f"{self.width}x{self.height}; resize it first (ResizeImage)")
+            raise InputError(f"image {img_w}x{img_h} is smaller than the crop {self.width}x{self.height}; "
+                             f"resize it first (ResizeImage)")
         x, y = (img_w - self.width) // 2, (img_h - self.height) // 2
         return img[y:y + self.height, x:x + self.width]
 
 
+def _per_channel(values, default, name, nonzero=False):
+    if values is None:
+        return np.asarray(default, dtype=np.float32)
+    if (isinstance(values, (list, tuple)) and values and all(_is_number(v) for v in values)
+            and not (nonzero and any(v == 0 for v in values))):
+        return np.asarray(values, dtype=np.float32)
+    kind = "non-zero numbers" if nonzero else "numbers"
+    raise ConfigError(f"NormalizeImage: {name} must be a list of {kind}, one per channel, got {values!r}")
+
+
 class NormalizeImage:
-    """``(img * scale - mean) / std`` in float32. ``order`` is the input layout: '' or 'hwc', or 'chw'."""
+    """``(img * scale - mean) / std`` in float32. ``order`` is the input layout: '' or 'hwc', or 'chw'.
+    One mean and std value applies to every channel."""
 
     def __init__(self, scale=None, mean=None, std=None, order="chw"):
         self.scale = parse_scale(scale) if scale is not None else 1.0 / 255.0
-        self.mean = np.asarray(mean if mean is not None else [0.485, 0.456, 0.406], dtype=np.float32)
-        self.std = np.asarray(std if std is not None else [0.229, 0.224, 0.225], dtype=np.float32)
-        if self.mean.shape != self.std.shape or self.mean.ndim != 1:
-            raise ValueError(f"NormalizeImage: mean and std must be lists of one value per channel, "
-                             f"got {mean!r} and {std!r}")
-        if np.any(self.std == 0):
-            raise ValueError(f"NormalizeImage: std must not contain 0, got {std!r}")
-        self.order = str(order).lower()
-        if self.order not in ("", "hwc", "chw"):
-            raise ValueError(f"NormalizeImage: order must be '', 'hwc' or 'chw', got {order!r}")
+        self.mean = _per_channel(mean, [0.485, 0.456, 0.406], "mean")
+        self.std = _per_channel(std, [0.229, 0.224, 0.225], "std", nonzero=True)
+        if self.mean.shape != self.std.shape:
+            raise ConfigError(f"NormalizeImage: mean and std must have one value per channel each, "
+                              f"got {len(self.mean)} and {len(self.std)} values")
+        self.order = check_choice("NormalizeImage: order", str(order).lower(), ("", "hwc", "chw"))
         shape = (-1, 1, 1) if self.order == "chw" else (1, 1, -1)
         self._mean, self._std = self.mean.reshape(shape), self.std.reshape(shape)
 
     def __call__(self, img, rng=None):
+        channels = img.shape[0] if self.order == "chw" else img.shape[-1]
+        if img.ndim != 3 or len(self.mean) not in (1, channels):
+            raise InputError(f"image of shape {list(img.shape)} ({self.order or 'hwc'}) does not have the "
+                             f"{len(self.mean)} channels of mean and std; match DecodeImage's channels to them")
         return ((img.astype(np.float32) * np.float32(self.scale) - self._mean) / self._std).astype(np.float32)
 
 
@@ -244,15 +328,25 @@ RANDOM_OPS = (RandCropImage, RandFlipImage)
 
 
 class Compose:
-    """Apply ops in order; ``rng`` (default: a fresh unseeded Generator) is handed to every op."""
+    """Apply ops in order; ``rng`` (default: a fresh unseeded Generator) is handed to every op.
+
+    An op's InputError becomes a TransformError naming the op (and the file, when given a path);
+    an unreadable input's ImageDecodeError or OSError passes through for the caller to skip.
+    """
 
     def __init__(self, ops):
         self.ops = list(ops)
 
     def __call__(self, img, rng=None):
+        path = img if isinstance(img, (str, os.PathLike)) else None
         rng = rng if rng is not None else np.random.default_rng()
         for op in self.ops:
-            img = op(img, rng)
+            try:
+                img = op(img, rng)
+            except ImageDecodeError:
+                raise
+            except InputError as error:
+                raise TransformError(path, type(op).__name__, error) from None
         return img
 
     def __repr__(self):
@@ -273,8 +367,8 @@ class MixupOperator:
     """
 
     def __init__(self, alpha=1.0):
-        if not alpha > 0:
-            raise ValueError(f"MixupOperator: alpha must be > 0, got {alpha!r}")
+        if not (_is_number(alpha) and alpha > 0):
+            raise ConfigError(f"MixupOperator: alpha must be a number > 0, got {alpha!r}")
         self.alpha = float(alpha)
 
     def __call__(self, images, labels, rng=None):
@@ -290,40 +384,41 @@ SAMPLE_OPS = {op.__name__: op for op in (DecodeImage, RandCropImage, RandFlipIma
 BATCH_OPS = {op.__name__: op for op in (MixupOperator,)}
 
 
-def _build_op(entry, registry, kind):
+def _build_ops(op_list, registry, where):
+    if op_list is None:
+        return []
+    if not isinstance(op_list, (list, tuple)):
+        raise ConfigError(f"{where} must be a list of ops, each 'Name' or {{Name: {{arguments}}}}, got {op_list!r}")
+    return [_build_op(entry, registry, where) for entry in op_list]
+
+
+def _build_op(entry, registry, where):
     if isinstance(entry, str):
         name, kwargs = entry, None
     elif isinstance(entry, dict) and len(entry) == 1:
         (name, kwargs), = entry.items()
     else:
-        raise ValueError(f"each {kind} must be 'Name' or {{Name: {{arguments}}}}, got {entry!r}")
+        raise ConfigError(f"{where}: each op must be 'Name' or {{Name: {{arguments}}}}, got {entry!r}")
     if name not in registry:
-        close = difflib.get_close_matches(str(name), list(registry), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown {kind} {name!r}{hint} Valid {kind}s: {', '.join(registry)}")
-    return instantiate(registry[name], kwargs or {}, name)
-
-
-def instantiate(cls, kwargs, where):
-    """``cls(**kwargs)``, but a missing or unknown config key is a ValueError naming ``where`` and the valid keys."""
+        raise choice_error(f"{where}: op", name, list(registry))
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise ConfigError(f"{where}: {name} takes {{argument: value, ...}}, got {kwargs!r}")
     try:
-        inspect.signature(cls).bind(**kwargs)
-    except TypeError as error:
-        params = list(inspect.signature(cls).parameters)
-        raise ValueError(f"{where}: {error}; its arguments are {params}") from None
-    return cls(**kwargs)
+        return instantiate(registry[name], kwargs or {}, name)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
 
 
-def build_transforms(op_list):
-    """The ``transform_ops`` list of a config -> Compose."""
-    return Compose(_build_op(entry, SAMPLE_OPS, "transform op") for entry in (op_list or []))
+def build_transforms(op_list, where="transform_ops"):
+    """The ``transform_ops`` list of a config -> Compose. ``where`` (the config key) starts error messages."""
+    return Compose(_build_ops(op_list, SAMPLE_OPS, where))
 
 
-def build_batch_transform(op_list):
+def build_batch_transform(op_list, where="batch_transform_ops"):
     """The ``batch_transform_ops`` list -> one batch op, or None when the list is empty."""
-    ops = [_build_op(entry, BATCH_OPS, "batch transform op") for entry in (op_list or [])]
+    ops = _build_ops(op_list, BATCH_OPS, where)
     if len(ops) > 1:
-        raise ValueError(f"only one batch transform op is supported, got {len(ops)}: {op_list!r}")
+        raise ConfigError(f"{where}: only one batch op is supported, got {len(ops)}: {op_list!r}")
     return ops[0] if ops else None
 
 
@@ -331,15 +426,16 @@ def describe_eval_preprocess(op_list):
     """A deterministic eval pipeline as a plain dict, for deployment metadata (inference.yml).
 
     Keys: resize_short (int or None), resize_size ([w, h] or None), crop_size ([w, h] or None),
-    mean, std, scale (floats), channel_order ('RGB' or 'BGR'), layout ('CHW' or 'HWC').
+    mean, std, scale (floats), channels (3 or 1), channel_order ('RGB', 'BGR' or 'GRAY'), layout ('CHW' or 'HWC').
     """
     info = {"resize_short": None, "resize_size": None, "crop_size": None, "mean": None, "std": None,
-            "scale": None, "channel_order": "RGB", "layout": "HWC"}
+            "scale": None, "channels": 3, "channel_order": "RGB", "layout": "HWC"}
     for op in build_transforms(op_list).ops:
         if isinstance(op, RANDOM_OPS):
-            raise ValueError(f"{type(op).__name__} is random; an eval pipeline must be deterministic")
+            raise ConfigError(f"{type(op).__name__} is random; an eval pipeline must be deterministic")
         if isinstance(op, DecodeImage):
-            info["channel_order"] = "RGB" if op.to_rgb else "BGR"
+            info["channels"] = op.channels
+            info["channel_order"] = "GRAY" if op.channels == 1 else "RGB" if op.to_rgb else "BGR"
             info["layout"] = "CHW" if op.channel_first else "HWC"
         elif isinstance(op, ResizeImage):
             info["resize_short"] = op.resize_short
