@@ -16,6 +16,7 @@ setup(
         "tqdm>=4.60,<5",
         "safetensors>=0.4,<1",
     ],
+    entry_points={"console_scripts": ["paddle-resnet=paddle_resnet.cli:main"]},
     extras_require={
         "test": ["pytest>=7,<10", "scikit-image>=0.21,<1"],
         "onnx": ["paddle2onnx>=1.2,<3", "onnxruntime>=1.16,<2"],

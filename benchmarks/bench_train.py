@@ -34,7 +34,6 @@ import tempfile
 import time
 from unittest import mock
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BARE, MEMORY = "bare loop (paddle.vision resnet18)", "engine, in-memory batches"

@@ -21,11 +21,10 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from paddle_resnet.config import load_config  # noqa: E402
-from paddle_resnet.data.prepare import prepare_mnist  # noqa: E402
-from paddle_resnet.engine import Engine  # noqa: E402
+from paddle_resnet.config import load_config
+from paddle_resnet.data.prepare import prepare_mnist
+from paddle_resnet.engine import Engine
 
 CONFIG = "configs/finetune_imagefolder.yaml"
 TRAIN_IMAGES = 1000

@@ -212,9 +212,10 @@ def dump_config(config, path):
         yaml.safe_dump(config, f, sort_keys=False)
 
 
-def config_argument_parser(description):
+def config_argument_parser(description, prog=None):
     """The ``-c config.yaml -o Section.key=value`` front end every tool shares."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-c", "--config", required=True, help="YAML config, e.g. configs/resnet50.yaml")
     parser.add_argument("-o", "--override", action="append", default=[], metavar="Section.key=value",
                         help="override a config value; repeatable")

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT
 from engine_fixtures import make_image_folder, tiny_config, write_config
-from paddle_resnet import tools_common
+from paddle_resnet.cli import common
 from paddle_resnet.config import load_config, validate
 from paddle_resnet.errors import ConfigError, UserError
 
@@ -149,7 +149,7 @@ def test_tools_print_one_line_and_exit_1(folders, tmp_path, tool):
 def test_a_real_bug_keeps_its_traceback(monkeypatch):
     def buggy(*args, **kwargs):
         raise ValueError("an internal bug")
-    monkeypatch.setattr(tools_common, "load_config", buggy)
+    monkeypatch.setattr(common, "load_config", buggy)
     with pytest.raises(ValueError, match="an internal bug"):  # not SystemExit: the traceback is printed
-        tools_common.run_engine("d", "train", ["-c", "x.yaml"], lambda engine, args: None)
+        common.run_engine("d", "train", ["-c", "x.yaml"], lambda engine, args: None)
     assert not issubclass(ValueError, UserError)

@@ -1,5 +1,4 @@
 """Export to Paddle Inference / ONNX, the Predictor, and tools/predict.py (small ResNet18s at 64x64)."""
-import importlib.util
 import json
 import logging
 import os
@@ -476,27 +475,20 @@ def test_predict_tool_missing_model_dir_is_one_line(images, tmp_path):
         f"-o Global.save_inference_dir={missing}"]
 
 
-def load_predict_tool():
-    spec = importlib.util.spec_from_file_location("predict_tool", os.path.join(ROOT, "tools", "predict.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_predict_tool_reports_user_errors_in_one_line_and_keeps_tracebacks_of_bugs(images, monkeypatch, capsys):
     import paddle_resnet.deploy
-    tool = load_predict_tool()
+    from paddle_resnet.cli import predict
 
     def predictor_raising(error):
         def create(*args, **kwargs):
             raise error
         return create
     monkeypatch.setattr(paddle_resnet.deploy, "Predictor", predictor_raising(ConfigError("bad value")))
-    assert tool.main(["--model-dir", "m", "--input", images[0]]) == 1
+    assert predict.main(["--model-dir", "m", "--input", images[0]], prog="predict.py") == 1
     assert capsys.readouterr().err == "predict.py: error: bad value\n"
     monkeypatch.setattr(paddle_resnet.deploy, "Predictor", predictor_raising(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
-        tool.main(["--model-dir", "m", "--input", images[0]])
+        predict.main(["--model-dir", "m", "--input", images[0]], prog="predict.py")
 
 
 def test_benchmark_table_has_one_row_per_timing():

@@ -171,6 +171,7 @@ def test_imgsim_real_resnet50_matches_torch_on_chelsea():
     report = load_pretrained(model, weights)
     # 320 tensors: 267 weights and BN statistics + 53 num_batches_tracked counters.
     assert (report.source, report.prefix_stripped, report.tensors_loaded) == ("torchvision", "module.pre.", 267)
+    assert report.entries_without_weights == 53 and "53 entries without weights left out" in str(report)
     assert report.head_reinitialized is False
     ours = logits(model, chelsea_batch())[0]
     assert np.abs(ours - np.load(FIXTURES / "imgsim_chelsea_resnet50.npy")).max() <= 1e-4
@@ -383,9 +384,10 @@ def test_convert_weights_cli_end_to_end(tmp_path, resnet18_state):
 
 
 def test_convert_weights_cli_reports_errors_without_traceback(tmp_path, capsys):
-    sys.path.insert(0, str(ROOT / "tools"))
-    from convert_weights import main
+    from paddle_resnet.cli.convert_weights import main
     with pytest.raises(SystemExit) as info:
-        main(["--arch", "resnet18", "--src", str(tmp_path / "nope"), "--dst", str(tmp_path / "o.pdparams")])
-    assert info.value.code == f"convert_weights.py: error: no weights file at '{tmp_path / 'nope.pdparams'}' " \
-                              f"or '{tmp_path / 'nope'}'"
+        main(["--arch", "resnet18", "--src", str(tmp_path / "nope"), "--dst", str(tmp_path / "o.pdparams")],
+             prog="convert_weights.py")
+    assert info.value.code == 1
+    assert capsys.readouterr().err == (f"convert_weights.py: error: no weights file at '{tmp_path / 'nope.pdparams'}' "
+                                       f"or '{tmp_path / 'nope'}'\n")

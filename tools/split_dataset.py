@@ -2,27 +2,9 @@
 
     python tools/split_dataset.py --src data/flower_photos --val-ratio 0.1 --seed 0
 """
-import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from paddle_resnet.data.prepare import split_image_folder  # noqa: E402
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--src", required=True, help="folder with one subfolder of images per class")
-    parser.add_argument("--val-ratio", type=float, default=0.1, help="fraction of each class for val (default 0.1)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="where the lists go (default: --src)")
-    args = parser.parse_args(argv)
-    summary = split_image_folder(args.src, args.val_ratio, seed=args.seed, out=args.out)
-    print(f"{summary['classes']} classes: {summary['train']} train, {summary['val']} val images; "
-          f"skipped {summary['skipped_non_image']} non-image files. "
-          f"Wrote train_list.txt, val_list.txt, class_indices.json to {summary['out']} (image_root: {args.src})")
-
+from paddle_resnet.cli.split_dataset import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

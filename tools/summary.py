@@ -4,45 +4,9 @@
     python tools/summary.py --model resnext50_32x4d
     python tools/summary.py --model-table
 """
-import argparse
-import json
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from paddle_resnet.errors import UserError  # noqa: E402
-from paddle_resnet.models import list_models  # noqa: E402
-from paddle_resnet.models.summary import model_name, model_table, summarize  # noqa: E402
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--layers", type=int, default=50, help="depth: 18, 34, 50, 101, 152 or 200")
-    parser.add_argument("--variant", default="v1", help="v1, vd (ResNet-D) or v2 (pre-activation)")
-    parser.add_argument("--model", help="any registered name; overrides --layers/--variant")
-    parser.add_argument("--input-size", type=int, default=224)
-    parser.add_argument("--num-classes", type=int, default=1000)
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    parser.add_argument("--model-table", action="store_true", help="print the README's table of every model")
-    args = parser.parse_args(argv)
-    if args.model_table:
-        print(model_table(list_models(), args.input_size))
-        return
-    try:
-        name = args.model or model_name(args.layers, args.variant)
-        report = summarize(name, args.input_size, args.num_classes)
-    except UserError as err:
-        sys.exit(f"summary.py: error: {err}")
-    if args.json:
-        print(json.dumps({k: v for k, v in report.items() if k != "table"}, indent=2))
-        return
-    print(report["table"])
-    print(f"{name} at {args.input_size}x{args.input_size}, {args.num_classes} classes")
-    print(f"Total params:     {report['total_params']:,} (includes BN running mean/variance)")
-    print(f"Trainable params: {report['trainable_params']:,}")
-    print(f"FLOPs:            {report['flops'] / 1e9:.2f} G (a multiply-add counts once; paddle.flops rules)")
-
+from paddle_resnet.cli.summary import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

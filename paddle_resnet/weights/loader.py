@@ -23,12 +23,15 @@ class LoadReport:
     checkpoint_classes: int  # 0 when the checkpoint has no classifier head
     model_classes: int  # 0 when the model has no classifier head
     prefix_stripped: str = ""
+    entries_without_weights: int = 0  # e.g. torch's BN step counters (num_batches_tracked), left out
 
     def __str__(self):
         head = ("re-initialised" if self.head_reinitialized else "loaded" if self.model_classes
                 else "dropped" if self.checkpoint_classes else "absent")
         prefix = f", prefix '{self.prefix_stripped}' stripped" if self.prefix_stripped else ""
-        return (f"loaded {self.tensors_loaded} tensors from {self.file} (source: {self.source}{prefix}); "
+        skipped = (f", {self.entries_without_weights} entries without weights left out"
+                   if self.entries_without_weights else "")
+        return (f"loaded {self.tensors_loaded} tensors from {self.file} (source: {self.source}{prefix}{skipped}); "
                 f"classifier head {head} ({self.checkpoint_classes} -> {self.model_classes} classes)")
 
 
@@ -131,7 +134,7 @@ def _load_renamed(model, file, renamed, reinit_head):
     if head_note:
         logger.warning(head_note)
     return LoadReport(renamed.source, str(file), len(renamed.state), reinitialized,
-                      checkpoint_classes, _class_count(expected), renamed.prefix)
+                      checkpoint_classes, _class_count(expected), renamed.prefix, len(renamed.dropped))
 
 
 def load_pretrained(model, path, source="auto", reinit_head=True):

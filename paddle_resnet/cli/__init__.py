@@ -1,0 +1,47 @@
+"""``paddle-resnet <command> [options]``: every tool as one command (``python tools/<tool>.py`` runs the same).
+
+    paddle-resnet train -c configs/resnet50.yaml -o Global.epochs=10
+    paddle-resnet predict --model-dir inference/resnet50 --input photos/
+    paddle-resnet <command> --help
+"""
+import importlib
+import sys
+
+from ..errors import did_you_mean
+
+COMMANDS = {  # command -> (module of paddle_resnet.cli, what it does)
+    "train": ("train", "train a model from a config"),
+    "eval": ("eval", "evaluate weights on a config's Eval set"),
+    "export": ("export_model", "export weights for Paddle Inference (and ONNX)"),
+    "predict": ("predict", "classify images with an exported model"),
+    "summary": ("summary", "a model's layer table, parameter count and FLOPs"),
+    "models": (None, "list the registered model names"),
+    "convert-weights": ("convert_weights", "convert a Paddle/PaddleClas/torchvision/timm checkpoint"),
+    "prepare-data": ("prepare_data", "write a data set (MNIST) as image files and lists"),
+    "split-dataset": ("split_dataset", "stratified train/val lists for a folder of class folders"),
+}
+
+
+def usage():
+    width = max(map(len, COMMANDS))
+    rows = "\n".join(f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items())
+    return f"usage: paddle-resnet <command> [options]\n\ncommands:\n{rows}\n\n'paddle-resnet <command> --help' for its options"
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage(), file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"paddle-resnet: error: unknown command {command!r}{did_you_mean(command, COMMANDS)}\n\n{usage()}",
+              file=sys.stderr)
+        return 2
+    module_name = COMMANDS[command][0]
+    if module_name is None:
+        from ..models import list_models
+        print("\n".join(list_models()))
+        return 0
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    return module.main(rest, prog=f"paddle-resnet {command}")

@@ -1,0 +1,34 @@
+"""Convert a Paddle, PaddleClas, torchvision or timm ResNet checkpoint to this package's .pdparams.
+
+    python tools/convert_weights.py --arch resnet50_vd --src resnet50d.pth --dst resnet50_vd.pdparams
+    python tools/convert_weights.py --arch resnet18_vd --src ResNet18_vd_pretrained --source paddleclas \
+        --num-classes 102 --dst out/resnet18_vd_flowers.pdparams
+
+The source naming scheme is detected from the key names unless --source is given; torch files are
+read without torch. --num-classes defaults to the checkpoint's own (a different count re-initialises
+the classifier). Files are read without running code from them; the output is written atomically,
+with a mode that follows the umask.
+"""
+import argparse
+import sys
+
+
+from ..errors import UserError
+from ..weights import SOURCES, convert_checkpoint
+from .common import fail, program_name
+
+
+def main(argv=None, prog=None):
+    parser = argparse.ArgumentParser(prog=program_name(prog), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", required=True, help="a registered model name, e.g. resnet50_vd")
+    parser.add_argument("--src", required=True, help=".pdparams, .pth/.pt, .safetensors or .npz")
+    parser.add_argument("--dst", required=True, help="output .pdparams")
+    parser.add_argument("--source", default="auto", choices=("auto",) + SOURCES)
+    parser.add_argument("--num-classes", type=int, help="classifier size (default: the checkpoint's)")
+    args = parser.parse_args(argv)
+    try:
+        report = convert_checkpoint(args.arch, args.src, args.dst, args.source, args.num_classes)
+    except (UserError, OSError) as err:  # anything else is a bug: keep its traceback
+        sys.exit(fail(prog, err))
+    print(report)
+    print(f"wrote {args.dst}")

@@ -1,0 +1,27 @@
+"""Write stratified train/val lists for a folder of class subfolders (e.g. flower_photos/).
+
+    python tools/split_dataset.py --src data/flower_photos --val-ratio 0.1 --seed 0
+"""
+import argparse
+import sys
+
+
+from ..errors import UserError
+from ..data.prepare import split_image_folder
+from .common import fail, program_name
+
+
+def main(argv=None, prog=None):
+    parser = argparse.ArgumentParser(prog=program_name(prog), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--src", required=True, help="folder with one subfolder of images per class")
+    parser.add_argument("--val-ratio", type=float, default=0.1, help="fraction of each class for val (default 0.1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="where the lists go (default: --src)")
+    args = parser.parse_args(argv)
+    try:
+        summary = split_image_folder(args.src, args.val_ratio, seed=args.seed, out=args.out)
+    except UserError as err:
+        sys.exit(fail(prog, err))
+    print(f"{summary['classes']} classes: {summary['train']} train, {summary['val']} val images; "
+          f"skipped {summary['skipped_non_image']} non-image files. "
+          f"Wrote train_list.txt, val_list.txt, class_indices.json to {summary['out']} (image_root: {args.src})")

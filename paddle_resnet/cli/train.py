@@ -1,0 +1,11 @@
+"""Train a ResNet from a config:  python tools/train.py -c configs/resnet50.yaml [-o Section.key=value ...]
+
+Many GPUs / machines:  python -m paddle.distributed.launch --gpus 0,1,2,3 tools/train.py -c ...
+"""
+from .common import run_engine
+
+
+def main(argv=None, prog=None):
+    result = run_engine(__doc__, "train", argv, lambda engine, args: engine.train(), prog=prog)
+    print(f"best top1 {result['best_top1']:.4f} at epoch {result['best_epoch']}; "
+          f"checkpoints in {result['output_dir']}")
