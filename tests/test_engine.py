@@ -176,7 +176,8 @@ def test_nan_loss_names_the_step_and_the_last_good_checkpoint(folders, tmp_path)
     with pytest.raises(TrainingDiverged) as err:
         Engine(validate(diverging)).train()
     message = str(err.value)
-    assert re.search(r"loss is (nan|inf) at epoch 2, step \d+ \(global step \d+\)", message), message
+    # epoch 2 (lr 1e30 from its second step) blows the weights up; BN keeps its loss finite until epoch 3
+    assert message.startswith("loss is nan at epoch 3, step 1 (global step 7); "), message
     assert f"last good checkpoint: {latest} (resume with -o Global.checkpoints={latest})" in message
 
 
