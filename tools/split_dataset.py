@@ -1,6 +1,5 @@
-"""Write stratified train/val lists for a folder of class subfolders (e.g. flower_photos/).
-
-    python tools/split_dataset.py --src data/flower_photos --val-ratio 0.1 --seed 0
+"""Write stratified train/val lists for a folder of class subfolders (e.g. flower_photos/): the same as ``paddle-
+resnet split-dataset`` (``--help`` lists the options).
 """
 import sys
 

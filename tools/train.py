@@ -1,7 +1,4 @@
-"""Train a ResNet from a config:  python tools/train.py -c configs/resnet50.yaml [-o Section.key=value ...]
-
-Many GPUs / machines:  python -m paddle.distributed.launch --gpus 0,1,2,3 tools/train.py -c ...
-"""
+"""Train a ResNet from a config: the same as ``paddle-resnet train`` (``--help`` lists the options)."""
 import sys
 
 from paddle_resnet.cli.train import main
