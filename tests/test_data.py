@@ -6,18 +6,21 @@ import json
 import logging
 import os
 import pickle
-import threading
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from paddle_resnet.data.datasets import FileList, ImageFolder
+from paddle_resnet.data.datasets import (FileList, ImageFolder, SampleError, check_same_classes,
+                                         collate_valid_samples)
 from paddle_resnet.data.loader import SeededBatchSampler, build_dataloader, check_data_paths
 from paddle_resnet.data.prepare import find_mnist_pickle, prepare_mnist, split_image_folder
-from paddle_resnet.data.transforms import (CropImage, DecodeImage, MixupOperator, RandCropImage, RandFlipImage,
-                                           ResizeImage, build_batch_transform, build_transforms,
-                                           describe_eval_preprocess, parse_scale)
+from paddle_resnet.data.transforms import (CropImage, DecodeImage, ImageDecodeError, MixupOperator, RandCropImage,
+                                           RandFlipImage, ResizeImage, TransformError, build_batch_transform,
+                                           build_transforms, describe_eval_preprocess, parse_scale)
+from paddle_resnet.errors import ConfigError, InputError, MissingFileError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
@@ -152,6 +155,209 @@ def test_describe_eval_preprocess_and_rebuild_from_the_op_list():
         describe_eval_preprocess(EVAL_OPS + [{"RandFlipImage": {"flip_code": 1}}])
 
 
+OPS_WHERE = "DataLoader.Train.dataset.transform_ops"
+ALL_OPS = "DecodeImage, RandCropImage, RandFlipImage, ResizeImage, CropImage, NormalizeImage, ToCHWImage"
+
+
+@pytest.mark.parametrize("ops, message", [
+    ("DecodeImage", " must be a list of ops, each 'Name' or {Name: {arguments}}, got 'DecodeImage'"),
+    (["DecodeImage", ["ToCHWImage"]], ": each op must be 'Name' or {Name: {arguments}}, got ['ToCHWImage']"),
+    ([{"DecodeImage": None, "ToCHWImage": None}],
+     ": each op must be 'Name' or {Name: {arguments}}, got {'DecodeImage': None, 'ToCHWImage': None}"),
+    ([{"RandomCropImage": {"size": 224}}],
+     f": op 'RandomCropImage' is not supported; choose one of {ALL_OPS}; did you mean 'RandCropImage'?"),
+    ([{"CropImage": 224}], ": CropImage takes {argument: value, ...}, got 224"),
+    (["CropImage"], ": CropImage: missing required argument 'size'; its arguments are size"),
+    ([{"CropImage": {"size": -1}}], ": CropImage: size must be an int > 0 or [width, height] of ints > 0, got -1"),
+    ([{"CropImage": {"size": [224, "a"]}}],
+     ": CropImage: size must be an int > 0 or [width, height] of ints > 0, got [224, 'a']"),
+    ([{"RandCropImage": {"size": 0}}],
+     ": RandCropImage: size must be an int > 0 or [width, height] of ints > 0, got 0"),
+    ([{"RandCropImage": {"size": 8, "scale": [0.5, 2]}}],
+     ": RandCropImage: scale must be [min, max] with 0 < min <= max <= 1, got [0.5, 2]"),
+    ([{"RandCropImage": {"size": 8, "ratio": 1.0}}],
+     ": RandCropImage: ratio must be [min, max] with 0 < min <= max, got 1.0"),
+    ([{"RandFlipImage": {"flip_code": 2}}],
+     ": RandFlipImage: flip_code 2 is not supported; choose one of 1, 0, -1; did you mean 1?"),
+    ([{"ResizeImage": {"resize_shrt": 256}}], ": ResizeImage: unknown argument 'resize_shrt'; its arguments are "
+                                              "size, resize_short, interpolation; did you mean 'resize_short'?"),
+    ([{"ResizeImage": None}], ": ResizeImage: give exactly one of size or resize_short, got neither"),
+    ([{"ResizeImage": {"resize_short": 0}}], ": ResizeImage: resize_short must be an int > 0, got 0"),
+    ([{"ResizeImage": {"resize_short": 8, "interpolation": "cubic"}}],
+     ": ResizeImage: interpolation 'cubic' is not supported; choose one of nearest, bilinear, bicubic, lanczos, "
+     "box, area, hamming; did you mean 'bicubic'?"),
+    ([{"NormalizeImage": {"std": [0, 1, 1]}}],
+     ": NormalizeImage: std must be a list of non-zero numbers, one per channel, got [0, 1, 1]"),
+    ([{"NormalizeImage": {"mean": "0.5"}}],
+     ": NormalizeImage: mean must be a list of numbers, one per channel, got '0.5'"),
+    ([{"NormalizeImage": {"mean": [0.5], "std": [1, 1, 1]}}],
+     ": NormalizeImage: mean and std must have one value per channel each, got 1 and 3 values"),
+    ([{"NormalizeImage": {"scale": "1/0"}}], ": NormalizeImage: scale '1/0' divides by zero"),
+    ([{"NormalizeImage": {"order": "nchw"}}],
+     ": NormalizeImage: order 'nchw' is not supported; choose one of , hwc, chw; did you mean 'chw'?"),
+    ([{"DecodeImage": {"channels": 2}}], ": DecodeImage: channels 2 is not supported; choose one of 1, 3; "
+                                         "did you mean 1?"),
+    ([{"DecodeImage": {"to_rgb": "yes"}}], ": DecodeImage: to_rgb must be true or false, got 'yes'"),
+    ([{"ToCHWImage": {"order": "chw"}}], ": ToCHWImage: unknown argument 'order'; its arguments are none"),
+])
+def test_a_bad_transform_op_is_one_config_error_line(ops, message):
+    with pytest.raises(ConfigError) as error:
+        build_transforms(ops, where=OPS_WHERE)
+    assert str(error.value) == OPS_WHERE + message
+
+
+def test_decode_scales_16_bit_and_float_images_by_value(tmp_path):
+    gradient = np.arange(65536, dtype=np.uint16).reshape(256, 256)  # row r holds 256 * r .. 256 * r + 255
+    rows = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 256, axis=1)
+    path = str(tmp_path / "gradient16.png")
+    Image.fromarray(gradient).save(path)
+    with Image.open(path) as png:
+        assert png.mode == "I;16"
+    np.testing.assert_array_equal(DecodeImage()(path), np.repeat(rows[:, :, None], 3, axis=2))
+    np.testing.assert_array_equal(DecodeImage(channels=1)(path), rows[:, :, None])
+
+    values = np.array([[0, 255, 256, 32768, 65280, 65535]], dtype=np.uint16)
+    expected = [0, 0, 1, 128, 255, 255]
+    big_endian = Image.frombytes("I;16B", (6, 1), values.astype(">u2").tobytes())
+    as_int32 = Image.fromarray(values.astype(np.int32))
+    floats = Image.fromarray(np.array([[0.0, 0.5, 1.0, 2.0, -1.0, 0.25]], dtype=np.float32))
+    for image, want in [(big_endian, expected), (as_int32, expected), (floats, [0, 128, 255, 255, 0, 64])]:
+        buffer = io.BytesIO()
+        image.save(buffer, format="TIFF")
+        with Image.open(io.BytesIO(buffer.getvalue())) as reread:
+            assert reread.mode == image.mode
+        assert DecodeImage(channels=1)(buffer.getvalue())[0, :, 0].tolist() == want, image.mode
+        assert DecodeImage()(image)[0].tolist() == [[v, v, v] for v in want], image.mode
+
+
+def write_rotated_jpeg(path):
+    """A 20x40 (HxW) JPEG with a red top-left corner, tagged EXIF orientation 6 (display rotated 90 clockwise)."""
+    stored = np.full((20, 40, 3), 255, dtype=np.uint8)
+    stored[:6, :6] = [255, 0, 0]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(stored).save(path, format="JPEG", quality=95, exif=exif.tobytes())
+
+
+def assert_red_top_right(hwc):
+    """Rotated 90 clockwise, the stored top-left corner is shown top-right."""
+    assert hwc.shape[:2] == (40, 20)
+    red, other = hwc[:4, -4:].reshape(-1, 3).mean(axis=0), hwc[:4, :4].reshape(-1, 3).mean(axis=0)
+    assert red[0] > 200 and red[1] < 60 and red[2] < 60, red
+    assert other.min() > 200, other  # white
+
+
+def test_decode_applies_the_exif_orientation_for_training_and_deployment(tmp_path):
+    root = str(tmp_path / "photos")
+    path = os.path.join(root, "cat", "phone.jpg")
+    write_rotated_jpeg(path)
+    assert_red_top_right(DecodeImage()(path))
+    with Image.open(path) as pil_image:
+        assert_red_top_right(DecodeImage()(pil_image))
+    ops = ["DecodeImage", {"NormalizeImage": {"scale": 1, "mean": [0, 0, 0], "std": [1, 1, 1], "order": ""}},
+           "ToCHWImage"]
+    image, _ = ImageFolder(root, ops)[0]  # the training dataset
+    assert image.shape == (3, 40, 20)
+    assert_red_top_right(image.transpose(1, 2, 0))
+    eval_ops = [{"DecodeImage": {"to_rgb": True, "channel_first": False}}, {"ResizeImage": {"size": [10, 20]}},
+                {"NormalizeImage": {"scale": 1, "mean": [0, 0, 0], "std": [1, 1, 1], "order": ""}}, "ToCHWImage"]
+    deployed = build_transforms(eval_ops)(path)  # what paddle_resnet.deploy.Predictor runs on a path
+    assert deployed.shape == (3, 20, 10)
+    assert deployed[0, :2, -2:].min() > 200 and deployed[1, :2, -2:].max() < 60 and deployed[1, :2, :2].min() > 200
+
+
+def test_decode_errors_name_the_file_and_never_a_bytesio(tmp_path, caplog):
+    list_path, _ = make_list_with_bad_files(str(tmp_path))
+    for name in ["truncated.jpg", "corrupt.png", "empty.png", "text.png"]:
+        path = os.path.join(str(tmp_path), name)
+        with pytest.raises(ImageDecodeError) as error:
+            DecodeImage()(path)
+        message = str(error.value)
+        assert message.startswith(f"{path}: ") and "BytesIO" not in message and "\n" not in message
+        if name in ("text.png", "empty.png"):
+            assert message == path + (": empty file" if name == "empty.png" else
+                                      ": cannot decode image: cannot identify image file")
+    with open(os.path.join(str(tmp_path), "text.png"), "rb") as f:
+        with pytest.raises(ImageDecodeError) as error:
+            DecodeImage()(f.read())
+    assert str(error.value) == "cannot decode image: cannot identify image file"
+    dataset = FileList(str(tmp_path), list_path, SMALL_OPS)
+    with caplog.at_level(logging.WARNING, logger="paddle_resnet"):
+        [dataset[i] for i in range(len(dataset))]
+    assert "BytesIO" not in caplog.text and caplog.text.count("skipping unreadable image") == 5
+
+
+def test_gray_images_make_one_channel_batches(tmp_path):
+    root = str(tmp_path / "digits")
+    for k, name in enumerate(["0", "1"]):
+        for i in range(3):
+            write_image(os.path.join(root, name, f"{i}.png"), np.full((12, 10), 40 * k + i, np.uint8))
+    gray_normalize = {"NormalizeImage": {"scale": 1, "mean": [0], "std": [1], "order": ""}}
+    ops = [{"DecodeImage": {"channels": 1}}, {"ResizeImage": {"resize_short": 9}}, {"CropImage": {"size": 8}},
+           {"RandFlipImage": {"flip_code": -1}}, gray_normalize, "ToCHWImage"]
+    section = {"dataset": {"name": "ImageFolder", "image_root": root, "transform_ops": ops},
+               "sampler": {"batch_size": 4, "shuffle": False}, "loader": {"num_workers": 0}}
+    batches = list(build_dataloader(section, "Eval"))
+    assert [list(x.shape) for x, _, _ in batches] == [[4, 1, 8, 8], [2, 1, 8, 8]]
+    assert all(str(x.dtype).endswith("float32") for x, _, _ in batches)
+    images = np.concatenate([x.numpy() for x, _, _ in batches])
+    np.testing.assert_array_equal(images[:, 0, 0, 0], [0, 1, 2, 40, 41, 42])
+    section["dataset"]["transform_ops"] = [{"DecodeImage": {"channels": 1}}, {"RandCropImage": {"size": 8}},
+                                           gray_normalize, "ToCHWImage"]
+    assert list(next(iter(build_dataloader(section, "Train")))[0].shape) == [4, 1, 8, 8]
+    assert describe_eval_preprocess(ops[:3] + [gray_normalize, "ToCHWImage"])["channels"] == 1
+
+    section["dataset"]["transform_ops"] = [{"DecodeImage": {"channels": 1}}, NORMALIZE, "ToCHWImage"]
+    with pytest.raises(TransformError) as error:
+        list(build_dataloader(section, "Eval"))
+    assert str(error.value) == (f"{os.path.join(root, '0', '0.png')}: NormalizeImage failed: image of shape "
+                                f"[12, 10, 1] (hwc) does not have the 3 channels of mean and std; match "
+                                f"DecodeImage's channels to them")
+
+
+def test_gray_decoding_of_arrays_and_color_files():
+    rgb = random_image(4, 5)
+    expected = np.asarray(Image.fromarray(rgb).convert("L"))[:, :, None]
+    np.testing.assert_array_equal(DecodeImage(channels=1)(rgb), expected)
+    np.testing.assert_array_equal(DecodeImage(channels=1)(encode(rgb)), expected)
+    assert DecodeImage(channels=1, channel_first=True)(rgb[:, :, 0]).shape == (1, 4, 5)
+
+
+# ---------------------------------------------------------------- class names
+
+def test_check_same_classes_passes_equal_names_and_unknown_ones():
+    check_same_classes(["cat", "dog"], ["cat", "dog"], "train", "eval")
+    check_same_classes(None, ["cat", "dog"], "train", "eval")
+    check_same_classes(["cat", "dog"], None, "train", "eval", eval_count=2)
+    check_same_classes(None, None, "train", "eval", train_count=3, eval_count=3)
+
+
+@pytest.mark.parametrize("train, evaluated, counts, message", [
+    (["cat", "cow"], ["cat", "dog"], {},
+     "DataLoader.Eval.dataset (data/val) has classes ['cat', 'dog'] in label order, DataLoader.Train.dataset "
+     "(data/train) has ['cat', 'cow']: the eval labels would mean other classes"),
+    (["cat", "dog"], ["dog", "cat"], {},
+     "DataLoader.Eval.dataset (data/val) has classes ['dog', 'cat'] in label order, DataLoader.Train.dataset "
+     "(data/train) has ['cat', 'dog']: the eval labels would mean other classes"),
+    (["cat", "dog"], ["cat", "dog", "cow"], {},
+     "DataLoader.Eval.dataset (data/val) has classes ['cat', 'dog', 'cow'] in label order, DataLoader.Train.dataset "
+     "(data/train) has ['cat', 'dog']: the eval labels would mean other classes"),
+    ([f"c{i}" for i in range(20)], [f"c{i}" for i in range(20) if i != 5] + ["c99", "c100"], {},
+     "DataLoader.Eval.dataset (data/val) and DataLoader.Train.dataset (data/train) have different classes in label "
+     "order (eval vs train, first differences: 21 classes vs 20; label 5: 'c6' vs 'c5'; label 6: 'c7' vs 'c6'): "
+     "the eval labels would mean other classes"),
+    (["cat", "dog"], None, {"eval_count": 3},
+     "DataLoader.Eval.dataset (data/val) has 3 classes, DataLoader.Train.dataset (data/train) has 2: the eval "
+     "labels would mean other classes"),
+])
+def test_check_same_classes_names_both_sets_and_the_differences(train, evaluated, counts, message):
+    with pytest.raises(InputError) as error:
+        check_same_classes(train, evaluated, "DataLoader.Train.dataset (data/train)",
+                           "DataLoader.Eval.dataset (data/val)", **counts)
+    assert str(error.value) == message
+
+
 # ---------------------------------------------------------------- datasets
 
 def make_class_folder(root, counts, size=(6, 6)):
@@ -207,7 +413,7 @@ def test_file_list_rejects_bad_lines_naming_file_and_line(tmp_path, lines, bad_l
 
 def test_file_list_with_a_wrong_image_root_fails_early(tmp_path):
     (tmp_path / "list.txt").write_text("a.png 0\nb.png 1\n")
-    with pytest.raises(FileNotFoundError, match="is image_root right"):
+    with pytest.raises(MissingFileError, match="is image_root right"):
         FileList(str(tmp_path / "elsewhere"), str(tmp_path / "list.txt"), SMALL_OPS)
 
 
@@ -264,6 +470,17 @@ def test_loader_drops_unreadable_samples_without_shifting_labels(tmp_path, num_w
     assert labels.dtype == np.int64 and labels.tolist() == good_labels
     np.testing.assert_allclose(pixels, 20.0 * labels, atol=2)  # each image is still with its own label (JPEG: ~)
     assert loader.skipped_total == 5
+
+
+def test_an_epoch_of_only_unreadable_files_is_an_input_error(tmp_path):
+    for name in ["a.png", "b.png"]:
+        (tmp_path / name).write_text("not an image")
+    (tmp_path / "list.txt").write_text("a.png 0\nb.png 1\n")
+    section = {"dataset": {"name": "FileList", "image_root": str(tmp_path), "transform_ops": SMALL_OPS,
+                           "cls_label_path": str(tmp_path / "list.txt")}, "sampler": {"batch_size": 1}}
+    with pytest.raises(InputError) as error:
+        list(build_dataloader(section, "Eval"))
+    assert str(error.value) == "all 2 samples of this epoch were unreadable; see the warnings above for their paths"
 
 
 def make_numbered_list(root, n=12, size=16, n_classes=3):
@@ -329,24 +546,98 @@ def test_mixup_batches_carry_mixup_labels(tmp_path):
         build_dataloader(augmenting_section(root, list_path, 0, mixup=True), "eval")
 
 
-def test_a_broken_pipeline_raises_instead_of_hanging(tmp_path):
-    list_path = make_numbered_list(str(tmp_path), n=4, size=16)
-    section = augmenting_section(str(tmp_path), list_path, num_workers=0)
-    section["dataset"]["transform_ops"] = ["DecodeImage", {"CropImage": {"size": 64}}, "ToCHWImage"]
-    loader = build_dataloader(section, "eval")
-    outcome = []
+# Run in a child process: Paddle's worker processes need the main thread (for their SIGCHLD handler),
+# and a hang then ends in subprocess.TimeoutExpired instead of hanging the test run.
+EPOCH_SCRIPT = """
+import json, os, sys
+import numpy as np
+import paddle_resnet
+from paddle_resnet.data.loader import Loader, SeededBatchSampler, build_dataloader
+from paddle_resnet.errors import UserError
 
-    def first_batch():
-        try:
-            next(iter(loader))
-        except ValueError as error:
-            outcome.append(str(error))
+class DyingDataset:  # its sample 3 ends the worker process, as an out-of-memory kill would
+    def __len__(self):
+        return 8
+    def set_epoch(self, epoch):
+        pass
+    def __getitem__(self, index):
+        if index == 3:
+            os._exit(1)
+        return np.zeros((1, 2, 2), np.float32), np.int64(0)
 
-    # paddle.io.DataLoader(num_workers=0) hangs when a sample raises: a thread turns a hang into a failure.
-    thread = threading.Thread(target=first_batch, daemon=True)
-    thread.start()
-    thread.join(timeout=60)
-    assert outcome and "smaller than the crop" in outcome[0]
+case, section = sys.argv[1], json.loads(sys.argv[2])
+if case == "dying":
+    dataset = DyingDataset()
+    loader = Loader(dataset, SeededBatchSampler(dataset, 2, pad=False), num_workers=2, use_shared_memory=False)
+else:
+    loader = build_dataloader(section, "Train")
+if case == "bug":
+    loader.dataset.transform.ops.insert(1, lambda img, rng: 1 / 0)
+try:
+    result = {"batches": len(list(loader))}
+except Exception as error:
+    result = {"error": type(error).__name__, "user_error": isinstance(error, UserError), "message": str(error)}
+print(json.dumps(result))
+"""
+
+
+def epoch_in_subprocess(case, section=None, timeout=60):
+    """Iterate one epoch in a child process: -> {"batches": n} or {"error", "user_error", "message"}."""
+    done = subprocess.run([sys.executable, "-c", EPOCH_SCRIPT, case, json.dumps(section)], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def crop_section(root, num_workers, crop=16):
+    """An ImageFolder of 32x32 images, one of them (cat/1.png) 10x10, center-cropped to ``crop``."""
+    for name, count in [("cat", 3), ("dog", 3)]:
+        for i in range(count):
+            size = 10 if (name, i) == ("cat", 1) else 32
+            write_image(os.path.join(root, name, f"{i}.png"), random_image(size, size, seed=i))
+    return {"dataset": {"name": "ImageFolder", "image_root": root,
+                        "transform_ops": ["DecodeImage", {"CropImage": {"size": crop}}, NORMALIZE, "ToCHWImage"]},
+            "sampler": {"batch_size": 2, "shuffle": False},
+            "loader": {"num_workers": num_workers, "use_shared_memory": False}}
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_transform_error_names_the_file_and_the_op_instead_of_hanging(tmp_path, num_workers):
+    root = str(tmp_path / "train")
+    result = epoch_in_subprocess("section", crop_section(root, num_workers))
+    assert result["error"] in ("InputError", "TransformError") and result["user_error"]
+    assert result["message"] == (f"{os.path.join(root, 'cat', '1.png')}: CropImage failed: image 10x10 is smaller "
+                                 f"than the crop 16x16; resize it first (ResizeImage)")
+    assert epoch_in_subprocess("section", crop_section(root, num_workers, crop=8)) == {"batches": 3}
+
+
+def test_a_worker_that_dies_ends_in_an_error_not_a_hang():
+    result = epoch_in_subprocess("dying")
+    assert result["error"] == "RuntimeError" and "worker process died" in result["message"]
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_bug_in_a_transform_is_not_a_user_error_and_keeps_its_traceback(tmp_path, num_workers):
+    root = str(tmp_path / "train")
+    result = epoch_in_subprocess("bug", crop_section(root, num_workers, crop=8))
+    assert not result["user_error"]
+    if num_workers == 0:
+        assert result["error"] == "ZeroDivisionError"
+    else:
+        assert result["error"] == "RuntimeError" and os.path.join(root, "cat", "0.png") in result["message"]
+        assert "Traceback" in result["message"] and "ZeroDivisionError: division by zero" in result["message"]
+
+
+def test_collate_carries_a_sample_error_and_a_shape_mismatch_as_data():
+    image = np.zeros((3, 2, 2), np.float32)
+    images, labels, n_skipped, error = collate_valid_samples([(image, np.int64(1)), None,
+                                                              SampleError("a.png: CropImage failed: why")])
+    assert images is None and labels is None and n_skipped.tolist() == [1] and error.dtype == np.uint8
+    assert SampleError.from_array(error) == SampleError("a.png: CropImage failed: why", False)
+    *_, error = collate_valid_samples([(image, np.int64(1)), (image[:, :1], np.int64(0))])
+    assert SampleError.from_array(error).message.startswith("images of one batch have different shapes")
+    images, labels, n_skipped, error = collate_valid_samples([(image, np.int64(1)), None])
+    assert images.shape == (1, 3, 2, 2) and labels.tolist() == [1] and n_skipped.tolist() == [1] and error is None
 
 
 def test_sampler_shards_by_rank_and_seeds_its_shuffle():
@@ -379,15 +670,37 @@ def test_build_dataloader_shards_by_the_paddle_distributed_rank(tmp_path, monkey
     assert sum(len(y) for _, y, _ in build_dataloader(not_sharded, "eval")) == 7
 
 
-def test_unknown_config_keys_are_reported(tmp_path):
+@pytest.mark.parametrize("change, message", [
+    ({"loader": {"prefetch": 2}}, "DataLoader.Train.loader: option 'prefetch' is not supported; choose one of "
+                                  "num_workers, use_shared_memory; did you mean 'use_shared_memory'?"),
+    ({"loader": {"num_workers": -1}}, "DataLoader.Train.loader.num_workers must be an int >= 0, got -1"),
+    ({"sampler": {"name": "RandomSampler", "batch_size": 2}},
+     "DataLoader.Train.sampler.name 'RandomSampler' is not supported; choose one of DistributedBatchSampler, "
+     "BatchSampler; did you mean 'BatchSampler'?"),
+    ({"sampler": {"batchsize": 2}}, "DataLoader.Train.sampler: unknown argument 'batchsize'; its arguments are "
+                                    "batch_size, shuffle, drop_last; did you mean 'batch_size'?"),
+    ({"dataset": {"name": "ImageNet"}}, "DataLoader.Train.dataset.name 'ImageNet' is not supported; choose one of "
+                                        "FileList, ImageNetDataset, ImageFolder; did you mean 'ImageNetDataset'?"),
+    ({"dataset": {"label_path": "x"}}, "DataLoader.Train.dataset (FileList): unknown argument 'label_path'; its "
+                                       "arguments are image_root, cls_label_path, transform_ops, delimiter; "
+                                       "did you mean 'cls_label_path'?"),
+    ({"dataset": {"transform_ops": "DecodeImage"}},
+     "DataLoader.Train.dataset.transform_ops must be a list of ops, each 'Name' or {Name: {arguments}}, "
+     "got 'DecodeImage'"),
+    ({"dataset": {"transform_ops": ["DecodeImage", {"CropImage": {"size": -1}}]}},
+     "DataLoader.Train.dataset.transform_ops: CropImage: size must be an int > 0 or [width, height] of ints > 0, "
+     "got -1"),
+    ({"dataset": {"batch_transform_ops": [{"MixupOperator": {"alpha": 0}}]}},
+     "DataLoader.Train.dataset.batch_transform_ops: MixupOperator: alpha must be a number > 0, got 0"),
+])
+def test_a_bad_data_config_is_one_config_error_line(tmp_path, change, message):
     list_path = make_numbered_list(str(tmp_path), n=3)
     section = augmenting_section(str(tmp_path), list_path, 0)
-    with pytest.raises(ValueError, match="prefetch"):
-        build_dataloader(dict(section, loader={"prefetch": 2}), "train")
-    with pytest.raises(ValueError, match="sampler.name must be one of"):
-        build_dataloader(dict(section, sampler={"name": "RandomSampler", "batch_size": 2}), "train")
-    with pytest.raises(ValueError, match="dataset.name must be one of"):
-        build_dataloader(dict(section, dataset=dict(section["dataset"], name="ImageNet")), "train")
+    for key, value in change.items():
+        section[key] = dict(section[key], **value)
+    with pytest.raises(ConfigError) as error:
+        build_dataloader(section, "train")
+    assert str(error.value) == message
 
 
 def test_check_data_paths_names_the_missing_path_and_the_readme(tmp_path):
@@ -395,7 +708,7 @@ def test_check_data_paths_names_the_missing_path_and_the_readme(tmp_path):
     list_path.write_text("a.png 0\n")
     section = {"dataset": {"name": "FileList", "image_root": str(tmp_path),
                            "cls_label_path": str(tmp_path / "nope.txt")}}
-    with pytest.raises(FileNotFoundError) as error:
+    with pytest.raises(MissingFileError) as error:
         check_data_paths(section, "Train")
     message = str(error.value)
     assert "DataLoader.Train.dataset.cls_label_path" in message and "nope.txt" in message

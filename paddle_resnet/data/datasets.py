@@ -245,7 +245,7 @@ class FileList(_ImageDataset):
         first = samples[:_FILES_CHECKED_FOR_ROOT]
         if not any(os.path.exists(path) for path, _ in first):
             raise MissingFileError(f"none of the first {len(first)} images of {cls_label_path} exist under "
-                                    f"image_root {image_root!r} (e.g. {first[0][0]!r}): is image_root right?")
+                                   f"image_root {image_root!r} (e.g. {first[0][0]!r}): is image_root right?")
         super().__init__(samples, transform_ops, names, seed)
 
 
