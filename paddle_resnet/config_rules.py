@@ -223,4 +223,4 @@ def _check_dataset(dataset, mode, channels):
     batch_ops = dataset.get("batch_transform_ops")
     if batch_ops and mode != "Train":
         raise ConfigError(f"{where}.batch_transform_ops: batch ops are for training only")
-    build_batch_transform(batch_ops)
+    build_batch_transform(batch_ops, where=f"{where}.batch_transform_ops")
