@@ -529,6 +529,7 @@ def test_order_and_augmentation_are_fixed_by_seed_and_epoch_whatever_the_workers
     assert y0.tolist() == y1.tolist() == [0, 1, 2, 0, 1] and not np.array_equal(x0, x1)  # new augmentation
 
 
+@pytest.mark.slow
 def test_mixup_batches_carry_mixup_labels(tmp_path):
     root = str(tmp_path)
     list_path = make_numbered_list(root, n=6, n_classes=6)
@@ -602,6 +603,7 @@ def crop_section(root, num_workers, crop=16):
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
+@pytest.mark.slow
 def test_a_transform_error_names_the_file_and_the_op_instead_of_hanging(tmp_path, num_workers):
     root = str(tmp_path / "train")
     result = epoch_in_subprocess("section", crop_section(root, num_workers))
@@ -611,12 +613,14 @@ def test_a_transform_error_names_the_file_and_the_op_instead_of_hanging(tmp_path
     assert epoch_in_subprocess("section", crop_section(root, num_workers, crop=8)) == {"batches": 3}
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_ends_in_an_error_not_a_hang():
     result = epoch_in_subprocess("dying")
     assert result["error"] == "RuntimeError" and "worker process died" in result["message"]
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
+@pytest.mark.slow
 def test_a_bug_in_a_transform_is_not_a_user_error_and_keeps_its_traceback(tmp_path, num_workers):
     root = str(tmp_path / "train")
     result = epoch_in_subprocess("bug", crop_section(root, num_workers, crop=8))

@@ -95,6 +95,7 @@ def test_real_weights_with_one_value_that_runs_code_are_refused(tmp_path, loader
     assert not (tmp_path / "marker").exists()
 
 
+@pytest.mark.slow
 def test_protocol_2_names_are_refused_too(tmp_path):
     path = write_pickle({"x": RunsCode("exec", tmp_path / "marker")}, tmp_path / "w.pdparams", protocol=2)
     with pytest.raises(UnsafeFileError, match=r"refusing to load global '__builtin__\.exec'"):
@@ -112,6 +113,7 @@ def run_convert(src, dst, umask=None):
 @pytest.mark.parametrize("suffix, how, stealth", [
     (".pdparams", "os.system", False), (".pdstates", "subprocess", False), (".pth", "exec", False),
     (".bin", "open", False), (".safetensors", "os.system", False), (".pdparams", "subprocess", True)])
+@pytest.mark.slow
 def test_convert_weights_refuses_in_one_line(tmp_path, suffix, how, stealth):
     path = malicious_file(tmp_path, suffix, how, stealth)
     done = run_convert(path, tmp_path / "out.pdparams")
@@ -123,6 +125,7 @@ def test_convert_weights_refuses_in_one_line(tmp_path, suffix, how, stealth):
     assert not (tmp_path / "marker").exists() and not (tmp_path / "out.pdparams").exists()
 
 
+@pytest.mark.slow
 def test_convert_weights_output_mode_follows_the_umask(tmp_path):
     src = tmp_path / "src.pdparams"
     paddle.save(build_model("resnet18").state_dict(), str(src))

@@ -368,6 +368,7 @@ def torchvision_named(state):
     return renamed
 
 
+@pytest.mark.slow
 def test_convert_weights_cli_end_to_end(tmp_path, resnet18_state):
     src = write_weights(torchvision_named(resnet18_state), tmp_path / "resnet18_torchvision.npz")
     dst = tmp_path / "out" / "resnet18.pdparams"
