@@ -141,3 +141,15 @@ def test_sigkill_at_random_moments_never_leaves_a_mixed_or_missing_unit(tmp_path
         assert sorted(os.listdir(folder)) == ["latest.pdparams", "latest.pdstates"]
         seen = max(seen, generation)
     assert seen > 0, "no write ever completed: the test did not exercise the writer"
+
+
+def test_weights_of_a_committed_but_unmoved_checkpoint_are_read_from_the_commit(tmp_path):
+    import numpy as np
+    import paddle
+    from paddle_resnet.weights import read_state_dict
+    paddle.save({"w": np.zeros(2, np.float32)}, str(tmp_path / "latest.pdparams"))
+    (tmp_path / ".latest.commit").mkdir()  # a killed writer had committed a newer unit
+    paddle.save({"w": np.ones(2, np.float32)}, str(tmp_path / ".latest.commit" / "latest.pdparams"))
+    path, state = read_state_dict(tmp_path / "latest")
+    assert path == tmp_path / ".latest.commit" / "latest.pdparams"
+    np.testing.assert_array_equal(state["w"], [1, 1])

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, MissingFileError, UnsafeFileError, UserError
+from ..fileio import committed_path
 from .safe_pickle import MAX_FILE_BYTES, load_pickle
 from .torch_zip import LEGACY_MAGIC, ZIP_ERRORS, data_pickle_root, read_torch_zip
 
@@ -26,12 +27,14 @@ PICKLE_PROTO = b"\x80"  # every pickle from protocol 2 on starts with the PROTO 
 
 
 def resolve_weights_path(path):
-    """``path`` itself, or ``path + '.pdparams'`` for a PaddleClas-style prefix such as ``output/best``."""
+    """``path`` itself, or ``path + '.pdparams'`` for a PaddleClas-style prefix such as ``output/best``; read
+    from a checkpoint unit's commit folder when a killed writer left the file there (see fileio)."""
     path = Path(path)
     candidates = [path] if path.suffix in WEIGHT_SUFFIXES else [Path(f"{path}.pdparams"), path]
     for candidate in candidates:
-        if candidate.is_file():
-            return candidate
+        committed = Path(committed_path(candidate))  # a checkpoint a killed run had committed but not moved
+        if committed.is_file():
+            return committed
     tried = " or ".join(f"'{c}'" for c in candidates)
     raise MissingFileError(f"no weights file at {tried}")
 
