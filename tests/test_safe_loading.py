@@ -466,3 +466,54 @@ def test_size_limit_comes_from_the_environment(monkeypatch):
         safe_pickle._max_bytes_from_env()
     monkeypatch.delenv("PADDLE_RESNET_MAX_WEIGHTS_BYTES")
     assert safe_pickle._max_bytes_from_env() == 8 << 30
+
+
+def test_a_deflated_bomb_is_refused_before_it_is_unpacked(tmp_path):
+    """1 GiB of zeros deflates to about 1 MB; as an .npz member or a torch storage it must not be unpacked."""
+    zeros = np.zeros(1 << 28, "<f4")
+    member = io.BytesIO()
+    np.lib.format.write_array(member, zeros)
+    npz = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(npz, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("weight.npy", member.getvalue())
+    pth = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(torch_zip(tmp_path / "small.pth", numel=1 << 28, entry_bytes=0, size=(1 << 28,),
+                                   stride=(1,))) as small, zipfile.ZipFile(pth, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", small.read("archive/data.pkl"))
+        archive.writestr("archive/data/0", zeros.tobytes())
+    for path in (npz, pth):
+        assert path.stat().st_size < 4 << 20
+        with pytest.raises(UnsafeFileError, match=rf"^{path}: its members unpack to \d+ bytes, more than 50 times "
+                                                  rf"the file size \(\d+ bytes\)$"):
+            read_state_dict(path)
+
+
+def test_many_views_of_one_storage_cannot_multiply_memory(tmp_path):
+    """300 tensors each viewing one whole 4 MB storage would copy 1.2 GB out of a 4 MB file."""
+    storage = b"(" + _unicode("storage") + b"ctorch\nFloatStorage\n" + _unicode("0") + _unicode("cpu") \
+        + _int(1 << 20) + b"tQ"
+    tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n(" + storage + _int(0) + _ints((1 << 20,)) + _ints((1,))
+              + b"\x89}tR")
+    body = b"".join(_unicode(f"w{i}") + tensor for i in range(300))
+    path = tmp_path / "amplify.pth"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02}(" + body + b"u.")
+        archive.writestr("archive/data/0", np.zeros(1 << 20, "<f4").tobytes())
+    with pytest.raises(UnsafeFileError, match=r"its tensors view their storages over and over \(\d+ bytes of "
+                                              r"tensors from 4194304 bytes of storage\)"):
+        read_state_dict(path)
+
+
+@pytest.mark.parametrize("header,message", [
+    (b'{"a": {"dtype": "F32", "shape": [1000000, 1000000], "data_offsets": [0, 16]}}', "not a readable .safetensors"),
+    (b'{abcd', "not a readable .safetensors"),
+    (b'{"a": {"dtype": "BF16", "shape": [8], "data_offsets": [0, 16]}}', "re-save its tensors as float32"),
+])
+def test_a_broken_safetensors_file_is_one_line(tmp_path, header, message):
+    header = header + b" " * (-len(header) % 8)
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 16)
+    with pytest.raises(InputError) as info:
+        read_state_dict(path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+    assert "\n" not in str(info.value)

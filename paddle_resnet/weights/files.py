@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import InputError, MissingFileError, UnsafeFileError, UserError
 from ..fileio import committed_path
 from .safe_pickle import MAX_FILE_BYTES, load_pickle
-from .torch_zip import LEGACY_MAGIC, ZIP_ERRORS, data_pickle_root, read_torch_zip
+from .torch_zip import LEGACY_MAGIC, ZIP_ERRORS, check_unpacked_size, data_pickle_root, read_torch_zip
 
 WEIGHT_SUFFIXES = (".pdparams", ".pth", ".pt", ".bin", ".safetensors", ".npz")
 KNOWN_FORMATS = ("a Paddle pickle (.pdparams), a PyTorch zip (.pth/.pt/.bin), .safetensors or .npz")
@@ -71,10 +71,7 @@ def _read_npz(path, max_bytes=MAX_FILE_BYTES):
     state = {}
     with zipfile.ZipFile(path) as archive:
         infos = archive.infolist()
-        total = sum(info.file_size for info in infos)
-        if total > max_bytes:
-            raise InputError(f"{path}: its members take {total} bytes, more than the {max_bytes}-byte "
-                             f"limit for a weights file")
+        check_unpacked_size(archive, path, max_bytes)
         for info in infos:
             name = info.filename[:-len(NPY_SUFFIX)] if info.filename.endswith(NPY_SUFFIX) else info.filename
             try:
@@ -87,8 +84,15 @@ def _read_npz(path, max_bytes=MAX_FILE_BYTES):
 
 
 def _read_safetensors(path):
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except SafetensorError as err:  # the library checks every offset against the file before reading
+        raise InputError(f"{path}: not a readable .safetensors file: {err}") from None
+    except TypeError as err:  # a dtype numpy has no type for, such as bfloat16
+        raise InputError(f"{path}: {err}; re-save its tensors as float32 (e.g. torch: "
+                         f"{{k: v.float() for k, v in state.items()}})") from None
 
 
 def _refuse_legacy_torch(path):

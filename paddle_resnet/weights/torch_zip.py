@@ -9,7 +9,7 @@ exactly numel x itemsize bytes (all of them together at most ``max_bytes``), and
 more elements than its storage has, which is what zero or overlapping strides would ask for.
 """
 import collections
-import functools
+import os
 import io
 import math
 import pickle
@@ -78,6 +78,23 @@ ALLOWED_GLOBALS = {
 TENSOR_BUILDERS = {("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor")}
 
 
+# Weights compress little (float noise); a member claiming to grow more than this is a decompression bomb.
+MAX_COMPRESSION_RATIO = 50
+SMALL_FILE_BYTES = 1 << 20
+
+
+def check_unpacked_size(archive, path, max_bytes):
+    """Refuses a zip whose members unpack to more than ``max_bytes`` or far more than the zip itself holds,
+    before any member is read."""
+    total = sum(info.file_size for info in archive.infolist())
+    packed = os.path.getsize(path)
+    allowed = min(max_bytes, MAX_COMPRESSION_RATIO * packed + SMALL_FILE_BYTES)
+    if total > allowed:
+        raise UnsafeFileError(f"{path}: its members unpack to {total} bytes, more than "
+                              f"{'the limit for a weights file' if allowed == max_bytes else f'{MAX_COMPRESSION_RATIO} times the file size'}"
+                              f" ({allowed} bytes)")
+
+
 def _entry_info(archive, name, size, path):
     """The zip entry ``name``, which must declare ``size`` bytes."""
     try:
@@ -112,16 +129,27 @@ class _WeightsUnpickler(pickle.Unpickler):
         self.archive, self.root, self.path = archive, root, path
         self.byteorder = _byteorder(archive, root)
         self.storages = {}
-        self.max_bytes, self.storage_bytes = max_bytes, 0
+        self.max_bytes, self.storage_bytes, self.tensor_bytes = max_bytes, 0, 0
 
     def find_class(self, module, name):
         if (module, name) in TENSOR_BUILDERS:
-            return functools.partial(_rebuild_tensor, self.path)
+            return self._rebuild_tensor
         if (module, name) not in ALLOWED_GLOBALS:
             raise UnsafeFileError(
                 f"{self.path}: refusing to load global '{module}.{name}': a weights file may only "
                 f"hold tensors, storages and OrderedDicts (load it with torch and re-save its state_dict)")
         return ALLOWED_GLOBALS[(module, name)]
+
+    def _rebuild_tensor(self, storage, offset, size, stride, *rest):
+        """Each tensor is a copy: many views of one storage must not add up to more than the file holds
+        (tied weights view a storage twice at most)."""
+        _check_view(self.path, storage, offset, size, stride)
+        self.tensor_bytes += math.prod(size) * storage.itemsize
+        if self.tensor_bytes > 2 * self.storage_bytes + SMALL_FILE_BYTES:
+            raise UnsafeFileError(f"{self.path}: its tensors view their storages over and over "
+                                  f"({self.tensor_bytes} bytes of tensors from {self.storage_bytes} bytes "
+                                  f"of storage)")
+        return _rebuild_tensor(self.path, storage, offset, size, stride, *rest)
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
@@ -172,6 +200,7 @@ def read_torch_zip(path, max_bytes=MAX_FILE_BYTES):
         if root is None:
             raise InputError(f"{path}: a zip file but not a torch checkpoint (no <name>/data.pkl inside)")
         try:
+            check_unpacked_size(archive, path, max_bytes)
             return _WeightsUnpickler(archive, root, path, max_bytes).load()
         except UserError:
             raise
