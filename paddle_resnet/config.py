@@ -108,8 +108,10 @@ def _typename(value):
 def _check_type(path, default, value):
     if default is None or default is REQUIRED or default is OPTIONAL or value is None:
         return value
-    if isinstance(default, bool) != isinstance(value, bool):
+    if isinstance(default, bool) and not isinstance(value, bool):
         raise ConfigError(f"{path} must be a bool (true/false), got {value!r}")
+    if isinstance(value, bool) and not isinstance(default, bool):
+        raise ConfigError(f"{path} must be {_typename(default)}, got bool {value!r}")
     if isinstance(default, float) and isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return float(value)
     if isinstance(default, (int, float, str, list)) and not isinstance(value, type(default)):

@@ -4,10 +4,11 @@
 below it cover what spans several keys (the model's arguments, the transform pipelines, the channel
 count). Every problem is one ``ConfigError`` line naming the key, the bad value and the allowed ones.
 """
+import math
 import numbers
 
 from .data.loader import DATASETS, SAMPLERS
-from .data.transforms import build_batch_transform, build_transforms
+from .data.transforms import MAX_SIDE, build_batch_transform, build_transforms
 from .engine.device import DEVICES
 from .engine.trainer import AMP_DTYPES, AMP_LEVELS, DIST_BN_MODES
 from .engine.optim import LR_SCHEDULES, OPTIMIZERS
@@ -15,6 +16,7 @@ from .errors import ConfigError, check_choice, did_you_mean
 from .models import check_build_args
 
 MODES = ("Train", "Eval")
+MAX_WORKERS = 64  # loader processes or CPU threads: more is a typo that would fork the machine to a halt
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")  # what Arch.freeze and Arch.lr_mult_list refer to
 
 
@@ -27,15 +29,17 @@ def _is_number(value):
 
 
 class Int:
-    def __init__(self, minimum, optional=False):
-        self.minimum, self.optional = minimum, optional
+    def __init__(self, minimum, maximum=None, optional=False):
+        self.minimum, self.maximum, self.optional = minimum, maximum, optional
 
     def __call__(self, key, value):
         if value is None and self.optional:
             return
-        if not _is_int(value) or value < self.minimum:
+        if not _is_int(value) or value < self.minimum or (self.maximum is not None and value > self.maximum):
+            allowed = (f"from {self.minimum} to {self.maximum}" if self.maximum is not None
+                       else f">= {self.minimum}")
             none = " (or null)" if self.optional else ""
-            raise ConfigError(f"{key} must be an integer >= {self.minimum}{none}, got {value!r}")
+            raise ConfigError(f"{key} must be an integer {allowed}{none}, got {value!r}")
 
 
 class Number:
@@ -56,7 +60,7 @@ class Number:
     def __call__(self, key, value):
         if value is None and self.optional:
             return
-        ok = _is_number(value) and value == value  # NaN fails every range
+        ok = _is_number(value) and math.isfinite(value)
         if ok and self.low is not None:
             ok = value > self.low if self.open_low else value >= self.low
         if ok and self.high is not None:
@@ -64,6 +68,12 @@ class Number:
         if not ok:
             none = " (or null)" if self.optional else ""
             raise ConfigError(f"{key} must be a number {self._range()}{none}, got {value!r}")
+
+
+class Path:
+    def __call__(self, key, value):
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{key} must be a path (a non-empty string), got {value!r}")
 
 
 class Choice:
@@ -76,13 +86,15 @@ class Choice:
 
 RULES = {
     "Global.device": Choice(DEVICES),
+    "Global.output_dir": Path(),
+    "Global.save_inference_dir": Path(),
     "Global.epochs": Int(1),
     "Global.eval_interval": Int(1),
     "Global.save_interval": Int(0),
     "Global.print_batch_step": Int(1),
     "Global.speed_warmup_steps": Int(0),
     "Global.seed": Int(0),
-    "Global.num_threads": Int(1, optional=True),
+    "Global.num_threads": Int(1, MAX_WORKERS, optional=True),
     "Global.accum_steps": Int(1),
     "Global.clip_grad_norm": Number(0, open_low=True, optional=True),
     "Global.dist_bn": Choice(DIST_BN_MODES),
@@ -104,7 +116,7 @@ RULES = {
     "DataLoader.*.dataset.name": Choice(DATASETS),
     "DataLoader.*.sampler.name": Choice(SAMPLERS),
     "DataLoader.*.sampler.batch_size": Int(1),
-    "DataLoader.*.loader.num_workers": Int(0),
+    "DataLoader.*.loader.num_workers": Int(0, MAX_WORKERS),
     "AMP.level": Choice(AMP_LEVELS),
     "AMP.dtype": Choice(AMP_DTYPES),
     "AMP.scale_loss": Number(0, open_low=True),
@@ -171,14 +183,17 @@ def _check_named_lists(config):
                 if key not in keys:
                     raise ConfigError(f"unknown key {where}.{name}.{key}{did_you_mean(key, keys)}")
         topk = config["Metric"][mode][0]["TopkAcc"].get("topk", [1, 5])
-        if (not isinstance(topk, list) or not topk
+        if (not isinstance(topk, list) or 1 not in topk
                 or not all(_is_int(k) and k >= 1 for k in topk)):
-            raise ConfigError(f"Metric.{mode}.TopkAcc.topk must be a list of integers >= 1, got {topk!r}")
+            raise ConfigError(f"Metric.{mode}.TopkAcc.topk must be a list of integers >= 1 that includes 1 "
+                              f"(the best checkpoint is chosen by top-1), got {topk!r}")
 
 
 def _check_image_shape(shape):
-    if len(shape) != 3 or not all(_is_int(d) and d >= 1 for d in shape):
-        raise ConfigError(f"Global.image_shape must be [channels, height, width] of integers >= 1, got {shape!r}")
+    if (len(shape) != 3 or not all(_is_int(d) and d >= 1 for d in shape) or shape[0] not in (1, 3)
+            or max(shape[1:]) > MAX_SIDE):
+        raise ConfigError(f"Global.image_shape must be [channels, height, width] with 1 or 3 channels and "
+                          f"sides from 1 to {MAX_SIDE}, got {shape!r}")
 
 
 def _check_arch(arch, channels):

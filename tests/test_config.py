@@ -1,5 +1,6 @@
 """Config validation: every bad value is one line naming the key, the value and the allowed ones, before
 anything is built; tools print it without a traceback and exit 1, while a real bug keeps its traceback."""
+import copy
 import subprocess
 import sys
 
@@ -20,7 +21,7 @@ def folders(tmp_path_factory):
 
 def config_with(tmp_path, folders, override):
     """The tiny config with one dotted key set (list items by index)."""
-    config = tiny_config(tmp_path, *folders)
+    config = copy.deepcopy(tiny_config(tmp_path, *folders))  # the fixtures' op lists are shared
     keys, value = override
     node = config
     for key in keys.split(".")[:-1]:
@@ -42,13 +43,13 @@ BAD_VALUES = [
     ("Global.save_interval", -1, "Global.save_interval must be an integer >= 0, got -1"),
     ("Global.seed", -3, "Global.seed must be an integer >= 0, got -3"),
     ("Global.accum_steps", 0, "Global.accum_steps must be an integer >= 1, got 0"),
-    ("Global.num_threads", 0, "Global.num_threads must be an integer >= 1 (or null), got 0"),
+    ("Global.num_threads", 0, "Global.num_threads must be an integer from 1 to 64 (or null), got 0"),
     ("Global.clip_grad_norm", -1.0, "Global.clip_grad_norm must be a number > 0 (or null), got -1.0"),
     ("Global.device", "cuda", "Global.device 'cuda' is not supported; choose one of auto, cpu, gpu; did you mean 'cpu'?"),
     ("Global.dist_bn", "average", "Global.dist_bn 'average' is not supported; choose one of reduce, broadcast, none; "
                                   "did you mean 'reduce'?"),
-    ("Global.image_shape", [3, 0, 16], "Global.image_shape must be [channels, height, width] of integers >= 1, "
-                                       "got [3, 0, 16]"),
+    ("Global.image_shape", [3, 0, 16], "Global.image_shape must be [channels, height, width] with 1 or 3 channels "
+                                       "and sides from 1 to 8192, got [3, 0, 16]"),
     ("Arch.class_num", 0, "Arch.class_num must be an integer >= 1, got 0"),
     ("Arch.name", "resnet5O", "Arch: unknown model 'resnet5O'; did you mean 'resnet50'? Available: resnet18, "),
     ("Arch.groups", 32, "Arch: depth 18 uses BasicBlock, which supports only groups=1 and base_width=64"),
@@ -69,18 +70,33 @@ BAD_VALUES = [
                                                   "choose one of FileList, ImageNetDataset, ImageFolder"),
     ("DataLoader.Train.sampler.name", "RandomSampler", "DataLoader.Train.sampler.name 'RandomSampler' is not "
                                                        "supported; choose one of DistributedBatchSampler, BatchSampler"),
-    ("DataLoader.Train.loader.num_workers", -1, "DataLoader.Train.loader.num_workers must be an integer >= 0, got -1"),
+    ("DataLoader.Train.loader.num_workers", -1, "DataLoader.Train.loader.num_workers must be an integer from 0 to 64, got -1"),
     ("DataLoader.Train.dataset.cls_label_path", "x.txt", "DataLoader.Train.dataset.cls_label_path is for FileList"),
     ("Loss.Train", [{"CELoss": {"epsilon": 1.0}}], "Loss.Train.CELoss.epsilon must be a number >= 0 and < 1, got 1.0"),
     ("Loss.Train", [{"FocalLoss": {}}], "Loss.Train entry 'FocalLoss' is not supported; choose one of CELoss"),
     ("Loss.Eval", [{"CELoss": {"epsilom": 0.1}}], "unknown key Loss.Eval.CELoss.epsilom; did you mean 'epsilon'?"),
-    ("Metric.Eval", [{"TopkAcc": {"topk": [0, 5]}}], "Metric.Eval.TopkAcc.topk must be a list of integers >= 1, "
+    ("Metric.Eval", [{"TopkAcc": {"topk": [0, 5]}}], "Metric.Eval.TopkAcc.topk must be a list of integers >= 1 "
+                                                     "that includes 1 (the best checkpoint is chosen by top-1), "
                                                      "got [0, 5]"),
     ("Metric.Train", "TopkAcc", "Metric.Train must be list, got str 'TopkAcc'"),
     ("Metric.Train", [], "Metric.Train must be a list with one entry such as [{TopkAcc: {...}}], got []"),
     ("AMP.level", "O3", "AMP.level 'O3' is not supported; choose one of O1, O2"),
     ("AMP.dtype", "fp16", "AMP.dtype 'fp16' is not supported; choose one of float16, bfloat16"),
     ("EMA.decay", 1.0, "EMA.decay must be a number > 0 and < 1, got 1.0"),
+    # found by the hostile probe
+    ("DataLoader.Train.loader.num_workers", 100000, "DataLoader.Train.loader.num_workers must be an integer from 0 "
+                                                    "to 64, got 100000"),
+    ("Global.image_shape", [3, 100000, 100000], "Global.image_shape must be [channels, height, width] with 1 or 3 "
+                                                "channels and sides from 1 to 8192, got [3, 100000, 100000]"),
+    ("Optimizer.lr.learning_rate", float("inf"), "Optimizer.lr.learning_rate must be a number > 0, got inf"),
+    ("Metric.Eval", [{"TopkAcc": {"topk": [10]}}], "Metric.Eval.TopkAcc.topk must be a list of integers >= 1 that "
+                                                   "includes 1 (the best checkpoint is chosen by top-1), got [10]"),
+    ("Global.output_dir", "", "Global.output_dir must be a path (a non-empty string), got ''"),
+    ("Global.output_dir", None, "Global.output_dir must be a path (a non-empty string), got None"),
+    ("Global.epochs", True, "Global.epochs must be int, got bool True"),
+    ("DataLoader.Train.dataset.transform_ops.1", {"ResizeImage": {"size": 100000}},
+     "DataLoader.Train.dataset.transform_ops: ResizeImage: size must be an int from 1 to 8192 or [width, height] "
+     "of such ints, got 100000"),
 ]
 
 

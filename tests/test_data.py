@@ -168,11 +168,11 @@ ALL_OPS = "DecodeImage, RandCropImage, RandFlipImage, ResizeImage, CropImage, No
      f": op 'RandomCropImage' is not supported; choose one of {ALL_OPS}; did you mean 'RandCropImage'?"),
     ([{"CropImage": 224}], ": CropImage takes {argument: value, ...}, got 224"),
     (["CropImage"], ": CropImage: missing required argument 'size'; its arguments are size"),
-    ([{"CropImage": {"size": -1}}], ": CropImage: size must be an int > 0 or [width, height] of ints > 0, got -1"),
+    ([{"CropImage": {"size": -1}}], ": CropImage: size must be an int from 1 to 8192 or [width, height] of such ints, got -1"),
     ([{"CropImage": {"size": [224, "a"]}}],
-     ": CropImage: size must be an int > 0 or [width, height] of ints > 0, got [224, 'a']"),
+     ": CropImage: size must be an int from 1 to 8192 or [width, height] of such ints, got [224, 'a']"),
     ([{"RandCropImage": {"size": 0}}],
-     ": RandCropImage: size must be an int > 0 or [width, height] of ints > 0, got 0"),
+     ": RandCropImage: size must be an int from 1 to 8192 or [width, height] of such ints, got 0"),
     ([{"RandCropImage": {"size": 8, "scale": [0.5, 2]}}],
      ": RandCropImage: scale must be [min, max] with 0 < min <= max <= 1, got [0.5, 2]"),
     ([{"RandCropImage": {"size": 8, "ratio": 1.0}}],
@@ -182,7 +182,7 @@ ALL_OPS = "DecodeImage, RandCropImage, RandFlipImage, ResizeImage, CropImage, No
     ([{"ResizeImage": {"resize_shrt": 256}}], ": ResizeImage: unknown argument 'resize_shrt'; its arguments are "
                                               "size, resize_short, interpolation; did you mean 'resize_short'?"),
     ([{"ResizeImage": None}], ": ResizeImage: give exactly one of size or resize_short, got neither"),
-    ([{"ResizeImage": {"resize_short": 0}}], ": ResizeImage: resize_short must be an int > 0, got 0"),
+    ([{"ResizeImage": {"resize_short": 0}}], ": ResizeImage: resize_short must be an int from 1 to 8192, got 0"),
     ([{"ResizeImage": {"resize_short": 8, "interpolation": "cubic"}}],
      ": ResizeImage: interpolation 'cubic' is not supported; choose one of nearest, bilinear, bicubic, lanczos, "
      "box, area, hamming; did you mean 'bicubic'?"),
@@ -692,7 +692,7 @@ def test_build_dataloader_shards_by_the_paddle_distributed_rank(tmp_path, monkey
      "DataLoader.Train.dataset.transform_ops must be a list of ops, each 'Name' or {Name: {arguments}}, "
      "got 'DecodeImage'"),
     ({"dataset": {"transform_ops": ["DecodeImage", {"CropImage": {"size": -1}}]}},
-     "DataLoader.Train.dataset.transform_ops: CropImage: size must be an int > 0 or [width, height] of ints > 0, "
+     "DataLoader.Train.dataset.transform_ops: CropImage: size must be an int from 1 to 8192 or [width, height] of such ints, "
      "got -1"),
     ({"dataset": {"batch_transform_ops": [{"MixupOperator": {"alpha": 0}}]}},
      "DataLoader.Train.dataset.batch_transform_ops: MixupOperator: alpha must be a number > 0, got 0"),

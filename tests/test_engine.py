@@ -16,6 +16,7 @@ from paddle_resnet.config import ConfigError, apply_override, load_config, valid
 from paddle_resnet.engine import Engine, TrainingDiverged
 from paddle_resnet.engine.device import DeviceUnavailable
 from paddle_resnet.engine import Trainer
+from paddle_resnet.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -393,6 +394,25 @@ def test_zero_batches_per_epoch_is_an_error_before_training(folders, tmp_path):
                                   "64 and drop_last true; lower DataLoader.Train.sampler.batch_size or set "
                                   "drop_last: false")
     assert not os.path.exists(tmp_path / "out" / "best.pdparams")
+
+
+@pytest.mark.slow
+def test_zero_eval_batches_is_an_error_before_training(folders, tmp_path):
+    config = tiny_config(tmp_path, *folders)
+    config["DataLoader"]["Eval"]["sampler"].update({"batch_size": 64, "drop_last": True})  # 12 images
+    with pytest.raises(InputError) as err:
+        Engine(validate(config)).train()
+    assert str(err.value) == ("DataLoader.Eval gives 0 batches per epoch: 12 images, batch_size 64 and drop_last "
+                              "true; lower DataLoader.Eval.sampler.batch_size or set drop_last: false")
+    assert not os.path.exists(tmp_path / "out" / "latest.pdparams")
+
+
+def test_an_output_dir_that_cannot_be_made_is_one_line(folders, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    config = tiny_config(tmp_path, *folders, Global={"output_dir": str(tmp_path / "file" / "out")})
+    with pytest.raises(InputError) as err:
+        Engine(validate(config))
+    assert str(err.value) == f"Global.output_dir '{tmp_path / 'file' / 'out'}' cannot be created: Not a directory"
 
 
 @pytest.mark.slow

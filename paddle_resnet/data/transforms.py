@@ -80,13 +80,21 @@ def _resample(interpolation, op):
     return _INTERPOLATIONS[check_choice(f"{op}: interpolation", name, list(_INTERPOLATIONS))]
 
 
+MAX_SIDE = 8192  # pixels: an image side beyond this is a typo, and a 3-channel float32 copy would take >800 MB
+
+
+def _is_side(value):
+    return _is_int(value) and 0 < value <= MAX_SIDE
+
+
 def _pair(size, op):
     """``size`` as (width, height): an int means a square, a pair is [width, height]."""
-    if _is_int(size) and size > 0:
+    if _is_side(size):
         return int(size), int(size)
-    if isinstance(size, (list, tuple)) and len(size) == 2 and all(_is_int(s) and s > 0 for s in size):
+    if isinstance(size, (list, tuple)) and len(size) == 2 and all(_is_side(s) for s in size):
         return int(size[0]), int(size[1])
-    raise ConfigError(f"{op}: size must be an int > 0 or [width, height] of ints > 0, got {size!r}")
+    raise ConfigError(f"{op}: size must be an int from 1 to {MAX_SIDE} or [width, height] of such ints, "
+                      f"got {size!r}")
 
 
 def _range(value, default, op, name, upper=None):
@@ -256,8 +264,8 @@ class ResizeImage:
             given = "both" if size is not None else "neither"
             raise ConfigError(f"ResizeImage: give exactly one of size or resize_short, got {given}")
         self.size = _pair(size, "ResizeImage") if size is not None else None
-        if resize_short is not None and not (_is_int(resize_short) and resize_short > 0):
-            raise ConfigError(f"ResizeImage: resize_short must be an int > 0, got {resize_short!r}")
+        if resize_short is not None and not _is_side(resize_short):
+            raise ConfigError(f"ResizeImage: resize_short must be an int from 1 to {MAX_SIDE}, got {resize_short!r}")
         self.resize_short = int(resize_short) if resize_short is not None else None
         self.resample = _resample(interpolation, "ResizeImage")
 

@@ -23,6 +23,16 @@ def single_entry(items):
     return options or {}
 
 
+def check_batches(loader, mode, sampler, world_size):
+    """Refuses a loader that yields no batch (``drop_last`` with a batch larger than the data set)."""
+    if len(loader) > 0:
+        return
+    share = f" shared by {world_size} processes" if world_size > 1 else ""
+    raise InputError(f"DataLoader.{mode} gives 0 batches per epoch: {len(loader.dataset)} images{share}, batch_size "
+                     f"{sampler['batch_size']} and drop_last true; lower DataLoader.{mode}.sampler.batch_size or "
+                     f"set drop_last: false")
+
+
 def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed)
@@ -87,7 +97,9 @@ class Engine:
     def evaluate(self, loader=None, model=None):
         """Top-k accuracy and mean loss over the whole Eval set. Under paddle.distributed each rank reads
         its own unpadded share and the sums are all-reduced, so every sample counts exactly once."""
-        loader = loader if loader is not None else self.build_loader("Eval")
+        if loader is None:
+            loader = self.build_loader("Eval")
+            check_batches(loader, "Eval", self.config["DataLoader"]["Eval"]["sampler"], self.world_size)
         model = model if model is not None else self.model
         was_training = model.training
         model.eval()

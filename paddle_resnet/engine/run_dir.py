@@ -32,7 +32,10 @@ def _describe_holder(lock_path):
 
 def lock_output_dir(output_dir):
     """Takes the folder for this process; raises OutputDirInUse naming the live run that holds it."""
-    os.makedirs(output_dir, exist_ok=True)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"Global.output_dir {output_dir!r} cannot be created: {err.strerror}") from None
     key = os.path.realpath(output_dir)
     if key in _HELD:  # an earlier Engine of this process (e.g. a notebook re-running a cell)
         return

@@ -15,7 +15,7 @@ from ..fileio import save_atomically, write_atomically
 from .checkpoint import (load_training_state, optimizer_state_for_loading, optimizer_state_for_saving, rng_state,
                          save_checkpoint, set_rng_state)
 from .ema import ModelEMA
-from .engine import single_entry
+from .engine import check_batches, single_entry
 from .logger import LOGGER, ScalarWriter, progress_bar
 from .metrics import Average, topk_correct
 from .optim import apply_lr_mult, build_lr, build_optimizer
@@ -64,8 +64,10 @@ class Trainer:
         if self.eval_loader is not None:
             check_same_classes(self.train_loader.dataset.class_names, self.eval_loader.dataset.class_names,
                                "DataLoader.Train.dataset", "DataLoader.Eval.dataset")
+        for mode, loader in (("Train", self.train_loader), ("Eval", self.eval_loader)):
+            if loader is not None:
+                check_batches(loader, mode, self.config["DataLoader"][mode]["sampler"], engine.world_size)
         batch = self.config["DataLoader"]["Train"]["sampler"]["batch_size"]
-        self._check_batches_per_epoch(len(self.train_loader), batch)
         total_batch = batch * engine.world_size * self.accum
         self.steps_per_epoch = max(len(self.train_loader) // self.accum, 1)
         self.schedule = build_lr(self.config["Optimizer"]["lr"], self.steps_per_epoch, g["epochs"], total_batch)
@@ -127,15 +129,6 @@ class Trainer:
                         + (1 - lam) * F.cross_entropy(logits, labels_b, label_smoothing=epsilon))
             return F.cross_entropy(logits, target, label_smoothing=epsilon)
         return loss_fn
-
-    def _check_batches_per_epoch(self, batches, batch_size):
-        if batches > 0:
-            return
-        images = len(self.train_loader.dataset)
-        share = f" shared by {self.engine.world_size} processes" if self.engine.world_size > 1 else ""
-        raise InputError(f"DataLoader.Train gives 0 batches per epoch: {images} images{share}, batch_size "
-                         f"{batch_size} and drop_last true; lower DataLoader.Train.sampler.batch_size or set "
-                         f"drop_last: false")
 
     def _setup_amp(self):
         amp = self.config["AMP"]
