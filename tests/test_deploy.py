@@ -9,6 +9,7 @@ import textwrap
 import warnings
 
 import numpy as np
+import yaml
 import paddle
 import pytest
 from PIL import Image
@@ -254,7 +255,7 @@ def test_bad_device_precision_and_backend_are_config_errors(exports):
 @pytest.mark.parametrize("text, reason", [
     ("model_name: [unclosed\n", "while parsing"),
     ("- a list, not a mapping\n", "the file must be a dict"),
-    ("image_shape: [3, big, 64]\n", "image_shape must be three positive integers"),
+    ("image_shape: [3, big, 64]\n", "image_shape must be [C, H, W] with 1 or 3 channels and sides from 1 to 8192"),
     ("preprocess: {transform_ops: [{NoSuchOp: {}}]}\n", "preprocess.transform_ops cannot be built"),
 ])
 def test_corrupt_inference_yml_is_a_config_error_naming_the_file(exports, tmp_path, text, reason):
@@ -266,6 +267,49 @@ def test_corrupt_inference_yml_is_a_config_error_naming_the_file(exports, tmp_pa
         Predictor(copy, warmup=0)
     message = str(error.value)
     assert str(copy / "inference.yml") in message and reason in message and "\n" not in message
+
+
+def damaged_copy(exports, tmp_path, damage):
+    """A copy of the resnet18 export with ``damage(folder)`` applied (found by the hostile probe)."""
+    _, directory = exports("resnet18", softmax=True)
+    copy = tmp_path / "export"
+    shutil.copytree(directory, copy)
+    damage(copy)
+    return copy
+
+
+def edit_yml(change):
+    def damage(folder):
+        data = yaml.safe_load((folder / "inference.yml").read_text())
+        change(data)
+        (folder / "inference.yml").write_text(yaml.safe_dump(data))
+    return damage
+
+
+def truncate(name, keep):
+    def damage(folder):
+        (folder / name).write_bytes((folder / name).read_bytes()[:keep])
+    return damage
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda folder: (folder / "inference.yml").write_text(""), "is not a valid inference.yml (the file is empty)"),
+    (edit_yml(lambda d: d["model_files"].update(params="../../../etc/passwd")),
+     "model_files.params must be a file name inside the folder, got '../../../etc/passwd'"),
+    (edit_yml(lambda d: d["preprocess"]["transform_ops"].append({"ResizeImage": {"size": 64}})),
+     "preprocess.transform_ops cannot be built (Cannot handle this data type"),
+    (edit_yml(lambda d: d["preprocess"]["transform_ops"].insert(3, {"CropImage": {"size": 32}})),
+     "preprocess.transform_ops turn a 64x64 image into [3, 32, 32], not the model's input [3, 64, 64]"),
+    (edit_yml(lambda d: d.update(label_list=["a"])), "the model has 10 classes but the label list has 1 names"),
+    (truncate("inference.pdiparams", 100_000), "the runtime cannot load the model files ("),
+    (truncate("inference.json", 3000), "the runtime cannot load the model files ("),
+])
+def test_a_damaged_export_is_one_line_naming_the_folder(exports, tmp_path, damage, reason):
+    copy = damaged_copy(exports, tmp_path, damage)
+    with pytest.raises(ConfigError) as error:
+        Predictor(copy, backend="paddle")
+    message = str(error.value)
+    assert str(copy) in message and reason in message and "\n" not in message, message
 
 
 def test_missing_model_file_names_the_file_and_the_export_command(exports, tmp_path):

@@ -349,13 +349,16 @@ def test_headless_model_drops_the_checkpoint_head(tmp_path, resnet18_state, capl
 
 def test_unknown_source_is_refused(tmp_path, resnet18, resnet18_state):
     message = expect_load_error(resnet18, resnet18_state, tmp_path, source="caffe")
-    assert message == "unknown source 'caffe'; choose one of auto, paddle, paddleclas, torchvision, timm"
+    assert message == (f"{tmp_path / 'w.pdparams'}: unknown source 'caffe'; choose one of auto, paddle, paddleclas, "
+                       f"torchvision, timm")
 
 
 def test_undetectable_scheme_asks_for_source(tmp_path, resnet18):
     message = expect_load_error(resnet18, {"foo": np.zeros(2, np.float32), "bar": np.zeros(2, np.float32)},
                                 tmp_path)
-    assert "cannot tell which naming scheme the checkpoint uses (first keys: foo, bar)" in message
+    assert message == (f"{tmp_path / 'w.pdparams'}: cannot tell which naming scheme the checkpoint uses (first keys: "
+                       f"foo, bar); name it with source= (convert_weights.py: --source), one of paddle, paddleclas, "
+                       f"torchvision, timm")
 
 
 # ---- tools/convert_weights.py ----

@@ -91,7 +91,10 @@ def run(args, images, prog=None):
     print_predictions(predictions)
     if args.json:
         text = json.dumps([p.to_dict() for p in predictions], indent=2)
-        write_atomically(args.json, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        try:
+            write_atomically(args.json, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        except OSError as err:  # the message would name the temporary file
+            return fail(prog, f"cannot write --json {args.json}: {err.strerror}")
     skipped = sum(p.skipped for p in predictions)
     if skipped == len(predictions):
         return fail(prog, f"none of the {skipped} inputs could be read")

@@ -11,7 +11,7 @@ from typing import Optional
 import yaml
 
 from ..data.datasets import CLASS_INDICES_FILE, read_class_indices
-from ..data.transforms import describe_eval_preprocess
+from ..data.transforms import MAX_SIDE, describe_eval_preprocess
 from ..errors import ConfigError, MissingFileError
 from ..fileio import committed_path
 
@@ -82,7 +82,10 @@ class InferenceConfig:
         if not path.is_file():
             raise missing_file_error(model_dir, CONFIG_FILE)
         try:
-            return cls._from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            if not data:
+                raise _Invalid("the file is empty")
+            return cls._from_dict(data)
         except (yaml.YAMLError, UnicodeDecodeError, _Invalid) as error:
             reason = " ".join(str(error).split())  # YAML's messages span several lines
             raise ConfigError(f"{Path(model_dir) / CONFIG_FILE} is not a valid {CONFIG_FILE} ({reason}). "
@@ -93,12 +96,16 @@ class InferenceConfig:
         data = _expect(data, dict, "the file")
         preprocess = _expect(data.get("preprocess", {}), dict, "preprocess")
         image_shape = _expect(data.get("image_shape", [3, 224, 224]), list, "image_shape")
-        if len(image_shape) != 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
-                                            for d in image_shape):
-            raise _Invalid(f"image_shape must be three positive integers [C, H, W], got {image_shape!r}")
+        if (len(image_shape) != 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                                             for d in image_shape)
+                or image_shape[0] not in (1, 3) or max(image_shape[1:]) > MAX_SIDE):
+            raise _Invalid(f"image_shape must be [C, H, W] with 1 or 3 channels and sides from 1 to {MAX_SIDE}, "
+                           f"got {image_shape!r}")
         model_files = _expect(data.get("model_files") or {}, dict, "model_files")
         for role, name in model_files.items():
             _expect(name, str, f"model_files.{role}")
+            if Path(name).name != name or name in (".", ".."):  # never a path out of the model folder
+                raise _Invalid(f"model_files.{role} must be a file name inside the folder, got {name!r}")
         label_list = data.get("label_list")
         return cls(transform_ops=_expect(preprocess.get("transform_ops") or [], list, "preprocess.transform_ops"),
                    image_shape=tuple(image_shape),

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.transforms import ImageDecodeError, build_transforms
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, UserError
 from .backends import RuntimeOptions, create_backend
 from .model_dir import CONFIG_FILE, InferenceConfig, export_command, load_label_names, locate_model_files
 
@@ -97,16 +97,41 @@ class Predictor:
                                       use_tensorrt=use_tensorrt, precision=precision,
                                       max_batch_size=max_batch_size, image_shape=self.config.image_shape,
                                       input_name=self.config.input_name, data_format=self.config.data_format)
-        self.backend = create_backend(backend, self.files, self.options)
+        self.backend = self._load_backend(backend)
         for _ in range(warmup):
-            self.run(np.zeros((1, *self.config.image_shape), np.float32))
+            self._check_label_count(self.run(np.zeros((1, *self.config.image_shape), np.float32)))
+
+    def _damaged(self, what):
+        return ConfigError(f"{self.model_dir}: {what}. Export the model again: {export_command(self.model_dir)}")
+
+    def _load_backend(self, backend):
+        try:
+            return create_backend(backend, self.files, self.options)
+        except UserError:
+            raise
+        except Exception as error:  # noqa: BLE001  the runtimes' own types for a file they cannot parse
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise self._damaged(f"the runtime cannot load the model files ({first_line[:300]})") from error
+
+    def _check_label_count(self, outputs):
+        if self.label_names and len(self.label_names) != outputs.shape[1]:
+            raise self._damaged(f"the model has {outputs.shape[1]} classes but the label list has "
+                                f"{len(self.label_names)} names")
 
     def _build_preprocess(self):
+        """The Eval transforms, checked on an image of the model's own size: they must give its input shape."""
+        channels, height, width = self.config.image_shape
         try:
-            return build_transforms(self.config.transform_ops)
-        except (ValueError, TypeError) as error:  # an unknown op or argument, as build_transforms reports it
+            transforms = build_transforms(self.config.transform_ops)
+            shape = transforms(np.full((height, width, 3), 128, np.uint8)).shape
+        except (ValueError, TypeError) as error:  # an unknown op or argument, or ops in an order that cannot run
             raise ConfigError(f"{self.model_dir / CONFIG_FILE}: preprocess.transform_ops cannot be built ({error}). "
                               f"Export the model again: {export_command(self.model_dir)}") from None
+        if tuple(shape) != tuple(self.config.image_shape):
+            raise ConfigError(f"{self.model_dir / CONFIG_FILE}: preprocess.transform_ops turn a {width}x{height} "
+                              f"image into {list(shape)}, not the model's input {list(self.config.image_shape)}. "
+                              f"Export the model again: {export_command(self.model_dir)}")
+        return transforms
 
     @property
     def backend_name(self):

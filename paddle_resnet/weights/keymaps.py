@@ -191,7 +191,8 @@ def to_our_names(state, source="auto"):
         source = detect_source(list(stripped))
         if source is None:
             raise InputError(f"cannot tell which naming scheme the checkpoint uses (first keys: "
-                             f"{', '.join(list(stripped)[:5])}); pass source= one of {', '.join(SOURCES)}")
+                             f"{', '.join(list(stripped)[:5])}); name it with source= (convert_weights.py: --source), one of "
+                             f"{', '.join(SOURCES)}")
     elif source not in SCHEMES:
         raise InputError(f"unknown source {source!r}; choose one of auto, {', '.join(SOURCES)}")
     scheme = SCHEMES[source]

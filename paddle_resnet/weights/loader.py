@@ -137,6 +137,13 @@ def _load_renamed(model, file, renamed, reinit_head):
                       checkpoint_classes, _class_count(expected), renamed.prefix, len(renamed.dropped))
 
 
+def _renamed(file, state, source):
+    try:
+        return to_our_names(state, source)
+    except InputError as err:
+        raise InputError(f"{file}: {err}") from None
+
+
 def load_pretrained(model, path, source="auto", reinit_head=True):
     """Loads pretrained weights into ``model``, accounting for every tensor.
 
@@ -155,7 +162,7 @@ def load_pretrained(model, path, source="auto", reinit_head=True):
         a tensor is missing, unexpected or of the wrong shape.
     """
     file, state = read_state_dict(path)
-    return _load_renamed(model, file, to_our_names(state, source), reinit_head)
+    return _load_renamed(model, file, _renamed(file, state, source), reinit_head)
 
 
 def convert_checkpoint(arch, src, dst, source="auto", num_classes=None, **model_kwargs):
@@ -166,7 +173,7 @@ def convert_checkpoint(arch, src, dst, source="auto", num_classes=None, **model_
     """
     from ..models import build_model
     file, state = read_state_dict(src)
-    renamed = to_our_names(state, source)
+    renamed = _renamed(file, state, source)
     if num_classes is None:
         num_classes = _class_count(renamed.state)
     model_kwargs.setdefault("project_stage1", any(k.startswith("layer1.0.downsample.") for k in renamed.state))
