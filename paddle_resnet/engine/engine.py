@@ -45,13 +45,6 @@ class Engine:
         g = config["Global"]
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.output_dir = g["output_dir"]
-        if mode == "train" and self.rank == 0:
-            lock_output_dir(self.output_dir)  # before train.log is opened: two runs must not share it
-        setup_logging(self.output_dir if mode == "train" else None, self.rank)
-        if mode == "train" and self.rank == 0:
-            removed = clean_output_dir(self.output_dir)
-            if removed:
-                LOGGER.info(f"removed {len(removed)} unfinished file(s) of a killed run from {self.output_dir}")
         if mode in ("train", "eval"):
             from ..data import check_data_paths  # before the model is built: a missing folder fails fast
             if mode == "train":
@@ -60,7 +53,14 @@ class Engine:
                 check_data_paths(config["DataLoader"]["Eval"], "Eval")
         if mode in ("eval", "export") and not g["pretrained_model"]:
             raise ConfigError(f"Global.pretrained_model is not set: {mode} needs trained weights, "
-                             f"e.g. -o Global.pretrained_model={os.path.join(self.output_dir, 'best')}")
+                              f"e.g. -o Global.pretrained_model={os.path.join(self.output_dir, 'best')}")
+        if mode == "train" and self.rank == 0:
+            lock_output_dir(self.output_dir)  # before train.log is opened: two runs must not share it
+        setup_logging(self.output_dir if mode == "train" else None, self.rank)
+        if mode == "train" and self.rank == 0:
+            removed = clean_output_dir(self.output_dir)
+            if removed:
+                LOGGER.info(f"removed {len(removed)} unfinished file(s) of a killed run from {self.output_dir}")
         self.device = select_device(g["device"], g["num_threads"])
         if self.world_size > 1 and mode != "export":
             dist.init_parallel_env()
