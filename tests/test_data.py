@@ -152,7 +152,7 @@ def test_describe_eval_preprocess_and_rebuild_from_the_op_list():
                     "std": pytest.approx(STD), "scale": pytest.approx(1 / 255), "channels": 3, "channel_order": "RGB",
                     "layout": "CHW"}
     with pytest.raises(ValueError, match="RandFlipImage is random"):
-        describe_eval_preprocess(EVAL_OPS + [{"RandFlipImage": {"flip_code": 1}}])
+        describe_eval_preprocess(EVAL_OPS[:1] + [{"RandFlipImage": {"flip_code": 1}}] + EVAL_OPS[1:])
 
 
 OPS_WHERE = "DataLoader.Train.dataset.transform_ops"
@@ -806,3 +806,18 @@ def test_prepare_data_tool_prints_a_summary(tmp_path, capsys, mnist_pickle):
     load_tool("prepare_data").main(["mnist", "--out", str(tmp_path / "m"), "--limit-train", "4", "--limit-eval", "2"])
     out = capsys.readouterr().out
     assert "train 4, val 2, test 2" in out and "written in" in out
+
+
+@pytest.mark.parametrize("ops, message", [
+    (["DecodeImage", {"NormalizeImage": {}}, {"ResizeImage": {"size": 8}}, "ToCHWImage"],
+     "DataLoader.Train.dataset.transform_ops: ResizeImage must come before NormalizeImage (it works on the decoded "
+     "uint8 image)"),
+    (["DecodeImage", "ToCHWImage", {"CropImage": {"size": 8}}],
+     "DataLoader.Train.dataset.transform_ops: CropImage must come before ToCHWImage (it works on the decoded "
+     "uint8 image)"),
+])
+def test_pixel_ops_after_normalize_or_chw_are_refused(ops, message):
+    """Found by the hostile probe: PIL cannot resize the float image NormalizeImage gives (a traceback)."""
+    with pytest.raises(ConfigError) as err:
+        build_transforms(ops, where="DataLoader.Train.dataset.transform_ops")
+    assert str(err.value) == message

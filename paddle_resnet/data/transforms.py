@@ -417,9 +417,24 @@ def _build_op(entry, registry, where):
         raise ConfigError(f"{where}: {error}") from None
 
 
+# Ops that work on the decoded uint8 HWC image, and the ops after which that image is gone.
+PIXEL_OPS = (RandCropImage, RandFlipImage, ResizeImage, CropImage)
+FLOAT_OR_CHW_OPS = (NormalizeImage, ToCHWImage)
+
+
+def _check_order(ops, where):
+    for i, op in enumerate(ops):
+        earlier = next((o for o in ops[:i] if isinstance(o, FLOAT_OR_CHW_OPS)), None)
+        if isinstance(op, PIXEL_OPS) and earlier is not None:
+            raise ConfigError(f"{where}: {type(op).__name__} must come before {type(earlier).__name__} "
+                              f"(it works on the decoded uint8 image)")
+
+
 def build_transforms(op_list, where="transform_ops"):
     """The ``transform_ops`` list of a config -> Compose. ``where`` (the config key) starts error messages."""
-    return Compose(_build_ops(op_list, SAMPLE_OPS, where))
+    ops = _build_ops(op_list, SAMPLE_OPS, where)
+    _check_order(ops, where)
+    return Compose(ops)
 
 
 def build_batch_transform(op_list, where="batch_transform_ops"):
