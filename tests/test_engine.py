@@ -407,6 +407,20 @@ def test_zero_eval_batches_is_an_error_before_training(folders, tmp_path):
     assert not os.path.exists(tmp_path / "out" / "latest.pdparams")
 
 
+def test_a_refused_run_leaves_no_output_dir(folders, tmp_path):
+    """Found by the hostile probe: a refused weights file or Eval loader left an output folder with a lock and log."""
+    bad = tmp_path / "bad.pdparams"
+    bad.write_bytes(b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00]\x94.")  # a pickled list, not weights
+    refused = tiny_config(tmp_path, *folders, Global={"output_dir": str(tmp_path / "a"), "pretrained_model": str(bad)})
+    with pytest.raises(InputError):
+        Engine(validate(refused))
+    no_eval_batch = tiny_config(tmp_path, *folders, Global={"output_dir": str(tmp_path / "b")})
+    no_eval_batch["DataLoader"]["Eval"]["sampler"].update({"batch_size": 64, "drop_last": True})
+    with pytest.raises(InputError):
+        Engine(validate(no_eval_batch)).train()
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_an_output_dir_that_cannot_be_made_is_one_line(folders, tmp_path):
     (tmp_path / "file").write_text("not a folder")
     config = tiny_config(tmp_path, *folders, Global={"output_dir": str(tmp_path / "file" / "out")})

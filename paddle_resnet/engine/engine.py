@@ -1,5 +1,6 @@
 """The engine: builds the model a config describes, loads its weights, evaluates and exports; ``train()``
 hands it to ``Trainer`` (trainer.py)."""
+import logging
 import os
 import random
 
@@ -9,7 +10,7 @@ import paddle.distributed as dist
 import paddle.nn.functional as F
 
 from ..data.datasets import label_list_for
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, UserError
 from ..models import build_model
 from .device import select_device
 from .logger import LOGGER, setup_logging
@@ -56,6 +57,14 @@ class Engine:
                               f"e.g. -o Global.pretrained_model={os.path.join(self.output_dir, 'best')}")
         if mode == "train" and self.rank == 0:
             lock_output_dir(self.output_dir)  # before train.log is opened: two runs must not share it
+        try:
+            self._set_up(config, mode, g)
+        except UserError:
+            self._release_output_dir(refused=True)
+            raise
+
+    def _set_up(self, config, mode, g):
+        """Logging, device, model and weights; a UserError here releases (and, if unused, removes) the folder."""
         setup_logging(self.output_dir if mode == "train" else None, self.rank)
         if mode == "train" and self.rank == 0:
             removed = clean_output_dir(self.output_dir)
@@ -149,7 +158,17 @@ class Engine:
     def train(self):
         from .trainer import Trainer
         try:
-            return Trainer(self).fit()
-        finally:
-            if self.rank == 0:
-                unlock_output_dir(self.output_dir)
+            result = Trainer(self).fit()
+        except UserError:
+            self._release_output_dir(refused=True)
+            raise
+        self._release_output_dir()
+        return result
+
+    def _release_output_dir(self, refused=False):
+        if self.mode == "train" and self.rank == 0:
+            for handler in list(LOGGER.handlers):  # train.log, so that an unused folder can be removed
+                if isinstance(handler, logging.FileHandler):
+                    handler.close()
+                    LOGGER.removeHandler(handler)
+            unlock_output_dir(self.output_dir, refused=refused)

@@ -13,6 +13,7 @@ from ..errors import InputError
 from ..fileio import recover
 
 LOCK_FILE = ".lock"
+LOG_FILE = "train.log"  # written by logger.setup_logging
 # Temporary files of versions before fileio (mkstemp's "latest.pdstates.ab12cd.tmp", "x.pdparams.tmp1a2b").
 _LEGACY_TEMP = re.compile(r".+\.(pdparams|pdstates)\.(.+\.tmp|tmp.+)$")
 _HELD = {}  # real path of a locked folder -> open lock file, for this process
@@ -32,6 +33,7 @@ def _describe_holder(lock_path):
 
 def lock_output_dir(output_dir):
     """Takes the folder for this process; raises OutputDirInUse naming the live run that holds it."""
+    created = not os.path.exists(output_dir)
     try:
         os.makedirs(output_dir, exist_ok=True)
     except OSError as err:
@@ -52,13 +54,20 @@ def lock_output_dir(output_dir):
     handle.truncate()
     handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     handle.flush()
-    _HELD[key] = handle
+    _HELD[key] = handle, created
 
 
-def unlock_output_dir(output_dir):
-    handle = _HELD.pop(os.path.realpath(output_dir), None)
-    if handle is not None:
-        handle.close()  # closing the file releases the flock
+def unlock_output_dir(output_dir, refused=False):
+    """Releases the folder. After a refused run (a UserError before anything was saved), a folder this run
+    created holds only its lock and log, and is removed: a refusal leaves nothing behind."""
+    handle, created = _HELD.pop(os.path.realpath(output_dir), (None, False))
+    if handle is None:
+        return
+    handle.close()  # closing the file releases the flock
+    if refused and created and set(os.listdir(output_dir)) <= {LOCK_FILE, LOG_FILE}:
+        for name in os.listdir(output_dir):
+            os.remove(os.path.join(output_dir, name))
+        os.rmdir(output_dir)
 
 
 def clean_output_dir(output_dir):
