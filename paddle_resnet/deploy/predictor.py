@@ -2,7 +2,6 @@
 import logging
 import numbers
 import os
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -18,9 +17,6 @@ from .model_dir import CONFIG_FILE, InferenceConfig, export_command, load_label_
 logger = logging.getLogger(__name__)
 
 # PIL names the stream it was given; for a file read into memory that is this, which tells the user nothing.
-_BYTESIO_REPR = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
-
-
 @dataclass
 class Prediction:
     """One input's top-k; a skipped (unreadable) input has ``error`` set and empty lists."""
@@ -49,7 +45,7 @@ def _describe(item, index):
 
 def _skip_reason(name, error):
     """Why an input was skipped, on one line that names the input (whatever the decoder's message says)."""
-    reason = " ".join(_BYTESIO_REPR.sub(repr(name), str(error) or type(error).__name__).split())
+    reason = " ".join((str(error) or type(error).__name__).split())  # DecodeImage names the path itself
     return reason if name in reason else f"{name}: {reason}"
 
 
