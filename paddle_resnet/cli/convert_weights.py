@@ -3,6 +3,8 @@
     python tools/convert_weights.py --arch resnet50_vd --src resnet50d.pth --dst resnet50_vd.pdparams
     python tools/convert_weights.py --arch resnet18_vd --src ResNet18_vd_pretrained --source paddleclas \
         --num-classes 102 --dst out/resnet18_vd_flowers.pdparams
+    python tools/convert_weights.py --arch resnet50_vd --src output/resnet50_vd/best --to paddleclas \
+        --dst ResNet50_vd_ours.pdparams      # loads into PaddleClas's ResNet50_vd with no missing key
 
 The source naming scheme is detected from the key names unless --source is given; torch files are
 read without torch. --num-classes defaults to the checkpoint's own (a different count re-initialises
@@ -15,6 +17,7 @@ import sys
 
 from ..errors import UserError
 from ..weights import SOURCES, convert_checkpoint
+from ..weights.loader import TARGETS
 from .common import fail, program_name
 
 
@@ -25,10 +28,12 @@ def main(argv=None, prog=None):
     parser.add_argument("--dst", required=True, help="output .pdparams")
     parser.add_argument("--source", default="auto", choices=("auto",) + SOURCES)
     parser.add_argument("--num-classes", type=int, help="classifier size (default: the checkpoint's)")
+    parser.add_argument("--to", default="paddle", choices=TARGETS,
+                        help="names to write: ours (paddle.vision's, default) or PaddleClas's ResNet / ResNet_vd")
     args = parser.parse_args(argv)
     try:
-        report = convert_checkpoint(args.arch, args.src, args.dst, args.source, args.num_classes)
+        report = convert_checkpoint(args.arch, args.src, args.dst, args.source, args.num_classes, to=args.to)
     except (UserError, OSError) as err:  # anything else is a bug: keep its traceback
         sys.exit(fail(prog, err))
     print(report)
-    print(f"wrote {args.dst}")
+    print(f"wrote {args.dst}" + (" with PaddleClas's parameter names" if args.to == "paddleclas" else ""))

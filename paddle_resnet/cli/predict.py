@@ -3,6 +3,11 @@
     python tools/predict.py --model-dir inference/resnet50 --input img.jpg|DIR|"GLOB" [--top-k 5]
         [--batch-size 8] [--device cpu|gpu] [--backend auto|paddle|onnxruntime] [--json out.json]
     python tools/predict.py --model-dir inference/resnet50 --input DIR --benchmark [--benchmark-batch-sizes 1 8 16]
+    python tools/predict.py -c deploy/configs/inference_cls.yaml [-o Global.infer_imgs=DIR] [--model-dir DIR]
+
+--model-dir may also be an inference model exported by PaddleClas (no inference.yml): it is preprocessed as
+PaddleClas's predict_cls.py does. -c reads PaddleClas's deploy config (Global, PreProcess, PostProcess);
+arguments given on the command line win over its values.
 """
 import argparse
 import glob
@@ -37,31 +42,75 @@ def print_predictions(predictions):
 
 def parse_args(argv, prog=None):
     parser = argparse.ArgumentParser(prog=program_name(prog), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", required=True, help="directory with inference.yml and the model files")
-    parser.add_argument("--input", required=True, help="an image, a directory of images, or a glob pattern")
-    parser.add_argument("--batch-size", type=positive_int, default=8)
-    parser.add_argument("--top-k", type=positive_int, default=5)
-    parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
-    parser.add_argument("--backend", default="auto", choices=["auto", "paddle", "onnxruntime"])
+    parser.add_argument("--model-dir", help="directory with inference.yml and the model files "
+                                            "(default with -c: Global.inference_model_dir)")
+    parser.add_argument("--input", help="an image, a directory of images, or a glob pattern "
+                                        "(default with -c: Global.infer_imgs)")
+    parser.add_argument("-c", "--config", help="PaddleClas's deploy config, e.g. deploy/configs/inference_cls.yaml")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="Section.key=value",
+                        help="override a value of the -c config; repeatable")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="default: 8")
+    parser.add_argument("--top-k", type=positive_int, default=None, help="default: 5")
+    parser.add_argument("--device", default=None, choices=["cpu", "gpu"], help="default: cpu")
+    parser.add_argument("--backend", default=None, choices=["auto", "paddle", "onnxruntime"], help="default: auto")
     parser.add_argument("--cpu-threads", type=positive_int, default=None,
                         help="default: all cores this process may run on")
     parser.add_argument("--json", help="also write the predictions to this JSON file")
     parser.add_argument("--benchmark", action="store_true",
                         help="time the model with and without preprocessing instead of printing predictions")
     parser.add_argument("--benchmark-batch-sizes", type=positive_int, nargs="+", default=[1, 8, 16])
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.config:
+        for name in ("model_dir", "input"):
+            if getattr(args, name) is None:
+                parser.error(f"--{name.replace('_', '-')} is required (or -c with Global.{PADDLECLAS_KEYS[name]})")
+        if args.override:
+            parser.error("-o overrides a value of the -c config; give -c")
+    return args
+
+
+PADDLECLAS_KEYS = {"model_dir": "inference_model_dir", "input": "infer_imgs"}
+DEFAULTS = {"batch_size": 8, "top_k": 5, "device": "cpu", "backend": "auto"}
+
+
+def apply_deploy_config(args):
+    """Fills the arguments not given on the command line from the -c config, then from DEFAULTS."""
+    args.deploy = None
+    if args.config:
+        from ..deploy.paddleclas import read_deploy_config
+        from ..errors import ConfigError
+        args.deploy = read_deploy_config(args.config, args.override)
+        options = args.deploy.predictor_options
+        given = {"model_dir": args.deploy.model_dir, "input": args.deploy.infer_imgs, "top_k": args.deploy.top_k,
+                 "batch_size": args.deploy.batch_size, "device": options.get("device"),
+                 "backend": options.get("backend"), "cpu_threads": options.get("cpu_threads")}
+        for name, value in given.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
+        for name in ("model_dir", "input"):
+            if getattr(args, name) is None:
+                raise ConfigError(f"{args.config}: Global.{PADDLECLAS_KEYS[name]} is not set; set it or give "
+                                  f"--{name.replace('_', '-')}")
+    for name, value in DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
 
 
 def main(argv=None, prog=None):
     args = parse_args(argv, prog)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    logging.getLogger("paddle_resnet.deploy.paddleclas").setLevel(logging.INFO)  # says where preprocessing came from
+    from ..errors import UserError
+    try:
+        apply_deploy_config(args)
+    except UserError as error:
+        return fail(prog, error)
     no_match = f"--input {args.input!r} matches no image file"
     files = find_files(args.input)
     if not files:
         return fail(prog, no_match, exit_code=2)
     # Imported only now, so that a wrong --input fails at once instead of after paddle's slow import.
     from ..data.datasets import is_image_file
-    from ..errors import UserError
 
     # A single file is tried whatever its name; in a directory or glob, only image files are taken.
     images = files if Path(args.input).is_file() else [f for f in files if is_image_file(f)]
@@ -79,8 +128,11 @@ def run(args, images, prog=None):
     from ..deploy.benchmark import benchmark_predictor, timings_table
     from ..fileio import write_atomically
 
+    options = {key: value for key, value in (args.deploy.predictor_options if args.deploy else {}).items()
+               if key in ("use_mkldnn", "use_tensorrt", "precision")}
     predictor = Predictor(args.model_dir, backend=args.backend, device=args.device, cpu_threads=args.cpu_threads,
-                          max_batch_size=max([args.batch_size, *args.benchmark_batch_sizes]))
+                          max_batch_size=max([args.batch_size, *args.benchmark_batch_sizes]),
+                          paddleclas_config=args.deploy, **options)
     if args.benchmark:
         timings = benchmark_predictor(predictor, images, args.benchmark_batch_sizes)
         print(f"{args.model_dir} on {predictor.backend_name}, device={args.device}")

@@ -57,6 +57,10 @@ class InferenceConfig:
     input_name: str = "x"
     data_format: str = "NCHW"  # the layout the model computes in; its input is NCHW either way
 
+    def remedy(self, model_dir):
+        """What to do about a damaged export (the end of its error messages)."""
+        return f"Export the model again: {export_command(model_dir)}"
+
     def to_dict(self):
         return {
             "model_name": self.model_name,

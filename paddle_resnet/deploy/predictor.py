@@ -12,7 +12,8 @@ from PIL import Image
 from ..data.transforms import ImageDecodeError, build_transforms
 from ..errors import ConfigError, InputError, UserError
 from .backends import RuntimeOptions, create_backend
-from .model_dir import CONFIG_FILE, InferenceConfig, export_command, load_label_names, locate_model_files
+from .model_dir import CONFIG_FILE, export_command, load_label_names, locate_model_files
+from .paddleclas import load_inference_config
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,10 @@ def _as_list(inputs):
     return [inputs] if single else list(inputs)
 
 
+def _looks_like_probabilities(outputs):
+    return bool((outputs >= 0).all() and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3))
+
+
 def _softmax(logits):
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
@@ -70,7 +75,9 @@ class Predictor:
     """An exported model ready to serve.
 
     Args:
-        model_dir: a directory written by ``export_inference`` (inference.yml + model files).
+        model_dir: a directory written by ``export_inference`` (inference.yml + model files), or an inference
+            model exported by PaddleClas (no inference.yml: PaddleClas's default preprocessing, see
+            ``deploy.paddleclas``).
         backend: "paddle" (Paddle Inference), "onnxruntime" (needs inference.onnx), or "auto": ONNX Runtime
             on CPU when the export has inference.onnx (it measured faster here), else Paddle Inference.
         device: "cpu" or "gpu".
@@ -80,12 +87,14 @@ class Predictor:
         max_batch_size: largest batch handed to the runtime (TensorRT's dynamic-shape maximum);
             larger batches given to ``run`` are split.
         warmup: runs on a zero batch before serving, so the first request does not pay for setup.
+        paddleclas_config: PaddleClas's deploy config (``deploy/configs/inference_cls.yaml``, a path or a
+            ``paddleclas.DeployConfig``): its PreProcess and Topk class names replace the model folder's.
     """
 
     def __init__(self, model_dir, *, backend="auto", device="cpu", cpu_threads=None, use_mkldnn=True,
-                 use_tensorrt=False, precision="fp32", max_batch_size=16, warmup=1):
+                 use_tensorrt=False, precision="fp32", max_batch_size=16, warmup=1, paddleclas_config=None):
         self.model_dir = Path(model_dir)
-        self.config = InferenceConfig.load(self.model_dir)
+        self.config = load_inference_config(self.model_dir, paddleclas_config)
         self.files = locate_model_files(self.model_dir, self.config)
         self.label_names = load_label_names(self.model_dir, self.config)
         self.transforms = self._build_preprocess()
@@ -98,7 +107,7 @@ class Predictor:
             self._check_label_count(self.run(np.zeros((1, *self.config.image_shape), np.float32)))
 
     def _damaged(self, what):
-        return ConfigError(f"{self.model_dir}: {what}. Export the model again: {export_command(self.model_dir)}")
+        return ConfigError(f"{self.model_dir}: {what}. {self.config.remedy(self.model_dir)}")
 
     def _load_backend(self, backend):
         try:
@@ -175,7 +184,9 @@ class Predictor:
         return results
 
     def _fill_top_k(self, predictions, outputs, top_k):
-        probabilities = outputs if self.config.softmax else _softmax(outputs)
+        # softmax None: a model exported elsewhere, which may or may not end in a softmax.
+        as_is = self.config.softmax if self.config.softmax is not None else _looks_like_probabilities(outputs)
+        probabilities = outputs if as_is else _softmax(outputs)
         k = min(top_k, probabilities.shape[1])
         top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
         for prediction, ids, row in zip(predictions, top, probabilities):

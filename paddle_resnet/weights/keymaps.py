@@ -8,6 +8,8 @@ and timm's resnetv2 laid out on ``layerI.J`` (pre-activation); see ``paddle_resn
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import InputError
 
 SOURCES = ("paddle", "paddleclas", "torchvision", "timm")
@@ -208,3 +210,72 @@ def to_our_names(state, source="auto"):
         renamed.state[ours] = _to_paddle_linear(array) if scheme.linear_out_in and ours == "fc.weight" else array
         renamed.origin[ours] = prefix + key
     return renamed
+
+
+# ---- the other way: our names -> PaddleClas >= 2.2 legendary_models/resnet.py ----
+
+PADDLECLAS_DEPTHS = {"classic": (18, 34, 50, 101, 152), "deep": (18, 34, 50, 101, 152, 200)}  # ResNet*, ResNet*_vd
+OUR_STEM_KEY = re.compile(r"^(?:conv1(?:\.(?P<index>\d+))?\.(?P<leaf>.+)|bn1\.(?P<bn1_leaf>.+))$")
+OUR_BLOCK_KEY = re.compile(r"^layer(\d)\.(\d+)\.(?:conv(\d)\.(.+)|bn(\d)\.(.+)|downsample\.(\d)\.(.+))$")
+
+
+def paddleclas_layout_problem(depth, stem_type="classic", avg_down=False, preact=False, groups=1, base_width=64,
+                              project_stage1=False, num_classes=1000, **_):
+    """Why a model built with these ``ResNet`` arguments has no PaddleClas equivalent, or None when it has one
+    (PaddleClas 2.6 legendary_models/resnet.py: ResNet18-152 and ResNet18_vd-ResNet200_vd)."""
+    if preact:
+        return "PaddleClas has no pre-activation (v2) ResNet"
+    if groups != 1 or base_width != 64:
+        return "PaddleClas's ResNet has no grouped (ResNeXt) or wide variant in this layout"
+    if stem_type not in PADDLECLAS_DEPTHS or avg_down != (stem_type == "deep"):
+        return (f"PaddleClas's ResNet has the classic 7x7 stem with plain shortcuts, or (_vd) the deep stem with "
+                f"average-pool shortcuts; this model has stem_type={stem_type!r} with avg_down={avg_down}")
+    if depth not in PADDLECLAS_DEPTHS[stem_type]:
+        return f"PaddleClas has no ResNet{depth}{'_vd' if stem_type == 'deep' else ''}"
+    if depth in (18, 34) and not project_stage1:
+        return ("PaddleClas's ResNet18/34 give stage 1's first block a projection shortcut, which this model "
+                "lacks (it was built without project_stage1=True)")
+    if num_classes <= 0:
+        return "PaddleClas's ResNet always has a classifier head; this model has none"
+    return None
+
+
+def _paddleclas_name(key, deep_stem, first_block):
+    """One of our v1/vd names -> PaddleClas's; the inverse of the PADDLECLAS rules above."""
+    stem = OUR_STEM_KEY.match(key)
+    if stem and stem["bn1_leaf"]:
+        return f"stem.{2 if deep_stem else 0}.bn.{stem['bn1_leaf']}"
+    if stem:  # conv1 (classic) or the deep stem's Sequential: conv at 0, 3, 6, BN at 1, 4
+        index = int(stem["index"] or 0)
+        return f"stem.{index // 3}.{'bn' if index % 3 else 'conv'}.{stem['leaf']}"
+    block = OUR_BLOCK_KEY.match(key)
+    if block:
+        stage, index, conv, conv_leaf, norm, norm_leaf, part, short_leaf = block.groups()
+        prefix = f"blocks.{first_block[int(stage)] + int(index)}"
+        if conv:
+            return f"{prefix}.conv{int(conv) - 1}.conv.{conv_leaf}"
+        if norm:
+            return f"{prefix}.conv{int(norm) - 1}.bn.{norm_leaf}"
+        return f"{prefix}.short.{'bn' if int(part) > int(deep_stem) else 'conv'}.{short_leaf}"
+    if key in HEAD_KEYS:
+        return key
+    raise InputError(f"{key!r} has no place in PaddleClas's ResNet layout")
+
+
+def to_paddleclas_names(state):
+    """Our v1 / vd state dict -> PaddleClas's names (same arrays). Checked against the forward PADDLECLAS map:
+    reading the result back with ``to_our_names`` gives every key its own name again."""
+    deep_stem = "conv1.0.weight" in state
+    blocks = {}
+    for key in state:
+        match = OUR_BLOCK_KEY.match(key)
+        if match:
+            blocks.setdefault(int(match[1]), set()).add(int(match[2]))
+    first_block, count = {}, 0
+    for stage in sorted(blocks):
+        first_block[stage], count = count, count + len(blocks[stage])
+    renamed = {_paddleclas_name(key, deep_stem, first_block): key for key in state}
+    back = to_our_names(dict.fromkeys(renamed, np.zeros(0)), "paddleclas").origin
+    if len(renamed) != len(state) or any(renamed[theirs] != ours for ours, theirs in back.items()):
+        raise AssertionError("the PaddleClas key map and its inverse disagree")  # a bug, not a user error
+    return {theirs: state[ours] for theirs, ours in renamed.items()}

@@ -8,7 +8,7 @@ import numpy as np
 from ..errors import InputError
 from ..fileio import save_atomically
 from .files import read_state_dict
-from .keymaps import HEAD_KEYS, to_our_names
+from .keymaps import HEAD_KEYS, paddleclas_layout_problem, to_our_names, to_paddleclas_names
 
 logger = logging.getLogger("paddle_resnet")
 MAX_LISTED = 20  # names listed per kind of problem before "... and N more"
@@ -165,19 +165,32 @@ def load_pretrained(model, path, source="auto", reinit_head=True):
     return _load_renamed(model, file, _renamed(file, state, source), reinit_head)
 
 
-def convert_checkpoint(arch, src, dst, source="auto", num_classes=None, **model_kwargs):
+TARGETS = ("paddle", "paddleclas")  # the names written: ours (paddle.vision's), or PaddleClas's
+
+
+def convert_checkpoint(arch, src, dst, source="auto", num_classes=None, to="paddle", **model_kwargs):
     """Builds ``arch``, loads ``src`` into it and saves its state_dict to ``dst`` atomically.
 
     ``num_classes`` defaults to the checkpoint's own (no head re-initialised). A checkpoint whose
     first block has a projection shortcut (PaddleClas ResNet18/34) builds with project_stage1=True.
+    ``to="paddleclas"`` writes PaddleClas's names instead of ours, for its ResNet / ResNet_vd classes;
+    a model PaddleClas has no layout for is an InputError saying why.
     """
+    from ..errors import check_choice
     from ..models import build_model
+    from ..models.resnet import model_args
+    check_choice("to", to, TARGETS, InputError)
     file, state = read_state_dict(src)
     renamed = _renamed(file, state, source)
     if num_classes is None:
         num_classes = _class_count(renamed.state)
     model_kwargs.setdefault("project_stage1", any(k.startswith("layer1.0.downsample.") for k in renamed.state))
+    if to == "paddleclas":
+        problem = paddleclas_layout_problem(num_classes=num_classes, **{**model_args(arch), **model_kwargs})
+        if problem:
+            raise InputError(f"{arch} from {file} cannot be written in PaddleClas's layout: {problem}")
     model = build_model(arch, num_classes=num_classes, **model_kwargs)
     report = _load_renamed(model, file, renamed, reinit_head=True)
-    save_atomically(model.state_dict(), dst)
+    state = model.state_dict()
+    save_atomically(to_paddleclas_names(state) if to == "paddleclas" else state, dst)
     return report

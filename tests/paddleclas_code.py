@@ -1,0 +1,47 @@
+"""PaddleClas's own model code, imported from the ``paddleclas`` wheel without running its package imports.
+
+``paddleclas/__init__.py`` and ``ppcls/arch/__init__.py`` import every backbone, cv2, faiss, sklearn and
+more; ``legendary_models/resnet.py`` itself needs only paddle and a few ppcls helpers. The ppcls packages
+on its import path are therefore registered as empty namespace modules (their files are found, their
+``__init__`` is not run). CI installs the wheel with ``pip install --no-deps paddleclas==2.6.0``.
+"""
+import importlib
+import importlib.util
+import os
+import sys
+import types
+
+PACKAGES = ("ppcls", "ppcls.utils", "ppcls.arch", "ppcls.arch.backbone", "ppcls.arch.backbone.base",
+            "ppcls.arch.backbone.legendary_models")
+VERSION = "2.6.0"
+
+
+def paddleclas_root():
+    """The folder holding ``ppcls``: the installed wheel's, or None."""
+    spec = importlib.util.find_spec("paddleclas")
+    return spec.submodule_search_locations[0] if spec and spec.submodule_search_locations else None
+
+
+def import_ppcls(module, root=None):
+    """``ppcls.<module>`` from ``root`` (default: the installed paddleclas wheel), e.g.
+    ``import_ppcls("arch.backbone.legendary_models.resnet")``. Raises ImportError when there is no PaddleClas."""
+    root = root or paddleclas_root()
+    if root is None or not os.path.isdir(os.path.join(root, "ppcls")):
+        raise ImportError(f"PaddleClas's code is not installed (pip install --no-deps paddleclas=={VERSION})")
+    for name in PACKAGES:
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = [os.path.join(root, *name.split("."))]
+            sys.modules[name] = package
+    from ppcls.utils import logger  # its functions fail until the logger is set up
+    logger.init_logger()
+    return importlib.import_module(f"ppcls.{module}")
+
+
+def paddleclas_resnet():
+    """PaddleClas's legendary_models/resnet.py, or a pytest skip naming what is missing."""
+    import pytest
+    try:
+        return import_ppcls("arch.backbone.legendary_models.resnet")
+    except ImportError as error:
+        pytest.skip(f"PaddleClas's ResNet code cannot be imported: {error}")
