@@ -248,7 +248,7 @@ class _DeployConfigReader:
             raise self.error(where, f"must be {{OpName: {{arguments}}}}, got {entry!r:.60}")
         (name, args), = entry.items()
         if name in NOT_FOR_INFERENCE:
-            raise self.error(where, f"{name} is not supported here: {NOT_FOR_INFERENCE[name]}")
+            raise ConfigError(f"{self.path}: {where}: {name} is not supported here: {NOT_FOR_INFERENCE[name]}")
         if name not in SUPPORTED_OPS:
             raise choice_error(f"{self.path}: {where}: op", name, SUPPORTED_OPS)
         args = {} if args is None else args
