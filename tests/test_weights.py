@@ -19,8 +19,8 @@ import paddle
 import pytest
 
 from paddle_resnet import build_model
-from paddle_resnet.weights import load_pretrained, read_state_dict, to_our_names
-from paddle_resnet.weights.keymaps import SCHEMES, Layout
+from paddle_resnet.weights import convert_checkpoint, load_pretrained, read_state_dict, to_our_names
+from paddle_resnet.weights.keymaps import SCHEMES, Layout, to_paddleclas_names
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "weights"
@@ -395,3 +395,92 @@ def test_convert_weights_cli_reports_errors_without_traceback(tmp_path, capsys):
     assert info.value.code == 1
     assert capsys.readouterr().err == (f"convert_weights.py: error: no weights file at '{tmp_path / 'nope.pdparams'}' "
                                        f"or '{tmp_path / 'nope'}'\n")
+
+
+# ---- the other way: --to paddleclas ----
+
+PADDLECLAS_CASES = ("paddleclas_resnet18_vd", "paddleclas_resnet34", "paddleclas_resnet50")
+
+
+@pytest.mark.parametrize("name", PADDLECLAS_CASES)
+def test_to_paddleclas_writes_paddleclas_own_names_shapes_and_arrays(tmp_path, name):
+    """Our model holding PaddleClas's seeded weights, written back with --to paddleclas, is PaddleClas's
+    state dict again: the same names in the same order (make_fixtures.py took them from PaddleClas's own
+    classes), shapes and arrays."""
+    case = load_case(name)
+    state = {k: seeded_array(k, tuple(shape)) for k, shape in case["tensors"]}
+    ours = write_weights({k: v for k, v in to_our_names(state, "paddleclas").state.items()}, tmp_path / "ours.pdparams")
+    convert_checkpoint(case["arch"], ours, tmp_path / "theirs.pdparams", to="paddleclas")
+    _, written = read_state_dict(tmp_path / "theirs.pdparams")
+    assert [(k, list(v.shape)) for k, v in written.items()] == [(k, shape) for k, shape in case["tensors"]]
+    for key, array in state.items():
+        np.testing.assert_array_equal(written[key], array, err_msg=key)
+
+
+@pytest.mark.parametrize("ctor, arch", [("ResNet18_vd", "resnet18_vd"), ("ResNet50_vd", "resnet50_vd")])
+def test_to_paddleclas_loads_into_paddleclas_classes_with_the_same_outputs(tmp_path, ctor, arch):
+    """PaddleClas's own class (the paddleclas wheel's code) loads the converted file with no missing or
+    unexpected key and computes what our model computes."""
+    from paddleclas_code import paddleclas_resnet
+    theirs = getattr(paddleclas_resnet(), ctor)(class_num=NUM_CLASSES)
+    model = build_model(arch, num_classes=NUM_CLASSES, project_stage1=arch in ("resnet18_vd", "resnet34"))
+    model.set_state_dict({k: seeded_array(k, tuple(v.shape)) for k, v in model.state_dict().items()})
+    src = tmp_path / "ours.pdparams"
+    paddle.save(model.state_dict(), str(src))
+    convert_checkpoint(arch, src, tmp_path / "theirs.pdparams", to="paddleclas")
+    _, written = read_state_dict(tmp_path / "theirs.pdparams")
+    assert theirs.set_state_dict(written) == ([], [])  # (missing, unexpected)
+    assert_close(logits(theirs, reference_input()), logits(model, reference_input()), tolerance=1e-5)
+
+
+PADDLECLAS_CLASSES = {f"ResNet{d}{v}": f"resnet{d}{v.lower()}" for d in (18, 34, 50, 101, 152) for v in ("", "_vd")}
+
+
+def test_to_paddleclas_names_every_paddleclas_resnet_class():
+    """Names and shapes of PaddleClas's ResNet18..152 and ResNet18_vd..ResNet152_vd (built without weights).
+    Its ResNet200_vd has 3, 12, 48, 3 blocks per stage, ours (timm's resnet200d) 3, 24, 36, 3: refused below."""
+    from paddleclas_code import paddleclas_resnet
+    resnet = paddleclas_resnet()
+    for ctor, arch in PADDLECLAS_CLASSES.items():
+        with paddle.LazyGuard():
+            theirs = getattr(resnet, ctor)(class_num=NUM_CLASSES).state_dict()
+            ours = build_model(arch, num_classes=NUM_CLASSES, project_stage1=arch.startswith(("resnet18", "resnet34")))
+        renamed = to_paddleclas_names(ours.state_dict())
+        assert [(k, v.shape) for k, v in renamed.items()] == [(k, v.shape) for k, v in theirs.items()], ctor
+
+
+@pytest.mark.parametrize("arch, kwargs, problem", [
+    ("resnet50_v2", {}, "PaddleClas has no pre-activation (v2) ResNet"),
+    ("resnext50_32x4d", {}, "PaddleClas's ResNet has no grouped (ResNeXt) or wide variant in this layout"),
+    ("resnet200", {}, "PaddleClas has no ResNet200"),
+    ("resnet200_vd", {}, "PaddleClas's ResNet200_vd stacks 3, 12, 48, 3 blocks per stage; this model (timm's "
+                         "resnet200d) 3, 24, 36, 3"),
+    ("resnet18", {"stem_type": "small"}, "PaddleClas's ResNet has the classic 7x7 stem with plain shortcuts, or "
+                                         "(_vd) the deep stem with average-pool shortcuts; this model has "
+                                         "stem_type='small' with avg_down=False"),
+    ("resnet18", {}, "PaddleClas's ResNet18/34 give stage 1's first block a projection shortcut, which this model "
+                     "lacks (it was built without project_stage1=True)"),
+])
+def test_to_paddleclas_refuses_models_paddleclas_cannot_express(tmp_path, arch, kwargs, problem):
+    with paddle.LazyGuard():
+        model = build_model(arch, num_classes=NUM_CLASSES, **kwargs)
+    src = write_weights({k: np.zeros(v.shape, np.float32) for k, v in model.state_dict().items()},
+                        tmp_path / "ours.pdparams")
+    with pytest.raises(ValueError) as info:
+        convert_checkpoint(arch, src, tmp_path / "theirs.pdparams", to="paddleclas", **kwargs)
+    assert str(info.value) == f"{arch} from {src} cannot be written in PaddleClas's layout: {problem}"
+    assert not (tmp_path / "theirs.pdparams").exists()
+
+
+def test_to_paddleclas_cli_error_is_one_line(tmp_path, capsys):
+    from paddle_resnet.cli.convert_weights import main
+    with paddle.LazyGuard():
+        model = build_model("resnet50_v2", num_classes=NUM_CLASSES)
+    src = write_weights({k: np.zeros(v.shape, np.float32) for k, v in model.state_dict().items()},
+                        tmp_path / "v2.pdparams")
+    with pytest.raises(SystemExit) as info:
+        main(["--arch", "resnet50_v2", "--src", str(src), "--dst", str(tmp_path / "o.pdparams"), "--to", "paddleclas"],
+             prog="convert_weights.py")
+    assert info.value.code == 1
+    assert capsys.readouterr().err == (f"convert_weights.py: error: resnet50_v2 from {src} cannot be written in "
+                                       f"PaddleClas's layout: PaddleClas has no pre-activation (v2) ResNet\n")

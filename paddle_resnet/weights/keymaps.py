@@ -214,7 +214,8 @@ def to_our_names(state, source="auto"):
 
 # ---- the other way: our names -> PaddleClas >= 2.2 legendary_models/resnet.py ----
 
-PADDLECLAS_DEPTHS = {"classic": (18, 34, 50, 101, 152), "deep": (18, 34, 50, 101, 152, 200)}  # ResNet*, ResNet*_vd
+PADDLECLAS_DEPTHS = (18, 34, 50, 101, 152)  # ResNet* and ResNet*_vd with our blocks per stage
+PADDLECLAS_STEMS = ("classic", "deep")
 OUR_STEM_KEY = re.compile(r"^(?:conv1(?:\.(?P<index>\d+))?\.(?P<leaf>.+)|bn1\.(?P<bn1_leaf>.+))$")
 OUR_BLOCK_KEY = re.compile(r"^layer(\d)\.(\d+)\.(?:conv(\d)\.(.+)|bn(\d)\.(.+)|downsample\.(\d)\.(.+))$")
 
@@ -222,15 +223,19 @@ OUR_BLOCK_KEY = re.compile(r"^layer(\d)\.(\d+)\.(?:conv(\d)\.(.+)|bn(\d)\.(.+)|d
 def paddleclas_layout_problem(depth, stem_type="classic", avg_down=False, preact=False, groups=1, base_width=64,
                               project_stage1=False, num_classes=1000, **_):
     """Why a model built with these ``ResNet`` arguments has no PaddleClas equivalent, or None when it has one
-    (PaddleClas 2.6 legendary_models/resnet.py: ResNet18-152 and ResNet18_vd-ResNet200_vd)."""
+    (PaddleClas 2.6 legendary_models/resnet.py: ResNet18-152 and ResNet18_vd-ResNet152_vd; its ResNet200_vd
+    stacks other block counts than ours)."""
     if preact:
         return "PaddleClas has no pre-activation (v2) ResNet"
     if groups != 1 or base_width != 64:
         return "PaddleClas's ResNet has no grouped (ResNeXt) or wide variant in this layout"
-    if stem_type not in PADDLECLAS_DEPTHS or avg_down != (stem_type == "deep"):
+    if stem_type not in PADDLECLAS_STEMS or avg_down != (stem_type == "deep"):
         return (f"PaddleClas's ResNet has the classic 7x7 stem with plain shortcuts, or (_vd) the deep stem with "
                 f"average-pool shortcuts; this model has stem_type={stem_type!r} with avg_down={avg_down}")
-    if depth not in PADDLECLAS_DEPTHS[stem_type]:
+    if depth == 200 and stem_type == "deep":
+        return ("PaddleClas's ResNet200_vd stacks 3, 12, 48, 3 blocks per stage; this model (timm's resnet200d) "
+                "3, 24, 36, 3")
+    if depth not in PADDLECLAS_DEPTHS:
         return f"PaddleClas has no ResNet{depth}{'_vd' if stem_type == 'deep' else ''}"
     if depth in (18, 34) and not project_stage1:
         return ("PaddleClas's ResNet18/34 give stage 1's first block a projection shortcut, which this model "
