@@ -232,6 +232,8 @@ def run_predict(capsys, config, *overrides, model_dir="unused", infer_imgs="unus
      "enable_profile, ir_optim, batch_size, cpu_num_threads, gpu_mem, infer_imgs, inference_model_dir, "
      "save_log_path, model_name; did you mean 'batch_size'?"),
     ("Global.batch_size=0", "Global.batch_size must be an integer >= 1, got 0"),
+    ("Global.use_fp16=true", "Global.use_fp16 true needs a GPU (Global.use_gpu: true with a CUDA build of "
+                             "PaddlePaddle); on the CPU set it to false"),
     ("Global.use_gpu=yes please", "Global.use_gpu must be true or false, got 'yes please'"),
     ("PostProcess.Topk.topk=0", "PostProcess.Topk.topk must be an integer >= 1, got 0"),
     ("PostProcess.Topk.class_id_map=x.txt",

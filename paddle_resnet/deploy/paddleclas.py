@@ -190,7 +190,11 @@ class _DeployConfigReader:
             if key in section and (matters_at is None or get(key) == matters_at):
                 logger.warning("%s: Global.%s=%r has no effect here: %s", self.path, key, get(key), why)
         options = {"device": self.device(get("use_gpu", False))}
-        if options["device"] == "gpu" or get("use_tensorrt"):
+        for key in ("use_tensorrt", "use_fp16", "use_int8"):
+            if get(key) and options["device"] == "cpu":
+                raise self.error(f"Global.{key}", "true needs a GPU (Global.use_gpu: true with a CUDA build of "
+                                                  "PaddlePaddle); on the CPU set it to false")
+        if options["device"] == "gpu":
             options["use_tensorrt"] = bool(get("use_tensorrt", False))
         if "gpu_mem" in section and options["device"] == "gpu":
             logger.warning("%s: Global.gpu_mem has no effect here: Paddle Inference's GPU memory pool starts at "
