@@ -417,13 +417,16 @@ def test_to_paddleclas_writes_paddleclas_own_names_shapes_and_arrays(tmp_path, n
         np.testing.assert_array_equal(written[key], array, err_msg=key)
 
 
-@pytest.mark.parametrize("ctor, arch", [("ResNet18_vd", "resnet18_vd"), ("ResNet50_vd", "resnet50_vd")])
-def test_to_paddleclas_loads_into_paddleclas_classes_with_the_same_outputs(tmp_path, ctor, arch):
+@pytest.mark.parametrize("ctor, arch, project_stage1", [("ResNet18_vd", "resnet18_vd", True),
+                                                        ("ResNet50_vd", "resnet50_vd", False),
+                                                        ("ResNet18", "resnet18", False)])
+def test_to_paddleclas_loads_into_paddleclas_classes_with_the_same_outputs(tmp_path, ctor, arch, project_stage1):
     """PaddleClas's own class (the paddleclas wheel's code) loads the converted file with no missing or
-    unexpected key and computes what our model computes."""
+    unexpected key and computes what our model computes; our default resnet18 (no stage-1 projection) gets
+    PaddleClas's projection as an exact identity."""
     from paddleclas_code import paddleclas_resnet
     theirs = getattr(paddleclas_resnet(), ctor)(class_num=NUM_CLASSES)
-    model = build_model(arch, num_classes=NUM_CLASSES, project_stage1=arch in ("resnet18_vd", "resnet34"))
+    model = build_model(arch, num_classes=NUM_CLASSES, project_stage1=project_stage1)
     model.set_state_dict({k: seeded_array(k, tuple(v.shape)) for k, v in model.state_dict().items()})
     src = tmp_path / "ours.pdparams"
     paddle.save(model.state_dict(), str(src))
@@ -458,8 +461,6 @@ def test_to_paddleclas_names_every_paddleclas_resnet_class():
     ("resnet18", {"stem_type": "small"}, "PaddleClas's ResNet has the classic 7x7 stem with plain shortcuts, or "
                                          "(_vd) the deep stem with average-pool shortcuts; this model has "
                                          "stem_type='small' with avg_down=False"),
-    ("resnet18", {}, "PaddleClas's ResNet18/34 give stage 1's first block a projection shortcut, which this model "
-                     "lacks (it was built without project_stage1=True)"),
 ])
 def test_to_paddleclas_refuses_models_paddleclas_cannot_express(tmp_path, arch, kwargs, problem):
     with paddle.LazyGuard():

@@ -221,7 +221,7 @@ OUR_BLOCK_KEY = re.compile(r"^layer(\d)\.(\d+)\.(?:conv(\d)\.(.+)|bn(\d)\.(.+)|d
 
 
 def paddleclas_layout_problem(depth, stem_type="classic", avg_down=False, preact=False, groups=1, base_width=64,
-                              project_stage1=False, num_classes=1000, **_):
+                              num_classes=1000, **_):
     """Why a model built with these ``ResNet`` arguments has no PaddleClas equivalent, or None when it has one
     (PaddleClas 2.6 legendary_models/resnet.py: ResNet18-152 and ResNet18_vd-ResNet152_vd; its ResNet200_vd
     stacks other block counts than ours)."""
@@ -237,12 +237,39 @@ def paddleclas_layout_problem(depth, stem_type="classic", avg_down=False, preact
                 "3, 24, 36, 3")
     if depth not in PADDLECLAS_DEPTHS:
         return f"PaddleClas has no ResNet{depth}{'_vd' if stem_type == 'deep' else ''}"
-    if depth in (18, 34) and not project_stage1:
-        return ("PaddleClas's ResNet18/34 give stage 1's first block a projection shortcut, which this model "
-                "lacks (it was built without project_stage1=True)")
     if num_classes <= 0:
         return "PaddleClas's ResNet always has a classifier head; this model has none"
     return None
+
+
+PADDLE_BN_EPSILON = 1e-5  # paddle.nn.BatchNorm's default, which PaddleClas's ConvBNLayer keeps
+
+
+def with_identity_projection(state):
+    """PaddleClas's ResNet18/34 always give stage 1's first block a projection shortcut; a model without one
+    (our default, project_stage1=False) gets a projection that computes the identity: a 1x1 conv holding the
+    identity matrix and a BN with scale 1, shift 0, mean 0 and variance 1 - eps (var + eps is exactly 1 in
+    float32). ``state`` holds numpy arrays; returns it unchanged when the block already projects or is a
+    bottleneck (which always projects)."""
+    if "layer1.0.conv3.weight" in state or any(k.startswith("layer1.0.downsample.") for k in state):
+        return state
+    channels = state["layer1.0.conv1.weight"].shape[0]
+    part = int("conv1.0.weight" in state)  # a deep-stem (vd) shortcut is [avg-pool, conv, bn]
+    eps = np.float32(PADDLE_BN_EPSILON)
+    projection = {
+        f"layer1.0.downsample.{part}.weight": np.eye(channels, dtype=np.float32).reshape(channels, channels, 1, 1),
+        f"layer1.0.downsample.{part + 1}.weight": np.ones(channels, np.float32),
+        f"layer1.0.downsample.{part + 1}.bias": np.zeros(channels, np.float32),
+        f"layer1.0.downsample.{part + 1}._mean": np.zeros(channels, np.float32),
+        f"layer1.0.downsample.{part + 1}._variance": np.full(channels, np.float32(1) - eps, np.float32),
+    }
+    last = [k for k in state if k.startswith("layer1.0.")][-1]  # keep PaddleClas's order: block 0's keys together
+    result = {}
+    for key, value in state.items():
+        result[key] = value
+        if key == last:
+            result.update(projection)
+    return result
 
 
 def _paddleclas_name(key, deep_stem, first_block):

@@ -8,7 +8,7 @@ import numpy as np
 from ..errors import InputError
 from ..fileio import save_atomically
 from .files import read_state_dict
-from .keymaps import HEAD_KEYS, paddleclas_layout_problem, to_our_names, to_paddleclas_names
+from .keymaps import HEAD_KEYS, paddleclas_layout_problem, to_our_names, to_paddleclas_names, with_identity_projection
 
 logger = logging.getLogger("paddle_resnet")
 MAX_LISTED = 20  # names listed per kind of problem before "... and N more"
@@ -173,8 +173,9 @@ def convert_checkpoint(arch, src, dst, source="auto", num_classes=None, to="padd
 
     ``num_classes`` defaults to the checkpoint's own (no head re-initialised). A checkpoint whose
     first block has a projection shortcut (PaddleClas ResNet18/34) builds with project_stage1=True.
-    ``to="paddleclas"`` writes PaddleClas's names instead of ours, for its ResNet / ResNet_vd classes;
-    a model PaddleClas has no layout for is an InputError saying why.
+    ``to="paddleclas"`` writes PaddleClas's names instead of ours, for its ResNet / ResNet_vd classes (a
+    ResNet18/34 without stage 1's projection gets one that computes the identity, as PaddleClas's layout
+    has it); a model PaddleClas has no layout for is an InputError saying why.
     """
     from ..errors import check_choice
     from ..models import build_model
@@ -192,5 +193,7 @@ def convert_checkpoint(arch, src, dst, source="auto", num_classes=None, to="padd
     model = build_model(arch, num_classes=num_classes, **model_kwargs)
     report = _load_renamed(model, file, renamed, reinit_head=True)
     state = model.state_dict()
-    save_atomically(to_paddleclas_names(state) if to == "paddleclas" else state, dst)
+    if to == "paddleclas":
+        state = to_paddleclas_names(with_identity_projection({k: v.numpy() for k, v in state.items()}))
+    save_atomically(state, dst)
     return report
