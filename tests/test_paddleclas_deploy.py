@@ -264,6 +264,14 @@ def test_class_id_map_file_errors_name_the_file_and_line(capsys, tmp_path, conte
     assert (code, err) == (1, f"predict.py: error: {labels}{message}\n")
 
 
+def test_class_id_map_file_size_is_capped(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr("paddle_resnet.deploy.paddleclas.MAX_CLASS_MAP_BYTES", 64)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"{i} class {i}\n" for i in range(10)))
+    code, err = run_predict(capsys, STOCK_CONFIG, f"PostProcess.Topk.class_id_map_file={labels}")
+    assert (code, err) == (1, f"predict.py: error: {labels}: 100 bytes is too large for a class id map (at most 64)\n")
+
+
 def test_class_id_map_file_as_paddleclas_reads_it(tmp_path):
     labels = tmp_path / "labels.txt"
     labels.write_text("1\tsiamese cat\r\n0\ttabby cat\r\n\n")  # any order, CRLF, a trailing blank line
@@ -297,3 +305,23 @@ def test_stock_deploy_config_is_read_as_paddleclas_means_it(tmp_path, caplog):
         {"ToCHWImage": None}]
     assert (f"{STOCK_CONFIG}: PostProcess.Topk.class_id_map_file {tmp_path / 'no.txt'} does not exist: predictions "
             f"carry class ids, no names") in caplog.text
+
+
+def test_command_line_arguments_win_over_the_deploy_config():
+    from paddle_resnet.cli.predict import apply_deploy_config, parse_args
+    args = parse_args(["-c", str(STOCK_CONFIG), "--model-dir", "mine", "--top-k", "2", "--cpu-threads", "1"])
+    apply_deploy_config(args)
+    assert (args.model_dir, args.input, args.top_k, args.batch_size, args.cpu_threads, args.device, args.backend) == (
+        "mine", "./images/ImageNet/ILSVRC2012_val_00000010.jpeg", 2, 1, 1, "cpu", "auto")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--input", "x.jpg"], "--model-dir is required (or -c with Global.inference_model_dir)"),
+    (["--model-dir", "m", "--input", "x.jpg", "-o", "Global.batch_size=2"],
+     "-o overrides a value of the -c config; give -c"),
+])
+def test_predict_arguments_without_a_deploy_config(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        predict_main(argv, prog="predict.py")
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"predict.py: error: {message}"
