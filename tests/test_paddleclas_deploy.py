@@ -20,7 +20,7 @@ from PIL import Image
 from paddle_resnet.cli.predict import main as predict_main
 from paddle_resnet.deploy import Predictor
 from paddle_resnet.deploy.paddleclas import read_deploy_config
-from paddleclas_code import paddleclas_resnet
+from paddleclas_code import paddleclas_resnet, paddleclas_root
 from test_weights import seeded_array
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,21 +140,23 @@ def test_class_names_that_do_not_fit_the_model_name_the_map_file(paddleclas_expo
 
 @pytest.mark.slow
 def test_predict_cli_with_paddleclas_stock_deploy_config(paddleclas_export, photos, tmp_path):
-    """deploy/configs/inference_cls.yaml unmodified; the paths given with -o, as PaddleClas's own README does."""
+    """deploy/configs/inference_cls.yaml unmodified, run from PaddleClas's deploy folder as its docs do (so its
+    class_id_map_file, ../ppcls/utils/imagenet1k_label_list.txt, is the wheel's); only the model folder and
+    the images are given, with -o as PaddleClas's commands pass them."""
     folder, reference = paddleclas_export
-    labels = tmp_path / "imagenet_labels.txt"
-    labels.write_text("".join(f"{i} class {i}\n" for i in range(1000)))
+    deploy = Path(paddleclas_root()) / "deploy"
+    label_list = (deploy.parent / "ppcls" / "utils" / "imagenet1k_label_list.txt").read_text().splitlines()
+    names = dict(line.split(" ", 1) for line in label_list)
     out = tmp_path / "predictions.json"
     done = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "predict.py"), "-c", str(STOCK_CONFIG),
-         "-o", f"Global.inference_model_dir={folder}", "-o", f"Global.infer_imgs={photos}",
-         "-o", f"PostProcess.Topk.class_id_map_file={labels}", "--json", str(out)],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+         "-o", f"Global.inference_model_dir={folder}", "-o", f"Global.infer_imgs={photos}", "--json", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=deploy, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     predictions = {Path(p["input"]).stem: p for p in json.loads(out.read_text())}
     top1 = [int(i) for i in reference.argmax(axis=1)]
     assert [predictions[name]["class_ids"][0] for name in PHOTOS] == top1
-    assert [predictions[name]["label_names"][0] for name in PHOTOS] == [f"class {i}" for i in top1]
+    assert [predictions[name]["label_names"][0] for name in PHOTOS] == [names[str(i)] for i in top1]
     assert {len(p["class_ids"]) for p in predictions.values()} == {5}  # PostProcess.Topk.topk
     for expected in (f"{STOCK_CONFIG}: Global.use_gpu is true but this PaddlePaddle is a CPU-only build; "
                      f"running on the CPU",

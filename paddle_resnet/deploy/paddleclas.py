@@ -100,8 +100,8 @@ class DeployConfig:
 
     def inference_config(self):
         return PaddleClasInferenceConfig(transform_ops=self.transform_ops, image_shape=self.image_shape,
-                                         softmax=None, label_list=self.label_names, origin=str(self.path),
-                                         labels_file=self.labels_file)
+                                         softmax=None, label_list=self.label_names,
+                                         origin=f"preprocessing from {self.path}", labels_file=self.labels_file)
 
 
 def load_inference_config(model_dir, deploy_config=None):
