@@ -485,3 +485,16 @@ def test_to_paddleclas_cli_error_is_one_line(tmp_path, capsys):
     assert info.value.code == 1
     assert capsys.readouterr().err == (f"convert_weights.py: error: resnet50_v2 from {src} cannot be written in "
                                        f"PaddleClas's layout: PaddleClas has no pre-activation (v2) ResNet\n")
+
+
+def test_real_torchvision_weights_run_in_paddleclas_resnet50_as_in_torch(tmp_path):
+    """imgsim's real ResNet-50 (a torch .pth), converted with --to paddleclas, in PaddleClas's own ResNet50
+    gives torch's output for that file (make_fixtures.py) on chelsea."""
+    from paddleclas_code import paddleclas_resnet
+    weights = Path(importlib.util.find_spec("imgsim").submodule_search_locations[0]) / "model.pth"
+    convert_checkpoint("resnet50", weights, tmp_path / "ResNet50_imgsim.pdparams", to="paddleclas")
+    theirs = paddleclas_resnet().ResNet50(class_num=768)
+    _, written = read_state_dict(tmp_path / "ResNet50_imgsim.pdparams")
+    assert theirs.set_state_dict(written) == ([], [])
+    out = logits(theirs, chelsea_batch())[0]
+    assert np.abs(out - np.load(FIXTURES / "imgsim_chelsea_resnet50.npy")).max() <= 1e-4
