@@ -13,10 +13,10 @@ COMMANDS = {  # command -> (module of paddle_resnet.cli, what it does)
     "train": ("train", "train a model from a config"),
     "eval": ("eval", "evaluate weights on a config's Eval set"),
     "export": ("export_model", "export weights for Paddle Inference (and ONNX)"),
-    "predict": ("predict", "classify images with an exported model"),
+    "predict": ("predict", "classify images with an exported model (ours or PaddleClas's)"),
     "summary": ("summary", "a model's layer table, parameter count and FLOPs"),
     "models": (None, "list the registered model names"),
-    "convert-weights": ("convert_weights", "convert a Paddle/PaddleClas/torchvision/timm checkpoint"),
+    "convert-weights": ("convert_weights", "convert a Paddle/PaddleClas/torchvision/timm checkpoint (--to paddleclas)"),
     "prepare-data": ("prepare_data", "write a data set (MNIST) as image files and lists"),
     "split-dataset": ("split_dataset", "stratified train/val lists for a folder of class folders"),
 }
