@@ -12,7 +12,7 @@ import sys
 import types
 
 PACKAGES = ("ppcls", "ppcls.utils", "ppcls.arch", "ppcls.arch.backbone", "ppcls.arch.backbone.base",
-            "ppcls.arch.backbone.legendary_models")
+            "ppcls.arch.backbone.legendary_models", "ppcls.arch.backbone.model_zoo")
 VERSION = "2.6.0"
 
 
@@ -38,10 +38,12 @@ def import_ppcls(module, root=None):
     return importlib.import_module(f"ppcls.{module}")
 
 
-def paddleclas_resnet():
-    """PaddleClas's legendary_models/resnet.py, or a pytest skip naming what is missing."""
+def paddleclas_resnet(module="arch.backbone.legendary_models.resnet"):
+    """PaddleClas's legendary_models/resnet.py (or another ``ppcls`` model module), or a pytest skip naming
+    what is missing. model_zoo modules name their parameters globally: build them in
+    ``paddle.utils.unique_name.guard()`` to build one twice in a process."""
     import pytest
     try:
-        return import_ppcls("arch.backbone.legendary_models.resnet")
+        return import_ppcls(module)
     except ImportError as error:
-        pytest.skip(f"PaddleClas's ResNet code cannot be imported: {error}")
+        pytest.skip(f"PaddleClas's model code cannot be imported: {error}")

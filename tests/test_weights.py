@@ -498,3 +498,21 @@ def test_real_torchvision_weights_run_in_paddleclas_resnet50_as_in_torch(tmp_pat
     assert theirs.set_state_dict(written) == ([], [])
     out = logits(theirs, chelsea_batch())[0]
     assert np.abs(out - np.load(FIXTURES / "imgsim_chelsea_resnet50.npy")).max() <= 1e-4
+
+
+@pytest.mark.parametrize("module, ctor, arch, kwargs", [
+    ("resnext", "ResNeXt50_32x4d", "resnext50_32x4d", {}),
+    ("resnext_vd", "ResNeXt50_vd_32x4d", "resnext50_32x4d", {"stem_type": "deep", "avg_down": True}),
+])
+def test_paddleclas_resnext_checkpoints_give_paddleclas_outputs(tmp_path, module, ctor, arch, kwargs):
+    """PaddleClas 2.6's ResNeXt classes (model_zoo/resnext.py, resnext_vd.py: conv._conv / conv1_1 stems,
+    bb_S_B blocks, out head) with seeded weights load into ours with the same logits."""
+    from paddleclas_code import paddleclas_resnet
+    with paddle.utils.unique_name.guard():  # model_zoo classes name their parameters process-wide
+        theirs = getattr(paddleclas_resnet(f"arch.backbone.model_zoo.{module}"), ctor)(class_num=NUM_CLASSES)
+    state = {k: seeded_array(k, tuple(v.shape)) for k, v in theirs.state_dict().items()}
+    theirs.set_state_dict(state)
+    model = build_model(arch, num_classes=NUM_CLASSES, **kwargs)
+    report = load_pretrained(model, write_weights(state, tmp_path / f"{ctor}.pdparams"))
+    assert (report.source, report.tensors_loaded) == ("paddleclas", len(state))
+    assert_close(logits(model, reference_input()), logits(theirs, reference_input()))

@@ -80,8 +80,11 @@ PADDLECLAS_STATIC = (
     (r"^fc_0\.w_0$", "fc.weight"),
     (r"^fc_0\.b_0$", "fc.bias"),
 )
-# PaddleClas 2.0-2.1 dygraph ResNet_vd (model_zoo/resnet_vd.py): conv1_1, bb_0_0.conv0._conv, out.
+# PaddleClas 2.0-2.1 dygraph ResNet_vd (model_zoo/resnet_vd.py): conv1_1, bb_0_0.conv0._conv, out; its
+# model_zoo/resnext.py (still PaddleClas 2.6's ResNeXt) names the 7x7 stem conv._conv / conv._batch_norm.
 PADDLECLAS_LEGACY = (
+    (r"^conv\._conv\.", "conv1."),
+    (r"^conv\._batch_norm\.", "bn1."),
     (r"^conv1_(\d)\.", lambda m, lay: f"stem.{int(m[1]) - 1}."),
     (r"^bb_(\d+)_(\d+)\.", lambda m, lay: f"layer{int(m[1]) + 1}.{m[2]}."),
     (r"\._conv\.", ".conv."),
