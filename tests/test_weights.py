@@ -454,7 +454,10 @@ def test_to_paddleclas_names_every_paddleclas_resnet_class():
 
 @pytest.mark.parametrize("arch, kwargs, problem", [
     ("resnet50_v2", {}, "PaddleClas has no pre-activation (v2) ResNet"),
-    ("resnext50_32x4d", {}, "PaddleClas's ResNet has no grouped (ResNeXt) or wide variant in this layout"),
+    ("resnext101_32x8d", {}, "PaddleClas's ResNeXt are 32x4d and 64x4d (groups 32 or 64, base_width 4) and it has "
+                             "no wide ResNet; this model has groups=32, base_width=8"),
+    ("wide_resnet50_2", {}, "PaddleClas's ResNeXt are 32x4d and 64x4d (groups 32 or 64, base_width 4) and it has "
+                            "no wide ResNet; this model has groups=1, base_width=128"),
     ("resnet200", {}, "PaddleClas has no ResNet200"),
     ("resnet200_vd", {}, "PaddleClas's ResNet200_vd stacks 3, 12, 48, 3 blocks per stage; this model (timm's "
                          "resnet200d) 3, 24, 36, 3"),
@@ -516,3 +519,22 @@ def test_paddleclas_resnext_checkpoints_give_paddleclas_outputs(tmp_path, module
     report = load_pretrained(model, write_weights(state, tmp_path / f"{ctor}.pdparams"))
     assert (report.source, report.tensors_loaded) == ("paddleclas", len(state))
     assert_close(logits(model, reference_input()), logits(theirs, reference_input()))
+
+
+@pytest.mark.parametrize("module, ctor, kwargs", [
+    ("resnext", "ResNeXt50_32x4d", {}),
+    ("resnext_vd", "ResNeXt50_vd_32x4d", {"stem_type": "deep", "avg_down": True}),
+])
+def test_to_paddleclas_resnext_loads_into_paddleclas_resnext(tmp_path, module, ctor, kwargs):
+    from paddleclas_code import paddleclas_resnet
+    with paddle.utils.unique_name.guard():  # model_zoo classes name their parameters process-wide
+        theirs = getattr(paddleclas_resnet(f"arch.backbone.model_zoo.{module}"), ctor)(class_num=NUM_CLASSES)
+    model = build_model("resnext50_32x4d", num_classes=NUM_CLASSES, **kwargs)
+    model.set_state_dict({k: seeded_array(k, tuple(v.shape)) for k, v in model.state_dict().items()})
+    src = tmp_path / "ours.pdparams"
+    paddle.save(model.state_dict(), str(src))
+    convert_checkpoint("resnext50_32x4d", src, tmp_path / "theirs.pdparams", to="paddleclas", **kwargs)
+    _, written = read_state_dict(tmp_path / "theirs.pdparams")
+    assert sorted(written) == sorted(theirs.state_dict())
+    assert theirs.set_state_dict(written) == ([], [])
+    assert_close(logits(theirs, reference_input()), logits(model, reference_input()), tolerance=1e-5)

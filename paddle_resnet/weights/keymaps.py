@@ -218,6 +218,7 @@ def to_our_names(state, source="auto"):
 # ---- the other way: our names -> PaddleClas >= 2.2 legendary_models/resnet.py ----
 
 PADDLECLAS_DEPTHS = (18, 34, 50, 101, 152)  # ResNet* and ResNet*_vd with our blocks per stage
+PADDLECLAS_RESNEXT_DEPTHS = (50, 101, 152)  # model_zoo/resnext.py and resnext_vd.py, 32x4d and 64x4d
 PADDLECLAS_STEMS = ("classic", "deep")
 OUR_STEM_KEY = re.compile(r"^(?:conv1(?:\.(?P<index>\d+))?\.(?P<leaf>.+)|bn1\.(?P<bn1_leaf>.+))$")
 OUR_BLOCK_KEY = re.compile(r"^layer(\d)\.(\d+)\.(?:conv(\d)\.(.+)|bn(\d)\.(.+)|downsample\.(\d)\.(.+))$")
@@ -226,20 +227,24 @@ OUR_BLOCK_KEY = re.compile(r"^layer(\d)\.(\d+)\.(?:conv(\d)\.(.+)|bn(\d)\.(.+)|d
 def paddleclas_layout_problem(depth, stem_type="classic", avg_down=False, preact=False, groups=1, base_width=64,
                               num_classes=1000, **_):
     """Why a model built with these ``ResNet`` arguments has no PaddleClas equivalent, or None when it has one
-    (PaddleClas 2.6 legendary_models/resnet.py: ResNet18-152 and ResNet18_vd-ResNet152_vd; its ResNet200_vd
-    stacks other block counts than ours)."""
+    (PaddleClas 2.6: legendary_models/resnet.py's ResNet18-152 and ResNet18_vd-ResNet152_vd, model_zoo's
+    ResNeXt{50,101,152}{,_vd}_{32,64}x4d; its ResNet200_vd stacks other block counts than ours)."""
     if preact:
         return "PaddleClas has no pre-activation (v2) ResNet"
-    if groups != 1 or base_width != 64:
-        return "PaddleClas's ResNet has no grouped (ResNeXt) or wide variant in this layout"
+    resnext = groups != 1
+    if (groups, base_width) != (1, 64) and not (groups in (32, 64) and base_width == 4):
+        return (f"PaddleClas's ResNeXt are 32x4d and 64x4d (groups 32 or 64, base_width 4) and it has no wide "
+                f"ResNet; this model has groups={groups}, base_width={base_width}")
     if stem_type not in PADDLECLAS_STEMS or avg_down != (stem_type == "deep"):
         return (f"PaddleClas's ResNet has the classic 7x7 stem with plain shortcuts, or (_vd) the deep stem with "
                 f"average-pool shortcuts; this model has stem_type={stem_type!r} with avg_down={avg_down}")
-    if depth == 200 and stem_type == "deep":
+    if depth == 200 and stem_type == "deep" and not resnext:
         return ("PaddleClas's ResNet200_vd stacks 3, 12, 48, 3 blocks per stage; this model (timm's resnet200d) "
                 "3, 24, 36, 3")
-    if depth not in PADDLECLAS_DEPTHS:
-        return f"PaddleClas has no ResNet{depth}{'_vd' if stem_type == 'deep' else ''}"
+    if depth not in (PADDLECLAS_RESNEXT_DEPTHS if resnext else PADDLECLAS_DEPTHS):
+        vd = "_vd" if stem_type == "deep" else ""
+        return (f"PaddleClas has no ResNeXt{depth}{vd}_{groups}x{base_width}d" if resnext
+                else f"PaddleClas has no ResNet{depth}{vd}")
     if num_classes <= 0:
         return "PaddleClas's ResNet always has a classifier head; this model has none"
     return None
@@ -297,9 +302,31 @@ def _paddleclas_name(key, deep_stem, first_block):
     raise InputError(f"{key!r} has no place in PaddleClas's ResNet layout")
 
 
-def to_paddleclas_names(state):
-    """Our v1 / vd state dict -> PaddleClas's names (same arrays). Checked against the forward PADDLECLAS map:
-    reading the result back with ``to_our_names`` gives every key its own name again."""
+def _paddleclas_resnext_name(key, deep_stem):
+    """One of our names -> PaddleClas's model_zoo/resnext.py (resnext_vd.py with the deep stem) name."""
+    stem = OUR_STEM_KEY.match(key)
+    if stem:  # conv1, or the deep stem's Sequential (conv at 0, 3, 6, BN at 1, 4); bn1 is the last conv's BN
+        index, leaf = (7, stem["bn1_leaf"]) if stem["bn1_leaf"] else (int(stem["index"] or 0), stem["leaf"])
+        layer = f"conv1_{index // 3 + 1}" if deep_stem else "conv"
+        return f"{layer}.{'_batch_norm' if index % 3 else '_conv'}.{leaf}"
+    block = OUR_BLOCK_KEY.match(key)
+    if block:
+        stage, index, conv, conv_leaf, norm, norm_leaf, part, short_leaf = block.groups()
+        prefix = f"bb_{int(stage) - 1}_{index}"
+        if conv:
+            return f"{prefix}.conv{int(conv) - 1}._conv.{conv_leaf}"
+        if norm:
+            return f"{prefix}.conv{int(norm) - 1}._batch_norm.{norm_leaf}"
+        return f"{prefix}.short.{'_batch_norm' if int(part) > int(deep_stem) else '_conv'}.{short_leaf}"
+    if key in HEAD_KEYS:
+        return key.replace("fc.", "out.")
+    raise InputError(f"{key!r} has no place in PaddleClas's ResNeXt layout")
+
+
+def to_paddleclas_names(state, resnext=False):
+    """Our v1 / vd state dict -> PaddleClas's names (same arrays): legendary_models/resnet.py's, or with
+    ``resnext`` model_zoo/resnext.py's. Checked against the forward PADDLECLAS map: reading the result back
+    with ``to_our_names`` gives every key its own name again."""
     deep_stem = "conv1.0.weight" in state
     blocks = {}
     for key in state:
@@ -309,7 +336,9 @@ def to_paddleclas_names(state):
     first_block, count = {}, 0
     for stage in sorted(blocks):
         first_block[stage], count = count, count + len(blocks[stage])
-    renamed = {_paddleclas_name(key, deep_stem, first_block): key for key in state}
+    name = ((lambda key: _paddleclas_resnext_name(key, deep_stem)) if resnext
+            else (lambda key: _paddleclas_name(key, deep_stem, first_block)))
+    renamed = {name(key): key for key in state}
     back = to_our_names(dict.fromkeys(renamed, np.zeros(0)), "paddleclas").origin
     if len(renamed) != len(state) or any(renamed[theirs] != ours for ours, theirs in back.items()):
         raise AssertionError("the PaddleClas key map and its inverse disagree")  # a bug, not a user error

@@ -186,14 +186,16 @@ def convert_checkpoint(arch, src, dst, source="auto", num_classes=None, to="padd
     if num_classes is None:
         num_classes = _class_count(renamed.state)
     model_kwargs.setdefault("project_stage1", any(k.startswith("layer1.0.downsample.") for k in renamed.state))
+    args = {**model_args(arch), **model_kwargs}
     if to == "paddleclas":
-        problem = paddleclas_layout_problem(num_classes=num_classes, **{**model_args(arch), **model_kwargs})
+        problem = paddleclas_layout_problem(num_classes=num_classes, **args)
         if problem:
             raise InputError(f"{arch} from {file} cannot be written in PaddleClas's layout: {problem}")
     model = build_model(arch, num_classes=num_classes, **model_kwargs)
     report = _load_renamed(model, file, renamed, reinit_head=True)
     state = model.state_dict()
     if to == "paddleclas":
-        state = to_paddleclas_names(with_identity_projection({k: v.numpy() for k, v in state.items()}))
+        state = to_paddleclas_names(with_identity_projection({k: v.numpy() for k, v in state.items()}),
+                                    resnext=args.get("groups", 1) != 1)
     save_atomically(state, dst)
     return report
