@@ -9,6 +9,7 @@ import paddle
 import paddle.distributed as dist
 import paddle.nn.functional as F
 
+from ..config import ARCH_NON_MODEL_KEYS
 from ..data.datasets import label_list_for
 from ..errors import ConfigError, InputError, UserError
 from ..models import build_model
@@ -83,7 +84,7 @@ class Engine:
     # ---------------------------------------------------------------- model
     def model_options(self):
         arch = self.config["Arch"]
-        return {k: v for k, v in arch.items() if k not in ("name", "class_num", "freeze", "lr_mult_list")
+        return {k: v for k, v in arch.items() if k not in ARCH_NON_MODEL_KEYS
                 and v is not None}
 
     def _build_model(self, **overrides):
