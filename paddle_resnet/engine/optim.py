@@ -12,7 +12,7 @@ import numbers
 import paddle
 import paddle.nn as nn
 
-from ..errors import ConfigError, check_choice, did_you_mean
+from ..errors import ConfigError, check_choice
 
 logger = logging.getLogger("paddle_resnet")
 
@@ -56,9 +56,9 @@ def check_lr(lr_cfg, epochs):
     own = LR_ARGUMENTS[name]
     for key, value in list(lr_cfg.items()):
         if key not in COMMON_LR_KEYS and key not in own:
-            valid = COMMON_LR_KEYS + tuple(own)
-            raise ConfigError(f"Optimizer.lr.{key} is not an argument of the {name} schedule; its arguments are "
-                              f"{', '.join(valid)}{did_you_mean(key, valid)}")
+            owners = ", ".join(other for other, arguments in LR_ARGUMENTS.items() if key in arguments)
+            raise ConfigError(f"Optimizer.lr.{key} is not an argument of the {name} schedule (it is one of "
+                              f"{owners}); {name} takes {', '.join(COMMON_LR_KEYS + tuple(own))}")
     for key, default in own.items():
         if lr_cfg.get(key) is None:
             if default is REQUIRED:
