@@ -228,7 +228,7 @@ def _warn_no_effect(user):
     for dotted, why in NO_EFFECT.items():
         section, key = dotted.split(".")
         if isinstance(user.get(section), dict) and key in user[section]:
-            logger.warning(f"{dotted}: {user[section][key]!r} is accepted and has no effect here: {why}")
+            logger.warning(f"{dotted}: {user[section][key]!r} is accepted but has no effect: {why}")
 
 
 def load_config(path, overrides=()):

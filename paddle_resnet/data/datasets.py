@@ -25,7 +25,8 @@ import paddle
 from ..errors import ConfigError, InputError, MissingFileError, UserError
 from .transforms import Compose, DecodeImage, ImageDecodeError, build_transforms
 
-__all__ = ["ImageFolder", "FileList", "ImageNetDataset", "SampleError", "collate_valid_samples", "check_same_classes", "label_list_for",
+__all__ = ["ImageFolder", "FileList", "ImageNetDataset", "SampleError", "collate_valid_samples", "check_same_classes",
+           "label_list_for",
            "scan_class_folders", "read_class_indices", "write_class_indices", "IMAGE_EXTENSIONS",
            "CLASS_INDICES_FILE"]
 

@@ -14,7 +14,7 @@ from ..fileio import save_atomically, write_atomically
 from .checkpoint import (load_training_state, optimizer_state_for_loading, optimizer_state_for_saving, rng_state,
                          save_checkpoint, set_rng_state)
 from .ema import ModelEMA
-from .engine import check_batches, single_entry
+from .engine import check_batches
 from .logger import LOGGER, ScalarWriter, progress_bar
 from .losses import build_loss
 from .metrics import Average, topk_correct
@@ -313,8 +313,8 @@ class Trainer:
             self.evaluate_and_keep_best(epoch)
         if not self.is_main:
             return
-        LOGGER.info(f"epoch {done}/{g['epochs']} done: loss {summary['loss']:.4f}"
-                    f"{_format_metrics(summary['metrics'])} ips {summary['ips']:.1f} img/s, skipped images {summary['skipped']}")
+        LOGGER.info(f"epoch {done}/{g['epochs']} done: loss {summary['loss']:.4f}{_format_metrics(summary['metrics'])}"
+                    f" ips {summary['ips']:.1f} img/s, skipped images {summary['skipped']}")
         self.last_good = self._save("latest", epoch)
         if g["save_interval"] and done % g["save_interval"] == 0:
             self._save(f"epoch_{done}", epoch)
