@@ -78,13 +78,16 @@ PADDLECLAS_STATIC = (
     (r"^fc_0\.w_0$", "fc.weight"),
     (r"^fc_0\.b_0$", "fc.bias"),
 )
-# PaddleClas 2.0-2.1 dygraph ResNet_vd (model_zoo/resnet_vd.py): conv1_1, bb_0_0.conv0._conv, out.
+# PaddleClas 2.0-2.1 dygraph ResNet_vd (model_zoo/resnet_vd.py) and 2.6's model_zoo ResNeXt / ResNeXt_vd:
+# conv1_1 (or conv), bb_0_0.conv0._conv, out.
 PADDLECLAS_LEGACY = (
     (r"^conv1_(\d)\.", lambda m, lay: f"stem.{int(m[1]) - 1}."),
     (r"^bb_(\d+)_(\d+)\.", lambda m, lay: f"layer{int(m[1]) + 1}.{m[2]}."),
     (r"\._conv\.", ".conv."),
     (r"\._batch_norm\.", ".bn."),
     (r"^out\.", "fc."),
+    (r"^conv\.conv\.", "conv1."),  # model_zoo ResNeXt's 7x7 stem: conv._conv, conv._batch_norm
+    (r"^conv\.bn\.", "bn1."),
 )
 # PaddleClas >= 2.2 legendary_models/resnet.py: stem.0.conv, blocks.N.conv0.bn, blocks.N.short.conv.
 PADDLECLAS = PADDLECLAS_STATIC + PADDLECLAS_LEGACY + (
