@@ -9,6 +9,7 @@ the allowed ones. Every problem is a ``ConfigError``: one line, no traceback.
 import argparse
 import copy
 import inspect
+import logging
 import numbers
 import os
 import re
@@ -18,11 +19,13 @@ import yaml
 from .errors import ConfigError, did_you_mean
 from .models import ResNet
 
+logger = logging.getLogger("paddle_resnet")
+
 REQUIRED = object()  # marks a key the user must set
 OPTIONAL = object()  # a key that may be set; left out when absent
 
 _DATASET = {"name": REQUIRED, "image_root": REQUIRED, "cls_label_path": OPTIONAL, "class_indices": OPTIONAL,
-            "delimiter": OPTIONAL, "transform_ops": REQUIRED, "batch_transform_ops": OPTIONAL}
+            "delimiter": OPTIONAL, "relabel": OPTIONAL, "transform_ops": REQUIRED, "batch_transform_ops": OPTIONAL}
 _LOADER_SECTION = {
     "dataset": _DATASET,
     "sampler": {"name": "DistributedBatchSampler", "batch_size": 64, "drop_last": False, "shuffle": True},
@@ -31,6 +34,7 @@ _LOADER_SECTION = {
 # Model options default to None: "as the registered model's row says" (build_model checks the values).
 _ARCH_OPTIONS = {k: None for k in inspect.signature(ResNet.__init__).parameters
                  if k not in ("self", "depth", "num_classes")}
+ARCH_NON_MODEL_KEYS = ("name", "class_num", "freeze", "lr_mult_list", "pretrained", "use_ssld")
 
 SCHEMA = {
     "Global": {
@@ -55,8 +59,12 @@ SCHEMA = {
         # multi-process: make BN running statistics equal on all ranks before each eval and save (timm's
         # distribute_bn): reduce (average) | broadcast (rank 0's) | none (each rank keeps its shard's)
         "dist_bn": "reduce",
+        "to_static": False,
+        "use_dali": OPTIONAL,  # PaddleClas's: accepted with a warning (NO_EFFECT below)
     },
-    "Arch": {"name": REQUIRED, "class_num": 1000, "freeze": None, "lr_mult_list": None, **_ARCH_OPTIONS},
+    # pretrained and use_ssld are PaddleClas's download switches (NO_EFFECT below), not model arguments.
+    "Arch": {"name": REQUIRED, "class_num": 1000, "freeze": None, "lr_mult_list": None, "pretrained": OPTIONAL,
+             "use_ssld": OPTIONAL, **_ARCH_OPTIONS},
     "Loss": {"Train": [{"CELoss": {"weight": 1.0, "epsilon": 0.0}}], "Eval": [{"CELoss": {"weight": 1.0}}]},
     "Optimizer": {
         "name": "Momentum",
@@ -65,18 +73,38 @@ SCHEMA = {
         "no_weight_decay_on_bn_bias": False,
         # learning_rate is for a total batch of base_batch_size (batch x devices x accum_steps) when that is set:
         # the linear scaling rule of Goyal et al. 2017. null uses learning_rate as it is.
-        "lr": {"name": "Cosine", "learning_rate": 0.1, "base_batch_size": None, "warmup_epoch": 5.0,
-               "warmup_start_lr": 0.0, "eta_min": 0.0, "step_size": 30, "gamma": 0.1},
+        # Schedules and their own arguments as in PaddleClas (engine/optim.py: LR_ARGUMENTS, check_lr).
+        # learning_rate may be left out only by Piecewise (decay_epochs + values); warmup_epoch defaults to
+        # PaddleClas's 0 (CosineWarmup: 5).
+        "lr": {"name": "Cosine", "learning_rate": None, "base_batch_size": None, "warmup_epoch": None,
+               "warmup_start_lr": 0.0, "by_epoch": False,
+               **{key: OPTIONAL for key in ("eta_min", "step_size", "gamma", "decay_epochs", "values",
+                                            "milestones", "end_lr", "power", "cycle")}},
         "regularizer": {"name": "L2", "coeff": 1e-4},
     },
     "DataLoader": {"Train": _LOADER_SECTION, "Eval": _LOADER_SECTION},
     "Metric": {"Train": [{"TopkAcc": {"topk": [1, 5]}}], "Eval": [{"TopkAcc": {"topk": [1, 5]}}]},
     "AMP": {"use_amp": False, "level": "O1", "dtype": "float16", "scale_loss": 65536.0,
-            "use_dynamic_loss_scaling": True},
+            "use_dynamic_loss_scaling": True, "use_fp16_test": OPTIONAL, "use_promote": OPTIONAL},
     "EMA": {"use_ema": False, "decay": 0.9999},
+    # tools/infer.py (PaddleClas's): images, their transforms (default: Eval's) and the Topk post-process.
+    "Infer": {"infer_imgs": None, "batch_size": 10, "transforms": None,
+              "PostProcess": {"name": "Topk", "topk": 5, "class_id_map_file": None, "delimiter": None}},
 }
-# Lists whose items are {Name: {options}} mappings (PaddleClas style); their content is checked by the engine.
-LIST_KEYS = {"Loss.Train", "Loss.Eval", "Metric.Train", "Metric.Eval"}
+# PaddleClas keys that are accepted but change nothing here: set in a config, each is named in one warning
+# saying why. A key not in SCHEMA nor here is refused with the nearest valid key.
+NO_EFFECT = {
+    "AMP.use_fp16_test": "evaluation always runs in float32 here (AMP covers the training steps), so eval "
+                         "figures and the best checkpoint do not depend on fp16 rounding",
+    "AMP.use_promote": "PaddleClas 2.6 hands it to paddle.amp.auto_cast only on Paddle 2.5; with Paddle 3, as "
+                       "here, auto_cast runs ops with mixed inputs in float32 (use_promote=True)",
+    "Global.use_dali": "NVIDIA DALI is a GPU data loader; images are decoded with PIL in paddle.io workers here",
+    "Arch.pretrained": "PaddleClas downloads its ImageNet weights then; nothing is downloaded at run time here: "
+                       "download the .pdparams and set Global.pretrained_model to it (PaddleClas checkpoints load)",
+    "Arch.use_ssld": "it picks PaddleClas's SSLD download, and nothing is downloaded at run time here",
+}
+# Lists whose items are {Name: {options}} mappings (PaddleClas style); their content is checked by config_rules.
+LIST_KEYS = {"Loss.Train", "Loss.Eval", "Metric.Train", "Metric.Eval", "Infer.transforms"}
 
 
 
@@ -192,7 +220,15 @@ def validate(user):
     config = _merge(SCHEMA, user, "")
     from .config_rules import check_config  # the rules import the data and engine registries
     check_config(config)
+    _warn_no_effect(user or {})
     return config
+
+
+def _warn_no_effect(user):
+    for dotted, why in NO_EFFECT.items():
+        section, key = dotted.split(".")
+        if isinstance(user.get(section), dict) and key in user[section]:
+            logger.warning(f"{dotted}: {user[section][key]!r} is accepted but has no effect: {why}")
 
 
 def load_config(path, overrides=()):

@@ -7,11 +7,12 @@ count). Every problem is one ``ConfigError`` line naming the key, the bad value 
 import math
 import numbers
 
+from .config import ARCH_NON_MODEL_KEYS
 from .data.loader import DATASETS, SAMPLERS
-from .data.transforms import MAX_SIDE, build_batch_transform, build_transforms
+from .data.transforms import MAX_SIDE, build_batch_transform, build_transforms, with_chw
 from .engine.device import DEVICES
 from .engine.trainer import AMP_DTYPES, AMP_LEVELS, DIST_BN_MODES
-from .engine.optim import LR_SCHEDULES, OPTIMIZERS
+from .engine.optim import LR_SCHEDULES, OPTIMIZERS, check_lr
 from .errors import ConfigError, check_choice, did_you_mean
 from .models import check_build_args
 
@@ -76,6 +77,16 @@ class Path:
             raise ConfigError(f"{key} must be a path (a non-empty string), got {value!r}")
 
 
+class Bool:
+    def __init__(self, hint=""):
+        self.hint = hint
+
+    def __call__(self, key, value):
+        if not isinstance(value, bool):
+            hint = f" ({self.hint})" if self.hint else ""
+            raise ConfigError(f"{key} must be true or false{hint}, got {value!r}")
+
+
 class Choice:
     def __init__(self, choices):
         self.choices = tuple(choices)
@@ -104,13 +115,8 @@ RULES = {
     "Optimizer.name": Choice(OPTIMIZERS),
     "Optimizer.momentum": Number(0, 1, open_high=True),
     "Optimizer.lr.name": Choice(LR_SCHEDULES),
-    "Optimizer.lr.learning_rate": Number(0, open_low=True),
-    "Optimizer.lr.base_batch_size": Int(1, optional=True),
-    "Optimizer.lr.warmup_epoch": Number(0),
+    "Optimizer.lr.base_batch_size": Int(1, optional=True),  # the schedule's own keys: optim.check_lr
     "Optimizer.lr.warmup_start_lr": Number(0),
-    "Optimizer.lr.eta_min": Number(0),
-    "Optimizer.lr.step_size": Int(1),
-    "Optimizer.lr.gamma": Number(0, open_low=True),
     "Optimizer.regularizer.name": Choice(("L2",)),
     "Optimizer.regularizer.coeff": Number(0),
     "DataLoader.*.dataset.name": Choice(DATASETS),
@@ -121,6 +127,16 @@ RULES = {
     "AMP.dtype": Choice(AMP_DTYPES),
     "AMP.scale_loss": Number(0, open_low=True),
     "EMA.decay": Number(0, 1, open_low=True, open_high=True),
+    "Infer.batch_size": Int(1),
+    "Infer.PostProcess.name": Choice(("Topk",)),
+    "Infer.PostProcess.topk": Int(1),
+    "AMP.use_fp16_test": Bool(),
+    "AMP.use_promote": Bool(),
+    "Global.use_dali": Bool(),
+    "Arch.use_ssld": Bool(),
+    "Arch.pretrained": Bool("a file to start from is Global.pretrained_model here: "
+                            "-o Global.pretrained_model=PATH"),
+    "DataLoader.*.dataset.relabel": Bool(),
 }
 
 
@@ -156,19 +172,25 @@ def check_config(config):
             value = _lookup(config, keys)
             if value is not _ABSENT:
                 rule(".".join(k for k in keys if not k.isdigit()), value)
+    check_lr(config["Optimizer"]["lr"], config["Global"]["epochs"])
     _check_image_shape(config["Global"]["image_shape"])
     _check_arch(config["Arch"], config["Global"]["image_shape"][0])
     for mode in MODES:
         _check_dataset(config["DataLoader"][mode]["dataset"], mode, config["Global"]["image_shape"][0])
+    _check_infer(config["Infer"], config["Global"]["image_shape"][0])
 
 
 def _check_named_lists(config):
-    """PaddleClas lists such as ``Loss.Train: [{CELoss: {epsilon: 0.1}}]``: one entry of a known name."""
+    """PaddleClas lists such as ``Loss.Train: [{CELoss: {epsilon: 0.1}}]``: one entry of a known name.
+    ``Metric.Train`` may be empty (PaddleClas's ``Train:`` with nothing under it): no train accuracy is logged."""
     allowed = {"Loss": ("CELoss", ("weight", "epsilon")), "Metric": ("TopkAcc", ("topk",))}
     for section, (name, keys) in allowed.items():
         for mode in MODES:
             where = f"{section}.{mode}"
             items = config[section][mode]
+            if where == "Metric.Train" and not items:
+                config[section][mode] = []
+                continue
             if (not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict)
                     or len(items[0]) != 1):
                 raise ConfigError(f"{where} must be a list with one entry such as [{{{name}: {{...}}}}], "
@@ -182,11 +204,37 @@ def _check_named_lists(config):
             for key in options:
                 if key not in keys:
                     raise ConfigError(f"unknown key {where}.{name}.{key}{did_you_mean(key, keys)}")
-        topk = config["Metric"][mode][0]["TopkAcc"].get("topk", [1, 5])
-        if (not isinstance(topk, list) or 1 not in topk
-                or not all(_is_int(k) and k >= 1 for k in topk)):
-            raise ConfigError(f"Metric.{mode}.TopkAcc.topk must be a list of integers >= 1 that includes 1 "
-                              f"(the best checkpoint is chosen by top-1), got {topk!r}")
+            if section == "Metric":
+                _check_topk(options.setdefault("topk", [1, 5]), mode)
+
+
+def _check_topk(topk, mode):
+    valid = isinstance(topk, list) and topk and all(_is_int(k) and k >= 1 for k in topk)
+    if mode == "Eval" and not (valid and 1 in topk):
+        raise ConfigError(f"Metric.Eval.TopkAcc.topk must be a list of integers >= 1 that includes 1 "
+                          f"(the best checkpoint is chosen by top-1), got {topk!r}")
+    if not valid:
+        raise ConfigError(f"Metric.{mode}.TopkAcc.topk must be a non-empty list of integers >= 1, got {topk!r}")
+
+
+def _check_infer(infer, channels):
+    """PaddleClas's Infer section (tools/infer.py); its files are read, and checked, only by infer."""
+    ops = infer["transforms"]
+    if ops is not None:
+        pipeline = build_transforms(ops, where="Infer.transforms")
+        if not pipeline.ops or type(pipeline.ops[0]).__name__ != "DecodeImage":
+            raise ConfigError(f"Infer.transforms must start with DecodeImage, got {ops!r}")
+        if getattr(pipeline.ops[0], "channels", 3) != channels:
+            raise ConfigError(f"Infer.transforms: DecodeImage gives {pipeline.ops[0].channels} channel(s) but "
+                              f"Global.image_shape has {channels}")
+        infer["transforms"] = with_chw(ops, "Infer.transforms")
+    images = infer["infer_imgs"]
+    if images is not None and (not isinstance(images, str) or not images.strip()):
+        raise ConfigError(f"Infer.infer_imgs must be an image file or a folder of images, got {images!r}")
+    post = infer["PostProcess"]
+    for key in ("class_id_map_file", "delimiter"):
+        if post[key] is not None and (not isinstance(post[key], str) or not post[key]):
+            raise ConfigError(f"Infer.PostProcess.{key} must be a non-empty string (or null), got {post[key]!r}")
 
 
 def _check_image_shape(shape):
@@ -198,7 +246,7 @@ def _check_image_shape(shape):
 
 def _check_arch(arch, channels):
     options = {k: v for k, v in arch.items()
-               if k not in ("name", "class_num", "freeze", "lr_mult_list") and v is not None}
+               if k not in ARCH_NON_MODEL_KEYS and v is not None}
     try:
         check_build_args(arch["name"], arch["class_num"], **options)
     except ConfigError as err:
@@ -226,6 +274,8 @@ def _check_dataset(dataset, mode, channels):
     if dataset["name"] == "ImageFolder" and dataset.get("cls_label_path"):
         raise ConfigError(f"{where}.cls_label_path is for FileList; an ImageFolder takes its labels from "
                           f"the class folders under image_root")
+    # PaddleClas's datasets transpose HWC to CHW after the last op; the effective config says so.
+    dataset["transform_ops"] = with_chw(dataset["transform_ops"], f"{where}.transform_ops")
     pipeline = build_transforms(dataset["transform_ops"], where=f"{where}.transform_ops")
     decode = pipeline.ops[0] if pipeline.ops else None
     if type(decode).__name__ != "DecodeImage":

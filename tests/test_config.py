@@ -60,8 +60,9 @@ BAD_VALUES = [
                                       "layer4), got [0.1, 1.0]"),
     ("Optimizer.name", "SGD", "Optimizer.name 'SGD' is not supported; choose one of Momentum, AdamW"),
     ("Optimizer.momentum", 1.5, "Optimizer.momentum must be a number >= 0 and < 1, got 1.5"),
-    ("Optimizer.lr.name", "cosine", "Optimizer.lr.name 'cosine' is not supported; choose one of Cosine, Step, "
-                                    "Constant; did you mean 'Cosine'?"),
+    ("Optimizer.lr.name", "cosine", "Optimizer.lr.name 'cosine' is not supported; choose one of Cosine, "
+                                    "CosineWarmup, Step, Piecewise, MultiStepDecay, Linear, Constant; "
+                                    "did you mean 'Cosine'?"),
     ("Optimizer.lr.learning_rate", 0.0, "Optimizer.lr.learning_rate must be a number > 0, got 0.0"),
     ("Optimizer.lr.learning_rate", float("nan"), "Optimizer.lr.learning_rate must be a number > 0, got nan"),
     ("Optimizer.lr.warmup_epoch", -1.0, "Optimizer.lr.warmup_epoch must be a number >= 0, got -1.0"),
@@ -79,7 +80,7 @@ BAD_VALUES = [
                                                      "that includes 1 (the best checkpoint is chosen by top-1), "
                                                      "got [0, 5]"),
     ("Metric.Train", "TopkAcc", "Metric.Train must be list, got str 'TopkAcc'"),
-    ("Metric.Train", [], "Metric.Train must be a list with one entry such as [{TopkAcc: {...}}], got []"),
+    ("Metric.Eval", [], "Metric.Eval must be a list with one entry such as [{TopkAcc: {...}}], got []"),
     ("AMP.level", "O3", "AMP.level 'O3' is not supported; choose one of O1, O2"),
     ("AMP.dtype", "fp16", "AMP.dtype 'fp16' is not supported; choose one of float16, bfloat16"),
     ("EMA.decay", 1.0, "EMA.decay must be a number > 0 and < 1, got 1.0"),

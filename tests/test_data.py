@@ -180,7 +180,7 @@ ALL_OPS = "DecodeImage, RandCropImage, RandFlipImage, ResizeImage, CropImage, No
     ([{"RandFlipImage": {"flip_code": 2}}],
      ": RandFlipImage: flip_code 2 is not supported; choose one of 1, 0, -1; did you mean 1?"),
     ([{"ResizeImage": {"resize_shrt": 256}}], ": ResizeImage: unknown argument 'resize_shrt'; its arguments are "
-                                              "size, resize_short, interpolation; did you mean 'resize_short'?"),
+                                              "size, resize_short, interpolation, backend; did you mean 'resize_short'?"),
     ([{"ResizeImage": None}], ": ResizeImage: give exactly one of size or resize_short, got neither"),
     ([{"ResizeImage": {"resize_short": 0}}], ": ResizeImage: resize_short must be an int from 1 to 8192, got 0"),
     ([{"ResizeImage": {"resize_short": 8, "interpolation": "cubic"}}],

@@ -140,7 +140,7 @@ def test_train_writes_checkpoints_logs_and_visualdl(folders, tmp_path):
         assert (out / name).is_file(), name
     assert os.listdir(out / "vdl")
     log = (out / "train.log").read_text()
-    assert re.search(r"epoch 2/2 step 3/3 loss [\d.]+ lr [\d.]+ top1 [\d.]+ ips [\d.]+ img/s eta", log)
+    assert re.search(r"epoch 2/2 step 3/3 loss [\d.]+ lr [\d.]+ top1 [\d.]+ top5 [\d.]+ ips [\d.]+ img/s eta", log)
     assert "effective config" in log
     best = re.findall(r"best top1 ([\d.]+)", log)[-1]
     assert result["best_top1"] == pytest.approx(float(best), abs=1e-4) and result["best_epoch"] in (1, 2)

@@ -14,8 +14,9 @@ COMMANDS = {  # command -> (module of paddle_resnet.cli, what it does)
     "eval": ("eval", "evaluate weights on a config's Eval set"),
     "export": ("export_model", "export weights for Paddle Inference (and ONNX)"),
     "predict": ("predict", "classify images with an exported model (ours or PaddleClas's)"),
+    "infer": ("infer", "classify images with trained weights and a config (PaddleClas's tools/infer.py)"),
     "summary": ("summary", "a model's layer table, parameter count and FLOPs"),
-    "models": (None, "list the registered model names"),
+    "models": (None, "list the registered model names and the PaddleClas names they answer to"),
     "convert-weights": ("convert_weights", "convert a Paddle/PaddleClas/torchvision/timm checkpoint (--to paddleclas)"),
     "prepare-data": ("prepare_data", "write a data set (MNIST) as image files and lists"),
     "split-dataset": ("split_dataset", "stratified train/val lists for a folder of class folders"),
@@ -41,7 +42,10 @@ def main(argv=None):
     module_name = COMMANDS[command][0]
     if module_name is None:
         from ..models import list_models
+        from ..models.aliases import PADDLECLAS_ALIASES, describe_alias
         print("\n".join(list_models()))
+        print("\nPaddleClas names (Arch.name) and what they build:")
+        print("\n".join(f"{name:<22} {describe_alias(name)}" for name in PADDLECLAS_ALIASES))
         return 0
     module = importlib.import_module(f"{__name__}.{module_name}")
     return module.main(rest, prog=f"paddle-resnet {command}")

@@ -25,7 +25,8 @@ import paddle
 from ..errors import ConfigError, InputError, MissingFileError, UserError
 from .transforms import Compose, DecodeImage, ImageDecodeError, build_transforms
 
-__all__ = ["ImageFolder", "FileList", "SampleError", "collate_valid_samples", "check_same_classes", "label_list_for",
+__all__ = ["ImageFolder", "FileList", "ImageNetDataset", "SampleError", "collate_valid_samples", "check_same_classes",
+           "label_list_for",
            "scan_class_folders", "read_class_indices", "write_class_indices", "IMAGE_EXTENSIONS",
            "CLASS_INDICES_FILE"]
 
@@ -113,7 +114,8 @@ class _ImageDataset:
         if isinstance(transform_ops, Compose):
             self.transform = transform_ops
         else:
-            self.transform = build_transforms(transform_ops if transform_ops is not None else DEFAULT_TRANSFORM_OPS)
+            self.transform = build_transforms(transform_ops if transform_ops is not None else DEFAULT_TRANSFORM_OPS,
+                                              chw=True)
         if not self.transform.ops or not isinstance(self.transform.ops[0], DecodeImage):
             raise ConfigError(f"transform_ops must start with DecodeImage (the dataset hands it the file path), "
                               f"got {self.transform!r}")
@@ -200,31 +202,49 @@ class ImageFolder(_ImageDataset):
         return names
 
 
+def _read_lines(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return list(f)
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start})") from None
+
+
 def read_file_list(path, class_num=None, delimiter=None):
-    """PaddleClas ``relative/path label`` lines -> [(relative path, label)]; blank lines are ignored."""
-    samples = []
+    """PaddleClas ``relative/path label`` lines -> [(relative path, label)]; blank lines are ignored.
+    ``delimiter`` splits the two fields (None: any whitespace)."""
     if not os.path.isfile(path):
         raise MissingFileError(f"FileList: cls_label_path {os.fspath(path)!r} does not exist")
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            where = f"{path}, line {line_number}"
-            fields = line.split(delimiter)
-            if len(fields) != 2:
-                raise InputError(f"{where}: expected 'relative/path label', got {line!r}")
-            try:
-                label = int(fields[1])
-            except ValueError:
-                raise InputError(f"{where}: label {fields[1]!r} is not an integer") from None
-            if label < 0 or (class_num is not None and label >= class_num):
-                bound = class_num if class_num is not None else "class_num"
-                raise InputError(f"{where}: label {label} is outside [0, {bound})")
-            samples.append((fields[0], label))
+    if delimiter is not None and (not isinstance(delimiter, str) or not delimiter):
+        raise ConfigError(f"delimiter must be a non-empty string (or null for any whitespace), got {delimiter!r}")
+    samples = []
+    for line_number, line in enumerate(_read_lines(path), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        where = f"{path}, line {line_number}"
+        fields = line.split(delimiter)
+        if len(fields) != 2:
+            raise InputError(f"{where}: expected 'relative/path label', got {line!r}")
+        try:
+            label = int(fields[1])
+        except ValueError:
+            raise InputError(f"{where}: label {fields[1]!r} is not an integer") from None
+        if label < 0 or (class_num is not None and label >= class_num):
+            bound = class_num if class_num is not None else "class_num"
+            raise InputError(f"{where}: label {label} is outside [0, {bound})")
+        samples.append((fields[0], label))
     if not samples:
         raise InputError(f"{path} lists no images")
     return samples
+
+
+def relabel(entries, class_num, path):
+    """PaddleClas's ``relabel``: labels that are not 0..K-1 (e.g. 3, 7, 12) numbered 0..K-1 in increasing order."""
+    order = {label: i for i, label in enumerate(sorted({label for _, label in entries}))}
+    if class_num is not None and len(order) > class_num:
+        raise InputError(f"{path}: relabel found {len(order)} distinct labels but class_num is {class_num}")
+    return [(relative, order[label]) for relative, label in entries]
 
 
 class FileList(_ImageDataset):
@@ -240,13 +260,32 @@ class FileList(_ImageDataset):
         names = read_class_indices(names_path) if os.path.exists(names_path) else None
         _check_class_num(class_num, names, names_path)
         bound = class_num if class_num is not None else (len(names) if names is not None else None)
-        entries = read_file_list(cls_label_path, bound, delimiter)
+        entries = self._read_entries(cls_label_path, bound, delimiter)
         samples = [(os.path.join(image_root, relative), label) for relative, label in entries]
         first = samples[:_FILES_CHECKED_FOR_ROOT]
         if not any(os.path.exists(path) for path, _ in first):
             raise MissingFileError(f"none of the first {len(first)} images of {cls_label_path} exist under "
                                    f"image_root {image_root!r} (e.g. {first[0][0]!r}): is image_root right?")
         super().__init__(samples, transform_ops, names, seed)
+
+    def _read_entries(self, path, class_num, delimiter):
+        return read_file_list(path, class_num, delimiter)
+
+
+class ImageNetDataset(FileList):
+    """PaddleClas's list dataset: a ``FileList`` with its ``relabel`` option (see ``relabel``)."""
+
+    def __init__(self, image_root, cls_label_path, transform_ops=None, class_num=None, delimiter=None,
+                 relabel=False, seed=0):
+        if not isinstance(relabel, bool):
+            raise ConfigError(f"relabel must be true or false, got {relabel!r}")
+        self.relabel = relabel
+        super().__init__(image_root, cls_label_path, transform_ops, class_num, delimiter, seed)
+
+    def _read_entries(self, path, class_num, delimiter):
+        if not self.relabel:
+            return read_file_list(path, class_num, delimiter)
+        return relabel(read_file_list(path, None, delimiter), class_num, path)
 
 
 def collate_valid_samples(samples):

@@ -30,14 +30,15 @@ import numpy as np
 import paddle
 
 from ..errors import ConfigError, InputError, MissingFileError, check_choice
-from .datasets import DEFAULT_TRANSFORM_OPS, FileList, ImageFolder, SampleError, collate_valid_samples
+from .datasets import (DEFAULT_TRANSFORM_OPS, FileList, ImageFolder, ImageNetDataset, SampleError,
+                       collate_valid_samples)
 from .registry import instantiate
 from .transforms import build_batch_transform, build_transforms
 
 __all__ = ["build_dataloader", "build_dataset", "check_data_paths", "Loader", "SeededBatchSampler"]
 
-# "ImageNetDataset" is PaddleClas's name for the file-list dataset.
-DATASETS = {"FileList": FileList, "ImageNetDataset": FileList, "ImageFolder": ImageFolder}
+# "ImageNetDataset" is PaddleClas's name for the file-list dataset (with its relabel option).
+DATASETS = {"FileList": FileList, "ImageNetDataset": ImageNetDataset, "ImageFolder": ImageFolder}
 SAMPLERS = ("DistributedBatchSampler", "BatchSampler")
 LOADER_OPTIONS = {"num_workers": 0, "use_shared_memory": True}
 _MODES = {"train": "Train", "eval": "Eval"}
@@ -181,7 +182,7 @@ def build_dataset(dataset_config, mode="Train", *, seed=0, class_num=None):
     check_choice(f"{where}.name", name, list(DATASETS))
     ops = config.get("transform_ops")
     config["transform_ops"] = build_transforms(ops if ops is not None else DEFAULT_TRANSFORM_OPS,
-                                               where=f"{where}.transform_ops")
+                                               where=f"{where}.transform_ops", chw=True)
     config["seed"] = seed
     if class_num is not None:
         config["class_num"] = class_num

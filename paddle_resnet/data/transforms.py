@@ -18,6 +18,7 @@ an image raises ``TransformError`` (an ``InputError`` naming the file and the op
 a readable image raises ``ImageDecodeError`` (or ``OSError``), which callers skip.
 """
 import io
+import logging
 import math
 import numbers
 import os
@@ -33,8 +34,10 @@ from .registry import instantiate
 __all__ = [
     "ImageDecodeError", "TransformError", "DecodeImage", "RandCropImage", "RandFlipImage", "ResizeImage",
     "CropImage", "NormalizeImage", "ToCHWImage", "Compose", "MixupOperator", "MixupLabels", "build_transforms",
-    "build_batch_transform", "describe_eval_preprocess", "parse_scale",
+    "build_batch_transform", "describe_eval_preprocess", "parse_scale", "with_chw",
 ]
+
+logger = logging.getLogger("paddle_resnet")
 
 _INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
@@ -78,6 +81,18 @@ def _flag(value, op, name):
 def _resample(interpolation, op):
     name = "bilinear" if interpolation is None else str(interpolation).lower()
     return _INTERPOLATIONS[check_choice(f"{op}: interpolation", name, list(_INTERPOLATIONS))]
+
+
+_WARNED = set()  # (op, what) of the one-time warnings below
+
+
+def _check_backend(backend, op):
+    """PaddleClas's ``backend: cv2 | pil``: images are resized with PIL here either way."""
+    check_choice(f"{op}: backend", backend, ("pil", "cv2"))
+    if backend == "cv2" and (op, "backend") not in _WARNED:
+        _WARNED.add((op, "backend"))
+        logger.warning(f"{op}: backend cv2 has no effect: this suite resizes with PIL (no OpenCV dependency), "
+                       f"so resized pixels differ slightly from PaddleClas's cv2 resize")
 
 
 MAX_SIDE = 8192  # pixels: an image side beyond this is a typo, and a 3-channel float32 copy would take >800 MB
@@ -214,8 +229,9 @@ class RandCropImage:
     """RandomResizedCrop, PaddleClas's variant: one draw of area fraction in ``scale`` and aspect ratio
     in ``ratio`` (uniform, or log-uniform with ``use_log_aspect``), clipped to fit, then resize to ``size``."""
 
-    def __init__(self, size, scale=None, ratio=None, interpolation=None, use_log_aspect=False):
+    def __init__(self, size, scale=None, ratio=None, interpolation=None, use_log_aspect=False, backend="pil"):
         self.width, self.height = _pair(size, "RandCropImage")
+        _check_backend(backend, "RandCropImage")
         self.scale = _range(scale, (0.08, 1.0), "RandCropImage", "scale", upper=1)
         self.ratio = _range(ratio, (3.0 / 4.0, 4.0 / 3.0), "RandCropImage", "ratio")
         self.resample = _resample(interpolation, "RandCropImage")
@@ -259,7 +275,8 @@ class RandFlipImage:
 class ResizeImage:
     """Resize so the short side is ``resize_short`` (aspect kept, PaddleClas rounding), or to ``size``."""
 
-    def __init__(self, size=None, resize_short=None, interpolation=None):
+    def __init__(self, size=None, resize_short=None, interpolation=None, backend="pil"):
+        _check_backend(backend, "ResizeImage")
         if (size is None) == (resize_short is None):
             given = "both" if size is not None else "neither"
             raise ConfigError(f"ResizeImage: give exactly one of size or resize_short, got {given}")
@@ -430,11 +447,37 @@ def _check_order(ops, where):
                               f"(it works on the decoded uint8 image)")
 
 
-def build_transforms(op_list, where="transform_ops"):
-    """The ``transform_ops`` list of a config -> Compose. ``where`` (the config key) starts error messages."""
+def _gives_chw(ops, where):
+    """Whether the pipeline already ends in CHW (DecodeImage channel_first, or ToCHWImage)."""
+    chw = False
+    for op in ops:
+        if isinstance(op, ToCHWImage) and chw:
+            raise ConfigError(f"{where}: ToCHWImage after DecodeImage channel_first: true would transpose twice; "
+                              f"keep one of them")
+        if isinstance(op, DecodeImage):
+            chw = op.channel_first
+        elif isinstance(op, ToCHWImage):
+            chw = True
+    return chw
+
+
+def build_transforms(op_list, where="transform_ops", chw=False):
+    """The ``transform_ops`` list of a config -> Compose. ``where`` (the config key) starts error messages.
+
+    ``chw=True`` (datasets, inference): as PaddleClas's datasets do, an image still HWC after the last op is
+    transposed to CHW, so a list without ToCHWImage works and one with it is not transposed twice.
+    """
     ops = _build_ops(op_list, SAMPLE_OPS, where)
     _check_order(ops, where)
+    if chw and not _gives_chw(ops, where):
+        ops.append(ToCHWImage())
     return Compose(ops)
+
+
+def with_chw(op_list, where="transform_ops"):
+    """``op_list`` with PaddleClas's implicit HWC -> CHW spelled out as a final ``ToCHWImage`` (when needed)."""
+    ops = list(op_list or [])
+    return ops if _gives_chw(_build_ops(ops, SAMPLE_OPS, where), where) else ops + ["ToCHWImage"]
 
 
 def build_batch_transform(op_list, where="batch_transform_ops"):
@@ -453,7 +496,7 @@ def describe_eval_preprocess(op_list):
     """
     info = {"resize_short": None, "resize_size": None, "crop_size": None, "mean": None, "std": None,
             "scale": None, "channels": 3, "channel_order": "RGB", "layout": "HWC"}
-    for op in build_transforms(op_list).ops:
+    for op in build_transforms(op_list, chw=True).ops:
         if isinstance(op, RANDOM_OPS):
             raise ConfigError(f"{type(op).__name__} is random; an eval pipeline must be deterministic")
         if isinstance(op, DecodeImage):

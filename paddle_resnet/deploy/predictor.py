@@ -127,7 +127,7 @@ class Predictor:
         """The Eval transforms, checked on an image of the model's own size: they must give its input shape."""
         channels, height, width = self.config.image_shape
         try:
-            transforms = build_transforms(self.config.transform_ops)
+            transforms = build_transforms(self.config.transform_ops, chw=True)
             shape = transforms(np.full((height, width, 3), 128, np.uint8)).shape
         except (ValueError, TypeError) as error:  # an unknown op or argument, or ops in an order that cannot run
             raise ConfigError(f"{self.model_dir / CONFIG_FILE}: preprocess.transform_ops cannot be built ({error}). "

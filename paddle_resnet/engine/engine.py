@@ -7,13 +7,14 @@ import random
 import numpy as np
 import paddle
 import paddle.distributed as dist
-import paddle.nn.functional as F
 
+from ..config import ARCH_NON_MODEL_KEYS
 from ..data.datasets import label_list_for
 from ..errors import ConfigError, InputError, UserError
 from ..models import build_model
 from .device import select_device
 from .logger import LOGGER, setup_logging
+from .losses import build_loss
 from .metrics import topk_correct
 from .run_dir import clean_output_dir, lock_output_dir, unlock_output_dir
 
@@ -77,13 +78,15 @@ class Engine:
         self.model = self._build_model()
         if g["pretrained_model"]:
             self._load_pretrained(g["pretrained_model"])
-        self.topk = tuple(single_entry(config["Metric"]["Eval"]).get("topk", [1, 5]))
+        self.topk = tuple(single_entry(config["Metric"]["Eval"])["topk"])
+        self.train_topk = tuple(single_entry(config["Metric"]["Train"])["topk"]) if config["Metric"]["Train"] else ()
+        self.eval_loss = build_loss(config["Loss"]["Eval"])
         seed_everything(g["seed"] + self.rank)  # per-rank dropout and mixup draws
 
     # ---------------------------------------------------------------- model
     def model_options(self):
         arch = self.config["Arch"]
-        return {k: v for k, v in arch.items() if k not in ("name", "class_num", "freeze", "lr_mult_list")
+        return {k: v for k, v in arch.items() if k not in ARCH_NON_MODEL_KEYS
                 and v is not None}
 
     def _build_model(self, **overrides):
@@ -117,7 +120,7 @@ class Engine:
         for images, labels, n_skipped in loader:
             skipped += n_skipped
             logits = model(images).astype("float32")
-            loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
+            loss_sum += float(self.eval_loss(logits, labels, reduction="sum"))
             for k, n in topk_correct(logits, labels, self.topk).items():
                 correct[k] += n
             seen += labels.shape[0]

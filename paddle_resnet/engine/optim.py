@@ -1,38 +1,212 @@
 """Learning-rate schedules and the optimizer, from the Optimizer section.
 
-Schedules step once per optimizer step (not per epoch), so warm-up and cosine are smooth.
+Schedules follow PaddleClas 2.6's definitions (ppcls/optimizer/learning_rate.py; ``CosineWarmup`` is
+PaddleClas 2.1's): the same Paddle schedulers with the same arguments, a linear warm-up of
+``warmup_epoch`` epochs from ``warmup_start_lr`` in front, and ``by_epoch`` to change the rate once per
+epoch instead of once per optimizer step. Every argument is checked by ``check_lr`` when the config loads.
 """
+import logging
+import math
+import numbers
+
 import paddle
 import paddle.nn as nn
 
 from ..errors import ConfigError, check_choice
 
-LR_SCHEDULES = ("Cosine", "Step", "Constant")
+logger = logging.getLogger("paddle_resnet")
+
+REQUIRED = object()
+# Each schedule's own arguments and their defaults (PaddleClas's); the keys below are common to all.
+LR_ARGUMENTS = {
+    "Cosine": {"eta_min": 0.0},
+    "CosineWarmup": {"eta_min": 0.0},
+    "Step": {"step_size": REQUIRED, "gamma": 0.1},
+    "Piecewise": {"decay_epochs": None, "values": None},
+    "MultiStepDecay": {"milestones": REQUIRED, "gamma": 0.1},
+    "Linear": {"end_lr": 0.0, "power": 1.0, "cycle": False},
+    "Constant": {},
+}
+COMMON_LR_KEYS = ("name", "learning_rate", "base_batch_size", "warmup_epoch", "warmup_start_lr", "by_epoch")
+LR_SCHEDULES = tuple(LR_ARGUMENTS)
 OPTIMIZERS = ("Momentum", "AdamW")
+PIECEWISE_EVERY = 30  # PaddleClas: Piecewise with learning_rate set decays 10x every 30 epochs
 
 
-def scaled_learning_rate(lr_cfg, total_batch):
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _increasing(values, what, key, kind="integers"):
+    ok = isinstance(values, list) and values and all(_is_int(v) if kind == "integers" else _is_number(v)
+                                                     for v in values)
+    if not ok or any(v <= 0 for v in values) or any(b <= a for a, b in zip(values, values[1:])):
+        raise ConfigError(f"Optimizer.lr.{key} must be a non-empty list of increasing {kind} > 0 ({what}), "
+                          f"got {values!r}")
+
+
+def check_lr(lr_cfg, epochs):
+    """Raises ConfigError for a key the schedule does not take, a missing one or a value it cannot use;
+    fills in the schedule's defaults (``lr_cfg`` is the merged ``Optimizer.lr`` section)."""
+    name = check_choice("Optimizer.lr.name", lr_cfg["name"], LR_SCHEDULES)
+    own = LR_ARGUMENTS[name]
+    for key, value in list(lr_cfg.items()):
+        if key not in COMMON_LR_KEYS and key not in own:
+            owners = ", ".join(other for other, arguments in LR_ARGUMENTS.items() if key in arguments)
+            raise ConfigError(f"Optimizer.lr.{key} is not an argument of the {name} schedule (it is one of "
+                              f"{owners}); {name} takes {', '.join(COMMON_LR_KEYS + tuple(own))}")
+    for key, default in own.items():
+        if lr_cfg.get(key) is None:
+            if default is REQUIRED:
+                raise ConfigError(f"missing required key Optimizer.lr.{key} for the {name} schedule")
+            lr_cfg[key] = default
+    if lr_cfg["warmup_epoch"] is None:
+        lr_cfg["warmup_epoch"] = 5.0 if name == "CosineWarmup" else 0.0  # PaddleClas 2.1's / 2.6's default
+    if not (_is_number(lr_cfg["warmup_epoch"]) and lr_cfg["warmup_epoch"] >= 0):
+        raise ConfigError(f"Optimizer.lr.warmup_epoch must be a number >= 0, got {lr_cfg['warmup_epoch']!r}")
+    rate = lr_cfg["learning_rate"]
+    if rate is None and name != "Piecewise":
+        raise ConfigError(f"missing required key Optimizer.lr.learning_rate for the {name} schedule")
+    if rate is not None and not (_is_number(rate) and rate > 0):
+        raise ConfigError(f"Optimizer.lr.learning_rate must be a number > 0, got {rate!r}")
+    if not isinstance(lr_cfg["by_epoch"], bool):
+        raise ConfigError(f"Optimizer.lr.by_epoch must be true or false, got {lr_cfg['by_epoch']!r}")
+    if lr_cfg["by_epoch"] and not float(lr_cfg["warmup_epoch"]).is_integer():
+        raise ConfigError(f"Optimizer.lr.warmup_epoch must be a whole number of epochs with by_epoch: true, "
+                          f"got {lr_cfg['warmup_epoch']!r}")
+    _check_schedule_arguments(name, lr_cfg)
+
+
+def _check_schedule_arguments(name, lr_cfg):
+    if name in ("Cosine", "CosineWarmup") and not (_is_number(lr_cfg["eta_min"]) and lr_cfg["eta_min"] >= 0):
+        raise ConfigError(f"Optimizer.lr.eta_min must be a number >= 0, got {lr_cfg['eta_min']!r}")
+    if name in ("Step", "MultiStepDecay") and not (_is_number(lr_cfg["gamma"]) and lr_cfg["gamma"] > 0):
+        raise ConfigError(f"Optimizer.lr.gamma must be a number > 0, got {lr_cfg['gamma']!r}")
+    if name == "Step":
+        step_size, whole = lr_cfg["step_size"], lr_cfg["by_epoch"]
+        if not (_is_int(step_size) if whole else _is_number(step_size)) or step_size <= 0:
+            kind = "an integer" if whole else "a number"
+            raise ConfigError(f"Optimizer.lr.step_size must be {kind} of epochs > 0, got {step_size!r}")
+    if name == "MultiStepDecay":
+        _increasing(lr_cfg["milestones"], "epochs", "milestones")
+    if name == "Linear":
+        if not (_is_number(lr_cfg["end_lr"]) and lr_cfg["end_lr"] >= 0):
+            raise ConfigError(f"Optimizer.lr.end_lr must be a number >= 0, got {lr_cfg['end_lr']!r}")
+        if not (_is_number(lr_cfg["power"]) and lr_cfg["power"] > 0):
+            raise ConfigError(f"Optimizer.lr.power must be a number > 0, got {lr_cfg['power']!r}")
+        if not isinstance(lr_cfg["cycle"], bool):
+            raise ConfigError(f"Optimizer.lr.cycle must be true or false, got {lr_cfg['cycle']!r}")
+    if name == "Piecewise":
+        _check_piecewise(lr_cfg)
+
+
+def _check_piecewise(lr_cfg):
+    epochs, values = lr_cfg["decay_epochs"], lr_cfg["values"]
+    if lr_cfg["learning_rate"] is not None:
+        return  # PaddleClas then replaces decay_epochs and values (see piecewise_boundaries)
+    if epochs is None or values is None:
+        raise ConfigError("Optimizer.lr: Piecewise needs decay_epochs and values (or learning_rate, which "
+                          "decays 10x every 30 epochs as in PaddleClas)")
+    _increasing(epochs, "epochs", "decay_epochs")
+    if not (isinstance(values, list) and all(_is_number(v) and v >= 0 for v in values)):
+        raise ConfigError(f"Optimizer.lr.values must be a list of learning rates >= 0, got {values!r}")
+    if len(values) != len(epochs) + 1:
+        raise ConfigError(f"Optimizer.lr.values must have one more entry than decay_epochs (a rate before "
+                          f"the first and after each boundary): {len(epochs)} decay_epochs {epochs} need "
+                          f"{len(epochs) + 1} values, got {len(values)} {values}")
+
+
+def piecewise_boundaries(lr_cfg, epochs):
+    """(decay_epochs, values) of a Piecewise schedule. As in PaddleClas, ``learning_rate`` replaces both
+    with a 10x decay every 30 epochs (one warning; a run shorter than 30 epochs keeps learning_rate)."""
+    rate = lr_cfg["learning_rate"]
+    if rate is None:
+        return list(lr_cfg["decay_epochs"]), [float(v) for v in lr_cfg["values"]]
+    decay_epochs = list(range(0, epochs, PIECEWISE_EVERY))
+    values = [rate * 0.1 ** i for i in range(len(decay_epochs))]
+    decay_epochs, values = ([epochs], [values[0]] * 2) if len(decay_epochs) == 1 else (decay_epochs[1:], values)
+    given = (lr_cfg["decay_epochs"], lr_cfg["values"])
+    if given != (decay_epochs, values):
+        logger.warning(f"Optimizer.lr: Piecewise with learning_rate {rate} decays 10x every {PIECEWISE_EVERY} "
+                       f"epochs, as in PaddleClas: decay_epochs {decay_epochs} and values {values} are used "
+                       f"(the config's {given[0]} and {given[1]} are not); remove learning_rate to use them")
+    return decay_epochs, values
+
+
+def _batch_scale(lr_cfg, total_batch):
+    """Goyal et al.'s linear scaling: learning rates are for a total batch of base_batch_size (when set)."""
     base = lr_cfg["base_batch_size"]
-    return lr_cfg["learning_rate"] * (total_batch / base if base else 1.0)
+    return total_batch / base if base else 1.0
+
+
+class EpochSchedule(paddle.optimizer.lr.LRScheduler):
+    """``by_epoch``: the trainer steps every optimizer step; ``inner`` (built in epochs) moves once per epoch."""
+
+    def __init__(self, inner, steps_per_epoch):
+        self.inner, self.steps_per_epoch = inner, steps_per_epoch
+        super().__init__(inner.last_lr)
+
+    def get_lr(self):
+        while self.inner.last_epoch < self.last_epoch // self.steps_per_epoch:
+            self.inner.step()
+        return self.inner.last_lr
+
+    def state_dict(self):
+        return {**super().state_dict(), "inner": self.inner.state_dict()}
+
+    def set_state_dict(self, state_dict):
+        state = dict(state_dict)
+        self.inner.set_state_dict(state.pop("inner"))
+        super().set_state_dict(state)
 
 
 def build_lr(lr_cfg, steps_per_epoch, epochs, total_batch):
+    """The schedule, stepped once per optimizer step (``by_epoch``: its rate changes once per epoch)."""
     name = check_choice("Optimizer.lr.name", lr_cfg["name"], LR_SCHEDULES)
-    peak = scaled_learning_rate(lr_cfg, total_batch)
-    warmup_steps = int(round(lr_cfg["warmup_epoch"] * steps_per_epoch))
-    if name == "Cosine":
-        decay_steps = max(epochs * steps_per_epoch - warmup_steps, 1)
-        schedule = paddle.optimizer.lr.CosineAnnealingDecay(peak, T_max=decay_steps, eta_min=lr_cfg["eta_min"])
-    elif name == "Step":
-        boundaries = list(range(lr_cfg["step_size"] * steps_per_epoch, epochs * steps_per_epoch,
-                                lr_cfg["step_size"] * steps_per_epoch))
-        values = [peak * lr_cfg["gamma"] ** i for i in range(len(boundaries) + 1)]
-        schedule = paddle.optimizer.lr.PiecewiseDecay(boundaries, values)
+    units = 1 if lr_cfg["by_epoch"] else steps_per_epoch  # schedule steps per epoch
+    warmup_epoch = float(lr_cfg["warmup_epoch"])
+    if warmup_epoch > epochs:
+        logger.warning(f"Optimizer.lr.warmup_epoch {warmup_epoch:g} is more than Global.epochs {epochs}: "
+                       f"warming up for all {epochs} epochs (as PaddleClas does)")
+        warmup_epoch = float(epochs)
+    scale = _batch_scale(lr_cfg, total_batch)
+    warmup_steps = int(round(warmup_epoch * units))
+    decay_steps = epochs * units - warmup_steps
+    if name == "Piecewise":
+        decay_epochs, values = piecewise_boundaries(lr_cfg, epochs)
+        values = [v * scale for v in values]
+        peak = values[0]
+        schedule = paddle.optimizer.lr.PiecewiseDecay([e * units for e in decay_epochs], values)
     else:
-        schedule = paddle.optimizer.lr.LambdaDecay(peak, _constant)
+        peak = lr_cfg["learning_rate"] * scale
+        schedule = _decay(name, lr_cfg, peak, units, decay_steps)
     if warmup_steps > 0:
-        return paddle.optimizer.lr.LinearWarmup(schedule, warmup_steps, lr_cfg["warmup_start_lr"], peak)
-    return schedule
+        schedule = paddle.optimizer.lr.LinearWarmup(schedule, warmup_steps, lr_cfg["warmup_start_lr"], peak)
+    return EpochSchedule(schedule, steps_per_epoch) if lr_cfg["by_epoch"] else schedule
+
+
+def _decay(name, lr_cfg, peak, units, decay_steps):
+    lr = paddle.optimizer.lr
+    if name in ("Cosine", "CosineWarmup"):
+        if decay_steps <= 0:
+            return lr.LambdaDecay(peak, _constant)
+        return lr.CosineAnnealingDecay(peak, T_max=decay_steps, eta_min=lr_cfg["eta_min"])
+    if name == "Step":
+        step_size = int(lr_cfg["step_size"] * units)
+        if step_size < 1:
+            raise ConfigError(f"Optimizer.lr.step_size {lr_cfg['step_size']} epochs is less than one step "
+                              f"({units} steps per epoch)")
+        return lr.StepDecay(peak, step_size=step_size, gamma=lr_cfg["gamma"])
+    if name == "MultiStepDecay":
+        return lr.MultiStepDecay(peak, milestones=[m * units for m in lr_cfg["milestones"]], gamma=lr_cfg["gamma"])
+    if name == "Linear" and decay_steps > 0:
+        return lr.PolynomialDecay(peak, decay_steps, end_lr=lr_cfg["end_lr"], power=lr_cfg["power"],
+                                  cycle=lr_cfg["cycle"])
+    return lr.LambdaDecay(peak, _constant)
 
 
 def _constant(step):

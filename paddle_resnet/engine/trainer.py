@@ -6,7 +6,6 @@ import time
 
 import paddle
 import paddle.distributed as dist
-import paddle.nn.functional as F
 
 from ..config import dump_config
 from ..data.datasets import check_same_classes
@@ -15,8 +14,9 @@ from ..fileio import save_atomically, write_atomically
 from .checkpoint import (load_training_state, optimizer_state_for_loading, optimizer_state_for_saving, rng_state,
                          save_checkpoint, set_rng_state)
 from .ema import ModelEMA
-from .engine import check_batches, single_entry
+from .engine import check_batches
 from .logger import LOGGER, ScalarWriter, progress_bar
+from .losses import build_loss
 from .metrics import Average, topk_correct
 from .optim import apply_lr_mult, build_lr, build_optimizer
 
@@ -119,16 +119,7 @@ class Trainer:
 
     # ---------------------------------------------------------------- losses
     def _criterion(self):
-        opts = single_entry(self.config["Loss"]["Train"])
-        epsilon = float(opts.get("epsilon", 0.0))
-
-        def loss_fn(logits, target):
-            if isinstance(target, tuple):  # mixup: (labels_a, labels_b, lam)
-                labels_a, labels_b, lam = target
-                return (lam * F.cross_entropy(logits, labels_a, label_smoothing=epsilon)
-                        + (1 - lam) * F.cross_entropy(logits, labels_b, label_smoothing=epsilon))
-            return F.cross_entropy(logits, target, label_smoothing=epsilon)
-        return loss_fn
+        return build_loss(self.config["Loss"]["Train"])
 
     def _setup_amp(self):
         amp = self.config["AMP"]
@@ -238,7 +229,8 @@ class Trainer:
         g, loader = self.g, self.train_loader
         loader.set_epoch(epoch)
         self._train_mode(self.net)
-        loss_avg, top1_avg = Average(), Average()
+        loss_avg = Average()
+        metric_avgs = {f"top{k}": Average() for k in self.engine.train_topk}
         skipped, timed_images, timed_seconds = 0, 0, 0.0
         first_step = self.global_step
         steps = len(loader)
@@ -258,8 +250,10 @@ class Trainer:
                     f"loss is {loss_value} at epoch {epoch + 1}, step {step + 1} (global step {self.global_step}); "
                     f"{resume}. Lower Optimizer.lr.learning_rate or set Global.clip_grad_norm.")
             loss_avg.update(loss_value, batch)
-            labels = target[0] if isinstance(target, tuple) else target
-            top1_avg.update(topk_correct(logits, labels, (1,))[1] / batch, batch)
+            if metric_avgs:
+                labels = target[0] if isinstance(target, tuple) else target
+                for k, hits in topk_correct(logits, labels, self.engine.train_topk).items():
+                    metric_avgs[f"top{k}"].update(hits / batch, batch)
             now = time.perf_counter()
             if step >= g["speed_warmup_steps"]:
                 timed_images += batch * self.engine.world_size
@@ -272,17 +266,17 @@ class Trainer:
                 remaining = (g["epochs"] - epoch - 1) * steps + steps - step - 1
                 eta = remaining * timed_seconds / max(timed_images / (batch * self.engine.world_size), 1)
                 LOGGER.info(f"epoch {epoch + 1}/{g['epochs']} step {step + 1}/{steps} loss {loss_avg.value:.4f} "
-                            f"lr {lr:.6f} top1 {top1_avg.value:.4f} ips {ips:.1f} img/s "
+                            f"lr {lr:.6f}{_format_metrics(metric_avgs)} ips {ips:.1f} img/s "
                             f"eta {time.strftime('%H:%M:%S', time.gmtime(eta))}")
-                self.writer.add({"train/loss": loss_avg.value, "train/lr": lr, "train/top1": top1_avg.value,
-                                 "train/ips": ips}, self.global_step)
+                self.writer.add({"train/loss": loss_avg.value, "train/lr": lr, "train/ips": ips}
+                                | {f"train/{name}": avg.value for name, avg in metric_avgs.items()}, self.global_step)
         bar.close()
         if self.global_step == first_step:
             raise InputError(f"epoch {epoch + 1} made no optimizer step ({steps} batches, {skipped} images skipped); "
                              f"the model would be saved untrained")
         if skipped:
             LOGGER.warning(f"epoch {epoch + 1}: skipped {skipped} unreadable image(s); see the warnings above")
-        return {"loss": loss_avg.value, "top1": top1_avg.value, "skipped": skipped,
+        return {"loss": loss_avg.value, "metrics": metric_avgs, "skipped": skipped,
                 "ips": timed_images / timed_seconds if timed_seconds else float("nan")}
 
     def _forward_backward(self, images, target, step, steps):
@@ -319,8 +313,8 @@ class Trainer:
             self.evaluate_and_keep_best(epoch)
         if not self.is_main:
             return
-        LOGGER.info(f"epoch {done}/{g['epochs']} done: loss {summary['loss']:.4f} top1 {summary['top1']:.4f} "
-                    f"ips {summary['ips']:.1f} img/s, skipped images {summary['skipped']}")
+        LOGGER.info(f"epoch {done}/{g['epochs']} done: loss {summary['loss']:.4f}{_format_metrics(summary['metrics'])}"
+                    f" ips {summary['ips']:.1f} img/s, skipped images {summary['skipped']}")
         self.last_good = self._save("latest", epoch)
         if g["save_interval"] and done % g["save_interval"] == 0:
             self._save(f"epoch_{done}", epoch)
@@ -344,6 +338,11 @@ class Trainer:
                     f"best top1 {self.best['top1']:.4f} (epoch {self.best['epoch'] + 1})")
         self.writer.add({f"eval/top{k}": result[f"top{k}"] for k in self.engine.topk} | {"eval/loss": result["loss"]},
                         self.global_step)
+
+
+def _format_metrics(averages):
+    """`` top1 0.9120 top5 0.9950`` for Metric.Train's accuracies ("" when it lists none)."""
+    return "".join(f" {name} {avg.value:.4f}" for name, avg in averages.items())
 
 
 def _format_config(config):

@@ -12,6 +12,7 @@ import paddle
 import paddle.nn as nn
 
 from ..errors import ConfigError, check_choice, did_you_mean
+from .aliases import PADDLECLAS_ALIASES, resolve_alias
 from .blocks import BLOCKS, conv, make_shortcut
 
 DEPTHS = {
@@ -201,15 +202,24 @@ def _listing_order(name):
     return family, int(depth), ("", "_vd", "_v2").index(rest) if rest in ("", "_vd", "_v2") else 3, rest
 
 
-def list_models():
-    """Registered names: resnet by depth (v1, _vd, _v2), then resnext, then wide."""
-    return sorted(_MODELS, key=_listing_order)
+def list_models(aliases=False):
+    """Registered names: resnet by depth (v1, _vd, _v2), then resnext, then wide; with ``aliases=True``
+    followed by the PaddleClas names that also build (``models/aliases.py``)."""
+    names = sorted(_MODELS, key=_listing_order)
+    return names + list(PADDLECLAS_ALIASES) if aliases else names
 
 
 def model_args(name):
-    """The registered row of arguments for ``name`` (a copy)."""
+    """The registered row of arguments for ``name`` (a copy); a PaddleClas alias gives its row's arguments
+    plus its own."""
+    alias = resolve_alias(name)
+    if alias is not None:
+        target, extra = alias
+        return {**_MODELS[target], **extra}
     if name not in _MODELS:
-        raise ConfigError(f"unknown model {name!r}{did_you_mean(name, _MODELS)} Available: {_choices(list_models())}")
+        known = list(_MODELS) + list(PADDLECLAS_ALIASES)
+        raise ConfigError(f"unknown model {name!r}{did_you_mean(name, known)} Available: {_choices(list_models())} "
+                          f"(and PaddleClas's names: paddle-resnet models)")
     return dict(_MODELS[name])
 
 

@@ -90,6 +90,8 @@ PADDLECLAS_LEGACY = (
     (r"\._conv\.", ".conv."),
     (r"\._batch_norm\.", ".bn."),
     (r"^out\.", "fc."),
+    (r"^conv\.conv\.", "conv1."),  # model_zoo ResNeXt's 7x7 stem: conv._conv, conv._batch_norm
+    (r"^conv\.bn\.", "bn1."),
 )
 # PaddleClas >= 2.2 legendary_models/resnet.py: stem.0.conv, blocks.N.conv0.bn, blocks.N.short.conv.
 PADDLECLAS = PADDLECLAS_STATIC + PADDLECLAS_LEGACY + (
