@@ -174,6 +174,13 @@ class Predictor:
             self._fill_top_k(loaded, self.run(np.stack(images)), top_k)
         return results
 
+    def predict_preprocessed(self, batch_nchw, names, top_k=5):
+        """Top-k for a batch that ``preprocess`` (or a worker running ``transforms``) already made: one
+        Prediction per row, named by ``names``."""
+        predictions = [Prediction(str(name)) for name in names]
+        self._fill_top_k(predictions, self.run(batch_nchw), _check_positive("top_k", top_k))
+        return predictions
+
     def _fill_top_k(self, predictions, outputs, top_k):
         probabilities = outputs if self.config.softmax else _softmax(outputs)
         k = min(top_k, probabilities.shape[1])
