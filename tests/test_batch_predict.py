@@ -150,6 +150,20 @@ def test_existing_output_without_resume_is_refused_in_one_line(folder, tmp_path,
     assert output.read_text() == '{"path": "x.jpg"}\n'
 
 
+def test_ranks_shard_the_files_and_rank0_merges_even_when_resumed_with_another_process_count(predictor, folder,
+                                                                                              tmp_path):
+    directory, paths = folder
+    output = tmp_path / "preds.jsonl"
+    run_folder(predictor, directory, output, rank=1, world_size=2)  # rank 0 of that run died before writing
+    assert [r["path"] for r in read_records(tmp_path / "preds.rank1.jsonl")] == paths[1::2]
+    with pytest.raises(InputError, match=rf"^--output {output}: {tmp_path / 'preds.rank1.jsonl'} already exists; "
+                                         rf"add --resume"):
+        FolderPrediction(InputFiles(directory), output)
+    summary = run_folder(predictor, directory, output, resume=True)  # one process now
+    assert (summary.already_done, summary.predicted + summary.unreadable) == (len(paths[1::2]), len(paths[0::2]))
+    assert_same_records(read_records(output), expected_records(predictor, paths))
+
+
 def test_resume_refuses_a_file_that_is_not_predictions(folder, tmp_path):
     output = tmp_path / "notes.jsonl"
     output.write_text('{"path": "a.jpg"}\nsome notes\n')

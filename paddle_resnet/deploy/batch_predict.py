@@ -291,14 +291,17 @@ class FolderPrediction:
             self.close()
             raise
         # Every file any run recorded, whatever its rank or process count then: none is predicted twice.
-        self.done = set().union(*map(recorded_paths, [self.output, *self._rank_files()])) if resume else set()
+        self.done = set().union(*map(recorded_paths, [self.output, *self._rank_paths()])) if resume else set()
+
+    def _rank_paths(self):
+        return [path for _, path in self._rank_files()]
 
     def _rank_files(self):
+        """[(rank, path)] of the rank files of ``output`` that exist, by rank."""
         stem, suffix = os.path.splitext(self.output)
         pattern = re.compile(re.escape(os.path.basename(stem)) + r"\.rank(\d+)" + re.escape(suffix) + "$")
-        found = [(int(m.group(1)), path) for path in glob.glob(glob.escape(stem) + ".rank*" + glob.escape(suffix))
-                 if (m := pattern.match(os.path.basename(path)))]
-        return [path for _, path in sorted(found)]
+        return sorted((int(m.group(1)), path) for path in glob.glob(glob.escape(stem) + ".rank*" + glob.escape(suffix))
+                      if (m := pattern.match(os.path.basename(path))))
 
     def _lock(self, path):
         self._locks.append(acquire_lock(_beside(path, ".{}.lock"), lambda holder: InputError(
@@ -319,9 +322,8 @@ class FolderPrediction:
             return
         # Only files no other rank of this run may be creating right now: each rank checks its own.
         existing = [self.output, self.target]
-        if self.rank == 0:
-            existing += [path for path in self._rank_files() if path != self.target and
-                         int(re.findall(r"\.rank(\d+)", path)[-1]) >= self.world_size]
+        if self.rank == 0:  # and the rank files no rank of this run writes (rank 0's own, without launch)
+            existing += [path for rank, path in self._rank_files() if rank == 0 or rank >= self.world_size]
         for path in existing:
             if os.path.exists(path):
                 named = f"--output {self.output}" + (f": {path}" if path != self.output else "")
@@ -344,7 +346,7 @@ class FolderPrediction:
         writer = RecordWriter(self.target)
         description = f"rank {self.rank}" if self.world_size > 1 else "predict"
         # On a terminal the bar redraws in place; in a log file (launch's workerlog) one line every 30 s.
-        bar = tqdm.tqdm(total=total, unit="img", desc=description, disable=not progress, dynamic_ncols=True,
+        bar = tqdm.tqdm(total=total, unit="img", desc=description, disable=not progress or not total, dynamic_ncols=True,
                         mininterval=0.5 if sys.stderr.isatty() else 30)
         try:
             workers = workers if total > batch_size else 0  # one batch: starting workers costs more than it saves
@@ -369,7 +371,7 @@ class FolderPrediction:
             return
         for rank in range(1, self.world_size):
             self._wait_for(rank, poll_seconds)
-        sources = [self.output, *self._rank_files()] if os.path.exists(self.output) else self._rank_files()
+        sources = [self.output, *self._rank_paths()] if os.path.exists(self.output) else self._rank_paths()
         merge_records(sources, self.output)
         for rank in range(1, self.world_size):
             os.remove(self._marker(rank))
