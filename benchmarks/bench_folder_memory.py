@@ -83,8 +83,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench_folder_memory-") as workdir:
         model_dir = os.path.join(workdir, "model")
         export_inference(model, model_dir, image_shape=(3, 32, 32), model_name="resnet18",
-                         eval_ops=[{"DecodeImage": {}}, {"ResizeImage": {"size": 32}}, {"NormalizeImage": {"order": ""}},
-                                   "ToCHWImage"])
+                         eval_ops=[{"DecodeImage": {}}, {"ResizeImage": {"size": 32}},
+                                   {"NormalizeImage": {"order": ""}}, "ToCHWImage"])
         for count in args.counts:
             folder = os.path.join(workdir, f"photos{count}")
             write_folder(folder, count)

@@ -346,8 +346,8 @@ class FolderPrediction:
         writer = RecordWriter(self.target)
         description = f"rank {self.rank}" if self.world_size > 1 else "predict"
         # On a terminal the bar redraws in place; in a log file (launch's workerlog) one line every 30 s.
-        bar = tqdm.tqdm(total=total, unit="img", desc=description, disable=not progress or not total, dynamic_ncols=True,
-                        mininterval=0.5 if sys.stderr.isatty() else 30)
+        bar = tqdm.tqdm(total=total, unit="img", desc=description, disable=not progress or not total,
+                        dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30)
         try:
             workers = workers if total > batch_size else 0  # one batch: starting workers costs more than it saves
             for predictions in predict_stream(predictor, self.todo(), top_k=top_k, batch_size=batch_size,

@@ -1,4 +1,5 @@
-"""One live training run per output folder, and a clean folder to start from.
+"""One live training run per output folder, and a clean folder to start from; ``acquire_lock`` also keeps
+``predict.py --output`` to one writer per file.
 
 The lock is ``fcntl.flock`` on ``<output_dir>/.lock``: the kernel drops it when the process dies, even by
 SIGKILL, so a stale lock never blocks a new run, and the pid written inside names the live holder.
