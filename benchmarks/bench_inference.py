@@ -1,15 +1,19 @@
 """CPU inference throughput of one model: dygraph, Paddle Inference with and without oneDNN, ONNX Runtime.
 
     python benchmarks/bench_inference.py [--model resnet50] [--size 224] [--batch-sizes 1 8 16]
-        [--rounds 2] [--seconds 3] [--threads N] [--knobs]
+        [--rounds 2] [--seconds 3] [--threads N] [--knobs] [--jpeg-folder 2000 [--workers N]]
 
 All configurations run in each of ``--rounds`` rounds, interleaved, so that load from other processes
 falls on all of them alike; a row gives percentiles over every timed call of all rounds. Ratios between
 rows of one run are the result; absolute numbers move with the machine's load. numpy's fp32 GEMM
 (2048 x 2048, same thread count) is measured in the same rounds as a practical ceiling.
 ``--knobs`` adds the Paddle Inference / ONNX Runtime switches tried when looking for the gap between them.
+``--jpeg-folder N`` adds a table of its own: ``predict.py --output``'s code predicting a folder of N real
+JPEGs (scikit-image's photos at assorted sizes) end to end, against the same predictor on pre-decoded
+batches of those photos, interleaved in each round (see ``jpeg_folder_rows``).
 """
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -27,6 +31,10 @@ def parse_args():
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds per row and round")
     parser.add_argument("--threads", type=int, default=None, help="default: all cores")
     parser.add_argument("--knobs", action="store_true", help="also time the switches investigated")
+    parser.add_argument("--jpeg-folder", type=int, default=0, metavar="N",
+                        help="also predict a folder of N JPEG files, against the same model on pre-decoded batches")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="decoding processes for --jpeg-folder (default: predict.py's)")
     return parser.parse_args()
 
 
@@ -102,6 +110,69 @@ def run_rounds(args, model, model_dir, threads):
     return seconds, failures
 
 
+def write_jpeg_folder(folder, count, seed=0):
+    """``count`` JPEGs (quality 90) of scikit-image's photos, each scaled to a longer side of 320-800 pixels."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    names = ["astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
+             "camera", "coins", "moon"]
+    photos = [Image.fromarray(getattr(skimage.data, name)()) for name in names]
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        photo = photos[index % len(photos)]
+        scale = rng.uniform(320, 800) / max(photo.size)
+        size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
+        photo.resize(size, Image.BILINEAR).save(os.path.join(folder, f"{index:06d}.jpg"), quality=90)
+
+
+def jpeg_folder_rows(args, model_dir, threads):
+    """Batch prediction of a JPEG folder vs the model alone: one Predictor (predict.py's default backend),
+    batch ``args.batch_sizes[-1]``. Round r of R predicts the r-th of R shards of the folder (every R-th file,
+    as rank r of R processes would: the whole walk, decoding in worker processes, model, JSON Lines with
+    fsync per batch, and starting the worker pool) and, just before, times the model on pre-decoded batches
+    of the same photos for as many images, so both sides see the same background load. Each row's figures
+are over the rounds' mean seconds per batch. -> a markdown table."""
+    import time
+
+    from paddle_resnet.cpu import cores_per_process
+    from paddle_resnet.deploy import Predictor
+    from paddle_resnet.deploy.batch_predict import FolderPrediction, InputFiles
+    from paddle_resnet.deploy.benchmark import Timing, time_calls, timings_table
+
+    batch_size, workers = args.batch_sizes[-1], args.workers if args.workers is not None else cores_per_process()
+    predictor = Predictor(model_dir, cpu_threads=threads, max_batch_size=batch_size)
+    with tempfile.TemporaryDirectory(prefix="bench_jpeg_folder-") as workdir:
+        folder = os.path.join(workdir, "photos")
+        os.mkdir(folder)
+        write_jpeg_folder(folder, args.jpeg_folder)
+        inputs = InputFiles(folder)
+        batch = predictor.preprocess(list(itertools.islice(inputs, batch_size)))
+        decoded, from_folder, predicted = [], [], 0
+        for round_index in range(args.rounds):
+            job = FolderPrediction(inputs, os.path.join(workdir, "preds.jsonl"), rank=round_index,
+                                   world_size=args.rounds)
+            images = sum(1 for _ in job.todo())
+            calls = time_calls(lambda: predictor.run(batch), warmup=1, min_runs=-(-images // batch_size),
+                               min_seconds=0)
+            decoded.append(sum(calls) / len(calls))  # like the folder row: one mean per round
+            started = time.perf_counter()
+            summary = job.run(predictor, batch_size=batch_size, workers=workers, progress=False)
+            from_folder.append((time.perf_counter() - started) * batch_size / images)
+            job.close()
+            assert summary.predicted == images, summary
+            predicted += images
+            print(f"round {round_index + 1}/{args.rounds}: JPEG folder, {images} files done", file=sys.stderr,
+                  flush=True)
+        assert predicted == args.jpeg_folder
+    reference = f"{predictor.backend_name}, pre-decoded batches"
+    timings = [Timing.from_seconds(reference, batch_size, decoded),
+               Timing.from_seconds(f"folder of {args.jpeg_folder} JPEGs, {workers} decoding workers", batch_size,
+                                   from_folder)]
+    return timings_table(timings, reference=reference)
+
+
 def main():
     args = parse_args()
     threads = args.threads or len(os.sched_getaffinity(0))
@@ -124,6 +195,7 @@ def main():
         export_inference(model, workdir, image_shape=(3, args.size, args.size), eval_ops=eval_ops, onnx=True,
                          model_name=args.model)
         seconds, failures = run_rounds(args, model, workdir, threads)
+        folder_table = jpeg_folder_rows(args, workdir, threads) if args.jpeg_folder else None
 
     gemm = Timing.from_seconds("GEMM", 1, seconds.pop(("GEMM", 1)))
     gemm_gflops = 2 * GEMM_SIZE ** 3 * gemm.images_per_s / 1e9
@@ -135,6 +207,8 @@ def main():
     print(f"\nceiling: numpy fp32 GEMM {GEMM_SIZE}x{GEMM_SIZE}, {threads} threads: {gemm_gflops:.1f} GFLOP/s")
     for name, error in failures.items():
         print(f"failed: {name}: {error}")
+    if folder_table:
+        print(f"\n{folder_table}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,17 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
 def run_engine(description, mode, argv, action, add_arguments=None, prog=None):
     """Parses ``-c CONFIG -o KEY=VALUE``, builds the Engine in ``mode`` and returns ``action(engine, args)``;
     a UserError exits with one line (code 1), anything else is a bug and keeps its traceback."""

@@ -2,33 +2,27 @@
 
     python tools/predict.py --model-dir inference/resnet50 --input img.jpg|DIR|"GLOB" [--top-k 5]
         [--batch-size 8] [--device cpu|gpu] [--backend auto|paddle|onnxruntime] [--json out.json]
+    python tools/predict.py --model-dir inference/resnet50 --input DIR --output preds.jsonl [--resume] [--workers N]
+    python -m paddle.distributed.launch --nproc_per_node 2 tools/predict.py ... --output preds.jsonl
     python tools/predict.py --model-dir inference/resnet50 --input DIR --benchmark [--benchmark-batch-sizes 1 8 16]
     python tools/predict.py -c deploy/configs/inference_cls.yaml [-o Global.infer_imgs=DIR] [--model-dir DIR]
 
 --model-dir may also be an inference model exported by PaddleClas (no inference.yml): it is preprocessed as
 PaddleClas's predict_cls.py does. -c reads PaddleClas's deploy config (Global, PreProcess, PostProcess);
 arguments given on the command line win over its values.
+
+A folder is walked recursively (names sorted within each folder). Images are decoded in --workers processes
+while the model runs. --output writes one JSON object per file and line as it goes, with a progress bar;
+--resume skips the files an interrupted run already wrote. Under paddle.distributed.launch each process
+predicts every N-th file into <output stem>.rank<r>.jsonl, and rank 0 merges them into --output.
 """
 import argparse
-import glob
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
-from .common import fail, positive_int, program_name
-
-
-
-def find_files(pattern):
-    """A file, the files in a directory (sorted, not recursive), or the files a glob matches."""
-    path = Path(pattern)
-    if path.is_file():
-        return [str(path)]
-    if path.is_dir():
-        return sorted(str(p) for p in path.iterdir() if p.is_file())
-    return sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+from .common import fail, non_negative_int, positive_int, program_name
 
 
 def print_predictions(predictions):
@@ -54,12 +48,21 @@ def parse_args(argv, prog=None):
     parser.add_argument("--device", default=None, choices=["cpu", "gpu"], help="default: cpu")
     parser.add_argument("--backend", default=None, choices=["auto", "paddle", "onnxruntime"], help="default: auto")
     parser.add_argument("--cpu-threads", type=positive_int, default=None,
-                        help="default: all cores this process may run on")
+                        help="default: this process's share of the cores (all of them without distributed launch)")
+    parser.add_argument("--workers", type=non_negative_int, default=None,
+                        help="processes decoding images while the model runs (0: decode in the main process); "
+                             "default: this process's share of the cores")
     parser.add_argument("--json", help="also write the predictions to this JSON file")
+    parser.add_argument("--output", help="write the predictions to this JSON Lines file as they are made, one "
+                                         "line per file, with a progress bar instead of a line per file")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip the files already in --output (after an interrupted run)")
     parser.add_argument("--benchmark", action="store_true",
                         help="time the model with and without preprocessing instead of printing predictions")
     parser.add_argument("--benchmark-batch-sizes", type=positive_int, nargs="+", default=[1, 8, 16])
     args = parser.parse_args(argv)
+    if args.resume and not args.output:
+        parser.error("--resume continues an --output file: add --output")
     if not args.config:
         for name in ("model_dir", "input"):
             if getattr(args, name) is None:
@@ -105,51 +108,102 @@ def main(argv=None, prog=None):
         apply_deploy_config(args)
     except UserError as error:
         return fail(prog, error)
-    no_match = f"--input {args.input!r} matches no image file"
-    files = find_files(args.input)
-    if not files:
-        return fail(prog, no_match, exit_code=2)
-    # Imported only now, so that a wrong --input fails at once instead of after paddle's slow import.
-    from ..data.datasets import is_image_file
+    from ..cpu import cores_per_process
+    from ..deploy.batch_predict import InputFiles
 
-    # A single file is tried whatever its name; in a directory or glob, only image files are taken.
-    images = files if Path(args.input).is_file() else [f for f in files if is_image_file(f)]
-    if not images:
-        return fail(prog, no_match, exit_code=2)
+    inputs = InputFiles(args.input)
+    if inputs.is_empty():
+        return fail(prog, f"--input {args.input!r} matches no image file", exit_code=2)
+    if args.workers is None:
+        args.workers = cores_per_process()
     try:
-        return run(args, images, prog)
+        if args.benchmark:
+            return benchmark(args, list(inputs))
+        if args.output:
+            return predict_to_file(args, inputs, prog)
+        return predict_to_stdout(args, inputs, prog)
     # FileNotFoundError: a model directory or file that is not there, however deep it is noticed.
     except (UserError, FileNotFoundError) as error:  # anything else is a bug and keeps its traceback
         return fail(prog, error)
 
 
-def run(args, images, prog=None):
+def build_predictor(args):
+    from ..cpu import cores_per_process
     from ..deploy import Predictor
-    from ..deploy.benchmark import benchmark_predictor, timings_table
-    from ..fileio import write_atomically
 
+    batch_sizes = [args.batch_size, *(args.benchmark_batch_sizes if args.benchmark else [])]
     options = {key: value for key, value in (args.deploy.predictor_options if args.deploy else {}).items()
                if key in ("use_mkldnn", "use_tensorrt", "precision")}
-    predictor = Predictor(args.model_dir, backend=args.backend, device=args.device, cpu_threads=args.cpu_threads,
-                          max_batch_size=max([args.batch_size, *args.benchmark_batch_sizes]),
-                          paddleclas_config=args.deploy, **options)
-    if args.benchmark:
-        timings = benchmark_predictor(predictor, images, args.benchmark_batch_sizes)
-        print(f"{args.model_dir} on {predictor.backend_name}, device={args.device}")
-        print(timings_table(timings))
-        return 0
+    return Predictor(args.model_dir, backend=args.backend, device=args.device,
+                     cpu_threads=args.cpu_threads or cores_per_process(), max_batch_size=max(batch_sizes),
+                     paddleclas_config=args.deploy, **options)
 
-    predictions = predictor.predict(images, top_k=args.top_k, batch_size=args.batch_size)
-    print_predictions(predictions)
+
+def benchmark(args, images):
+    from ..deploy.benchmark import benchmark_predictor, timings_table
+
+    predictor = build_predictor(args)
+    timings = benchmark_predictor(predictor, images, args.benchmark_batch_sizes)
+    print(f"{args.model_dir} on {predictor.backend_name}, device={args.device}")
+    print(timings_table(timings))
+    return 0
+
+
+def predict_to_stdout(args, inputs, prog=None):
+    import paddle.distributed as dist
+
+    from ..deploy.batch_predict import predict_stream
+    from ..errors import InputError
+    from ..fileio import write_atomically
+
+    if dist.get_world_size() > 1:
+        raise InputError("under paddle.distributed.launch each process writes its share of the files to a file "
+                         "of its own: add --output preds.jsonl")
+    predictor = build_predictor(args)
+    total = sum(1 for _ in inputs)
+    workers = args.workers if total > args.batch_size else 0  # one batch: starting workers costs more than it saves
+    collected, count, skipped = [], 0, 0
+    for predictions in predict_stream(predictor, inputs, top_k=args.top_k, batch_size=args.batch_size,
+                                      workers=workers):
+        print_predictions(predictions)
+        count += len(predictions)
+        skipped += sum(p.skipped for p in predictions)
+        if args.json:
+            collected.extend(predictions)
     if args.json:
-        text = json.dumps([p.to_dict() for p in predictions], indent=2)
+        text = json.dumps([p.to_dict() for p in collected], indent=2)
         try:
             write_atomically(args.json, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         except OSError as err:  # the message would name the temporary file
             return fail(prog, f"cannot write --json {args.json}: {err.strerror}")
-    skipped = sum(p.skipped for p in predictions)
-    if skipped == len(predictions):
+    return report_unreadable(prog, count, skipped)
+
+
+def report_unreadable(prog, count, skipped):
+    if count and skipped == count:
         return fail(prog, f"none of the {skipped} inputs could be read")
     if skipped:
-        print(f"{skipped} of {len(predictions)} inputs could not be read and were skipped", file=sys.stderr)
+        print(f"{skipped} of {count} inputs could not be read and were skipped", file=sys.stderr)
     return 0
+
+
+def predict_to_file(args, inputs, prog=None):
+    import paddle.distributed as dist
+
+    from ..deploy.batch_predict import FolderPrediction, start_together
+
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+    job = FolderPrediction(inputs, args.output, resume=args.resume, rank=rank, world_size=world_size)
+    try:
+        if world_size > 1:
+            start_together()
+        summary = job.run(build_predictor(args), top_k=args.top_k, batch_size=args.batch_size, workers=args.workers)
+        job.finish()
+    finally:
+        job.close()
+    written = job.target + (f", merged into {args.output}" if rank == 0 and job.sharded else "")
+    print(f"{summary.predicted} images predicted, {summary.unreadable} unreadable (listed with their error), "
+          f"{summary.already_done} already in the output: {written}", file=sys.stderr)
+    if world_size > 1:  # a rank whose share is unreadable must not fail the others' run
+        return 0
+    return report_unreadable(prog, summary.predicted + summary.unreadable, summary.unreadable)

@@ -183,6 +183,13 @@ class Predictor:
             self._fill_top_k(loaded, self.run(np.stack(images)), top_k)
         return results
 
+    def predict_preprocessed(self, batch_nchw, names, top_k=5):
+        """Top-k for a batch that ``preprocess`` (or a worker running ``transforms``) already made: one
+        Prediction per row, named by ``names``."""
+        predictions = [Prediction(str(name)) for name in names]
+        self._fill_top_k(predictions, self.run(batch_nchw), _check_positive("top_k", top_k))
+        return predictions
+
     def _fill_top_k(self, predictions, outputs, top_k):
         # softmax None: a model exported elsewhere, which may or may not end in a softmax.
         as_is = self.config.softmax if self.config.softmax is not None else _looks_like_probabilities(outputs)

@@ -1,4 +1,5 @@
-"""One live training run per output folder, and a clean folder to start from.
+"""One live training run per output folder, and a clean folder to start from; ``acquire_lock`` also keeps
+``predict.py --output`` to one writer per file.
 
 The lock is ``fcntl.flock`` on ``<output_dir>/.lock``: the kernel drops it when the process dies, even by
 SIGKILL, so a stale lock never blocks a new run, and the pid written inside names the live holder.
@@ -31,6 +32,37 @@ def _describe_holder(lock_path):
         return "another process"
 
 
+def acquire_lock(lock_path, in_use):
+    """An ``flock`` on ``lock_path`` for this process, which writes itself into the file; returns the open file
+    (closing it releases the lock). When a live process holds it, raises ``in_use(holder)``, where ``holder``
+    names that process ("pid 123 on host since ...")."""
+    handle = open(lock_path, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise in_use(_describe_holder(lock_path)) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    handle.flush()
+    return handle
+
+
+def lock_is_held(lock_path):
+    """Whether a live process holds the ``flock`` on ``lock_path`` (False when the file does not exist)."""
+    try:
+        handle = open(lock_path, encoding="utf-8")
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
 def lock_output_dir(output_dir):
     """Takes the folder for this process; raises OutputDirInUse naming the live run that holds it."""
     created = not os.path.exists(output_dir)
@@ -41,19 +73,9 @@ def lock_output_dir(output_dir):
     key = os.path.realpath(output_dir)
     if key in _HELD:  # an earlier Engine of this process (e.g. a notebook re-running a cell)
         return
-    lock_path = os.path.join(output_dir, LOCK_FILE)
-    handle = open(lock_path, "a+", encoding="utf-8")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise OutputDirInUse(f"Global.output_dir {output_dir!r} is in use by a live training run "
-                             f"({_describe_holder(lock_path)}); choose another Global.output_dir or stop "
-                             f"that run first") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-    handle.flush()
+    handle = acquire_lock(os.path.join(output_dir, LOCK_FILE), lambda holder: OutputDirInUse(
+        f"Global.output_dir {output_dir!r} is in use by a live training run ({holder}); choose another "
+        f"Global.output_dir or stop that run first"))
     _HELD[key] = handle, created
 
 

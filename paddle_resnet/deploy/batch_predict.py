@@ -1,0 +1,399 @@
+"""Predicting a large folder: a lazy walk, decoding in worker processes, JSON Lines written as it goes,
+resume after a kill, and one shard per rank under ``paddle.distributed.launch``.
+
+* **Order.** A folder is walked lazily, names sorted within each folder and sub-folders visited where their
+  name falls, so every run and every rank sees the same sequence while holding one listing per level.
+  Rank r of N takes the files at positions i with i % N == r: deterministic, balanced, and streaming.
+* **Output.** One JSON object per file and line: ``{"path", "class_ids", "scores", "label_names", "error"}``
+  (an unreadable file has its error and empty lists), appended, flushed and fsync'ed after every batch.
+  With ``resume`` the paths already in the output are skipped; a last line a kill cut short is dropped
+  and its file predicted again, so each file is listed exactly once.
+* **One writer per output**: an ``flock`` (engine/run_dir.py) on ``.<output>.lock``, which the kernel drops
+  when the process dies; a second live run on the same output is refused, naming the first one's pid.
+* **Several processes.** Each rank writes ``<stem>.rank<r><suffix>`` and, when finished, a completion marker
+  ``.<stem>.rank<r><suffix>.done``; rank 0 waits for all markers and merges the rank files (and an output a
+  single-process run began) into the output, in walk order. Markers rather than paddle.distributed.barrier
+  for the end: Paddle 3.3's gloo barrier on the CPU gives up after about 30 s (measured here: gloo's
+  ``unbound_buffer.cc:80 TIMEOUT`` when one rank reached it 700 s after the other), while ranks of a long
+  prediction can finish minutes apart. One gloo barrier is used at the start, where ranks arrive within
+  seconds: it ensures every rank holds its lock and has removed its old marker before rank 0 looks for
+  markers. While waiting, rank 0 checks each rank's lock, so a rank that died is an error, never a hang.
+"""
+import glob
+import heapq
+import itertools
+import json
+import logging
+import multiprocessing
+import os
+import re
+import signal
+import sys
+import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.datasets import is_image_file
+from ..data.transforms import build_transforms
+from ..engine.run_dir import acquire_lock, lock_is_held
+from ..errors import InputError
+from ..fileio import write_atomically
+from .predictor import Prediction, _skip_reason
+
+logger = logging.getLogger(__name__)
+
+# fork, as paddle.io.DataLoader's workers: a worker starts at once with the preprocessing already imported
+# (forkserver and spawn import Paddle again in each, about 7 s on a busy 2-core machine). The runtime's
+# threads are not copied; a worker only runs PIL and numpy, which do not use the locks those threads take.
+START_METHOD = "fork"
+BATCHES_AHEAD_PER_WORKER = 2  # decoded batches waiting for the model: enough to hide decode jitter, bounded
+
+
+# ---- inputs -------------------------------------------------------------------------------------------------
+
+def walk_images(root):
+    """Image files under ``root``, recursively and lazily, names sorted within each folder. A name with an
+    image extension is taken even if it cannot be opened (a broken link), so that its error is reported."""
+    try:
+        with os.scandir(root) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError as error:
+        logger.warning("skipping the folder %s: %s", root, error.strerror)
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from walk_images(entry.path)
+        elif is_image_file(entry.name) and not entry.is_dir():
+            yield entry.path
+
+
+class InputFiles:
+    """The files ``--input`` names, in one fixed order, iterable any number of times: a file (whatever its
+    name), the image files under a folder (walked lazily), or the image files a glob matches (sorted)."""
+
+    def __init__(self, pattern):
+        self.pattern = os.fspath(pattern)
+
+    def __iter__(self):
+        if os.path.isfile(self.pattern):
+            return iter([self.pattern])
+        if os.path.isdir(self.pattern):
+            return walk_images(self.pattern)
+        return (path for path in sorted(glob.glob(self.pattern, recursive=True))
+                if os.path.isfile(path) and is_image_file(path))
+
+    def is_empty(self):
+        return next(iter(self), None) is None
+
+
+def walk_order(path):
+    """Sort key that gives the order of ``walk_images`` (names compared folder level by folder level)."""
+    return path.split(os.sep)
+
+
+def shard(paths, rank, world_size):
+    return itertools.islice(paths, rank, None, world_size)
+
+
+def chunks(items, size):
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+# ---- decoding in worker processes ---------------------------------------------------------------------------
+
+_worker_transforms = None  # the preprocessing of one worker process, built once by _start_worker
+
+
+def _start_worker(transform_ops):
+    global _worker_transforms
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it stops the pool
+    _worker_transforms = build_transforms(transform_ops)
+
+
+def _decode_in_worker(paths):
+    return decode_batch(_worker_transforms, paths)
+
+
+def decode_batch(transforms, paths):
+    """-> (float32 NCHW batch of the files that could be read, or None; {position in paths: error})."""
+    images, errors = [], {}
+    for index, path in enumerate(paths):
+        try:
+            images.append(transforms(path))
+        except Exception as error:  # noqa: BLE001  whatever one file raises is that file's result
+            errors[index] = _skip_reason(path, error)
+    return (np.stack(images) if images else None), errors
+
+
+def decoded_batches(path_batches, transform_ops, workers):
+    """Yields ``(paths, batch, errors)`` for each list of paths, in order. ``workers`` processes decode
+    (0: this one), at most BATCHES_AHEAD_PER_WORKER batches each ahead of the consumer, so memory stays
+    flat however many files there are. A worker that dies is a RuntimeError here, not a hang."""
+    if workers == 0:
+        transforms = build_transforms(transform_ops)
+        for paths in path_batches:
+            yield (paths, *decode_batch(transforms, paths))
+        return
+    context = multiprocessing.get_context(START_METHOD)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(transform_ops,))
+    pending = deque()
+    try:
+        for paths in path_batches:
+            pending.append((paths, pool.submit(_decode_in_worker, paths)))
+            if len(pending) > BATCHES_AHEAD_PER_WORKER * workers:
+                yield _decoded(*pending.popleft())
+        while pending:
+            yield _decoded(*pending.popleft())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _decoded(paths, future):
+    try:
+        return (paths, *future.result())
+    except BrokenProcessPool as error:
+        raise RuntimeError("a decoding worker process died (killed for lack of memory, or a crash in native "
+                           "code); try fewer --workers, or --workers 0 to decode in the main process") from error
+
+
+def predict_stream(predictor, paths, *, top_k=5, batch_size=8, workers=0):
+    """Predictions for ``paths``, one list per batch, in order; an unreadable file is a Prediction with
+    its ``error`` set. Decoding runs in ``workers`` processes while the model runs here."""
+    for batch_paths, batch, errors in decoded_batches(chunks(paths, batch_size), predictor.config.transform_ops,
+                                                      workers):
+        readable = [path for index, path in enumerate(batch_paths) if index not in errors]
+        predicted = iter(predictor.predict_preprocessed(batch, readable, top_k) if readable else [])
+        yield [Prediction(path, error=errors[index]) if index in errors else next(predicted)
+               for index, path in enumerate(batch_paths)]
+
+
+# ---- the output file ----------------------------------------------------------------------------------------
+
+def to_record(prediction):
+    return {"path": prediction.input, "class_ids": prediction.class_ids, "scores": prediction.scores,
+            "label_names": prediction.label_names, "error": prediction.error}
+
+
+def complete_lines(path):
+    """The lines of ``path`` that end in a newline (a last line a kill cut short does not count)."""
+    try:
+        with open(path, "rb") as f:
+            yield from (line for line in f if line.endswith(b"\n"))
+    except FileNotFoundError:
+        return
+
+
+def recorded_paths(path):
+    """The paths ``path`` already lists; InputError if a line is not a prediction record."""
+    paths = set()
+    for number, line in enumerate(complete_lines(path), 1):
+        try:
+            paths.add(json.loads(line)["path"])
+        except (ValueError, KeyError, TypeError):
+            raise InputError(f"{path} line {number} is not a prediction record of predict.py; "
+                             f"choose another --output") from None
+    return paths
+
+
+def drop_torn_tail(path, block=1 << 16):
+    """Truncates ``path`` after its last newline: removes a line a kill cut short."""
+    with open(path, "r+b") as f:
+        end = f.seek(0, os.SEEK_END)
+        position = end
+        while position > 0:
+            start = max(0, position - block)
+            f.seek(start)
+            newline = f.read(position - start).rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            position = start
+        else:
+            keep = 0
+        if keep < end:
+            f.truncate(keep)
+            os.fsync(f.fileno())
+
+
+class RecordWriter:
+    """Appends prediction records to a JSON Lines file; every ``write`` is flushed and fsync'ed."""
+
+    def __init__(self, path):
+        if os.path.exists(path):
+            drop_torn_tail(path)
+        self._file = open(path, "ab")
+
+    def write(self, predictions):
+        self._file.write("".join(json.dumps(to_record(p)) + "\n" for p in predictions).encode())
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self):
+        self._file.close()
+
+
+def merge_records(sources, destination):
+    """Writes the records of ``sources`` into ``destination`` (atomically) in walk order, each path once."""
+    def keyed(path):
+        for line in complete_lines(path):
+            yield walk_order(json.loads(line)["path"]), line
+
+    def write(tmp):
+        seen = set()
+        with open(tmp, "wb") as out:
+            for key, line in heapq.merge(*map(keyed, sources), key=lambda item: item[0]):
+                if tuple(key) not in seen:
+                    seen.add(tuple(key))
+                    out.write(line)
+    write_atomically(destination, write)
+
+
+# ---- one run over a folder ----------------------------------------------------------------------------------
+
+def _beside(path, name_format):
+    folder, name = os.path.split(path)
+    return os.path.join(folder, name_format.format(name))
+
+
+def rank_file(output, rank):
+    stem, suffix = os.path.splitext(output)
+    return f"{stem}.rank{rank}{suffix}"
+
+
+@dataclass
+class Summary:
+    predicted: int = 0
+    unreadable: int = 0
+    already_done: int = 0
+
+
+class FolderPrediction:
+    """Predicting ``inputs`` into the JSON Lines file ``output`` as rank ``rank`` of ``world_size``.
+
+    Construction takes the output's lock and checks it, before any model is loaded: an existing output
+    without ``resume`` is refused, as is an output another live run writes. Then ``run`` and ``finish``.
+    """
+
+    def __init__(self, inputs, output, *, resume=False, rank=0, world_size=1):
+        self.inputs, self.output, self.rank, self.world_size = inputs, os.fspath(output), rank, world_size
+        self.sharded = world_size > 1 or bool(self._rank_files())
+        self.target = rank_file(self.output, rank) if world_size > 1 else self.output
+        self._locks = []
+        try:
+            self._lock_and_check(resume)
+        except BaseException:
+            self.close()
+            raise
+        # Every file any run recorded, whatever its rank or process count then: none is predicted twice.
+        self.done = set().union(*map(recorded_paths, [self.output, *self._rank_paths()])) if resume else set()
+
+    def _rank_paths(self):
+        return [path for _, path in self._rank_files()]
+
+    def _rank_files(self):
+        """[(rank, path)] of the rank files of ``output`` that exist, by rank."""
+        stem, suffix = os.path.splitext(self.output)
+        pattern = re.compile(re.escape(os.path.basename(stem)) + r"\.rank(\d+)" + re.escape(suffix) + "$")
+        return sorted((int(m.group(1)), path) for path in glob.glob(glob.escape(stem) + ".rank*" + glob.escape(suffix))
+                      if (m := pattern.match(os.path.basename(path))))
+
+    def _lock(self, path):
+        self._locks.append(acquire_lock(_beside(path, ".{}.lock"), lambda holder: InputError(
+            f"--output {self.output} is being written by a live predict.py run ({holder}); wait for it to "
+            f"finish or choose another --output")))
+
+    def _lock_and_check(self, resume):
+        folder = os.path.dirname(os.path.abspath(self.output))
+        if not os.path.isdir(folder):
+            raise InputError(f"--output {self.output}: the folder {folder} does not exist")
+        if self.rank == 0:
+            self._lock(self.output)
+        if self.target != self.output:
+            self._lock(self.target)
+            if os.path.exists(self._marker(self.rank)):
+                os.remove(self._marker(self.rank))
+        if resume:
+            return
+        # Only files no other rank of this run may be creating right now: each rank checks its own.
+        existing = [self.output, self.target]
+        if self.rank == 0:  # and the rank files no rank of this run writes (rank 0's own, without launch)
+            existing += [path for rank, path in self._rank_files() if rank == 0 or rank >= self.world_size]
+        for path in existing:
+            if os.path.exists(path):
+                named = f"--output {self.output}" + (f": {path}" if path != self.output else "")
+                raise InputError(f"{named} already exists; add --resume to skip the files it lists, or choose "
+                                 f"another --output")
+
+    def _marker(self, rank):
+        return _beside(rank_file(self.output, rank), ".{}.done")
+
+    def todo(self):
+        return (path for path in shard(iter(self.inputs), self.rank, self.world_size) if path not in self.done)
+
+    def run(self, predictor, *, top_k=5, batch_size=8, workers=0, progress=True):
+        """Predicts this rank's files not yet recorded; -> Summary."""
+        import tqdm
+
+        summary = Summary(already_done=sum(1 for path in shard(iter(self.inputs), self.rank, self.world_size)
+                                           if path in self.done))
+        total = sum(1 for _ in self.todo())
+        writer = RecordWriter(self.target)
+        description = f"rank {self.rank}" if self.world_size > 1 else "predict"
+        # On a terminal the bar redraws in place; in a log file (launch's workerlog) one line every 30 s.
+        bar = tqdm.tqdm(total=total, unit="img", desc=description, disable=not progress or not total,
+                        dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30)
+        try:
+            workers = workers if total > batch_size else 0  # one batch: starting workers costs more than it saves
+            for predictions in predict_stream(predictor, self.todo(), top_k=top_k, batch_size=batch_size,
+                                              workers=workers):
+                writer.write(predictions)
+                unreadable = sum(p.skipped for p in predictions)
+                summary.unreadable += unreadable
+                summary.predicted += len(predictions) - unreadable
+                bar.update(len(predictions))
+        finally:
+            bar.close()
+            writer.close()
+        return summary
+
+    def finish(self, poll_seconds=0.5):
+        """After ``run``: a rank > 0 marks its file complete; rank 0 waits for the others and merges."""
+        if self.rank != 0:
+            write_atomically(self._marker(self.rank), lambda tmp: open(tmp, "w").close())
+            return
+        if not self.sharded:
+            return
+        for rank in range(1, self.world_size):
+            self._wait_for(rank, poll_seconds)
+        sources = [self.output, *self._rank_paths()] if os.path.exists(self.output) else self._rank_paths()
+        merge_records(sources, self.output)
+        for rank in range(1, self.world_size):
+            os.remove(self._marker(rank))
+
+    def _wait_for(self, rank, poll_seconds):
+        marker, lock = self._marker(rank), _beside(rank_file(self.output, rank), ".{}.lock")
+        while not os.path.exists(marker):
+            # A rank writes its marker before it lets go of its lock: a free lock and no marker is a dead rank.
+            if not lock_is_held(lock) and not os.path.exists(marker):
+                raise RuntimeError(f"rank {rank} stopped before finishing {rank_file(self.output, rank)} (see its "
+                                   f"log); run the same command with --resume to complete {self.output}")
+            time.sleep(poll_seconds)
+
+    def close(self):
+        for handle in self._locks:
+            handle.close()
+        self._locks = []
+
+
+def start_together():
+    """The start barrier of a multi-process run (see the module docstring)."""
+    import paddle.distributed as dist
+
+    dist.init_parallel_env()
+    dist.barrier()
