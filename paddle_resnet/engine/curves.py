@@ -47,6 +47,7 @@ def _write_text(path, text):
 def _plot(series, path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # no pyplot: no global backend or figure state
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(12, 3.6), layout="constrained")
     FigureCanvasAgg(figure)
@@ -66,6 +67,7 @@ def _plot(series, path):
     for axes, title in ((loss_axes, "loss"), (lr_axes, "learning rate (end of epoch)"), (top1_axes, "top-1")):
         axes.set_title(title)
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
         if axes is not lr_axes:
             axes.legend()
