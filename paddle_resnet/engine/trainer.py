@@ -12,9 +12,9 @@ from ..config import dump_config
 from ..data.datasets import CLASS_INDICES_FILE, check_same_classes
 from ..errors import ConfigError, InputError, UserError
 from ..fileio import write_atomically
-from .curves import TrainingCurves
 from .checkpoint import (load_training_state, optimizer_state_for_loading, optimizer_state_for_saving, rng_state,
                          save_checkpoint, set_rng_state)
+from .curves import TrainingCurves
 from .ema import ModelEMA
 from .engine import check_batches, single_entry
 from .logger import LOGGER, ScalarWriter, format_duration, progress_bar
