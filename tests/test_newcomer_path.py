@@ -6,6 +6,7 @@ import math
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -115,6 +116,23 @@ def test_damaged_run_record_is_one_line_naming_it(tmp_path):
     assert str(error.value) == (f"{tmp_path / 'best.run.json'}: not a valid checkpoint run record (class_names "
                                 f"must be a list of 3 strings); delete it to use the weights without it")
     assert read_run_info(tmp_path / "other") is None
+
+
+def test_no_class_names_anywhere_is_one_warning_at_train_and_at_export(tmp_path, logs):
+    from paddle_resnet.engine.trainer import Trainer
+    nowhere = tmp_path / "nowhere"
+    config = load_config(QUICKSTART, [f"Global.pretrained_model={tmp_path / 'w'}",
+                                      f"DataLoader.Train.dataset.cls_label_path={nowhere / 'train_list.txt'}",
+                                      f"DataLoader.Eval.dataset.cls_label_path={nowhere / 'test_list.txt'}"])
+    trainer = SimpleNamespace(config=config, is_main=True, train_loader=SimpleNamespace(
+        dataset=SimpleNamespace(class_names=None)))
+    assert Trainer._class_names(trainer) is None
+    assert Engine._label_list(SimpleNamespace(config=config, checkpoint_info=None)) is None
+    assert logs.messages == [
+        "no class names found for DataLoader.Train.dataset (no class_indices.json beside its list or in its "
+        "image_root): checkpoints and exports will name classes by index",
+        f"no class names found (none recorded with {tmp_path / 'w'}, no class_indices.json beside the config's "
+        f"data): predictions will name classes by index"]
 
 
 def test_configs_and_weights_are_listed_from_the_command_line(capsys, monkeypatch):
