@@ -100,6 +100,14 @@ def test_weights_by_name_resolve_to_the_package_file_or_fail_in_one_line(monkeyp
     assert not named.is_weights_name("output/best") and named.is_weights_name("imgsim:resnet50")
 
 
+def test_convert_weights_needs_arch_unless_the_source_is_a_weights_name(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        paddle_resnet_main(["convert-weights", "--src", "x.pth", "--dst", str(tmp_path / "x.pdparams")])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == ("paddle-resnet convert-weights: error: --arch is required "
+                                                        "unless --src is a weights name (paddle-resnet weights lists them)")
+
+
 @pytest.mark.skipif(named.importlib.util.find_spec("imgsim") is None, reason="imgsim not installed")
 def test_imgsim_resnet50_by_name_loads_the_real_weights():
     from paddle_resnet import build_model
