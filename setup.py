@@ -15,6 +15,7 @@ setup(
         "visualdl>=2.5,<3",
         "tqdm>=4.60,<5",
         "safetensors>=0.4,<1",
+        "matplotlib>=3.5,<4",  # the training-curve plot (output_dir/training_curves.png)
     ],
     entry_points={"console_scripts": ["paddle-resnet=paddle_resnet.cli:main"]},
     extras_require={

@@ -87,6 +87,18 @@ class Bool:
             raise ConfigError(f"{key} must be true or false{hint}, got {value!r}")
 
 
+class WeightsPath(Path):
+    """A weights file, or the name of weights shipped in a package (``imgsim:resnet50``), which must be known."""
+
+    def __call__(self, key, value):
+        if value is None:
+            return
+        super().__call__(key, value)
+        from .weights.named import NAMED_WEIGHTS, is_weights_name
+        if is_weights_name(value):
+            check_choice(f"{key} (a weights name)", value, list(NAMED_WEIGHTS))
+
+
 class Choice:
     def __init__(self, choices):
         self.choices = tuple(choices)
@@ -99,6 +111,7 @@ RULES = {
     "Global.device": Choice(DEVICES),
     "Global.output_dir": Path(),
     "Global.save_inference_dir": Path(),
+    "Global.pretrained_model": WeightsPath(),
     "Global.epochs": Int(1),
     "Global.eval_interval": Int(1),
     "Global.save_interval": Int(0),

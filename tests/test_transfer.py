@@ -63,9 +63,9 @@ def another_task_checkpoint():
             for k, v in build_model("resnet18", num_classes=7).state_dict().items()}
 
 
-def test_config_loads_with_a_placeholder_checkpoint_and_five_classes():
+def test_config_loads_with_named_pretrained_weights_and_five_classes():
     config = load_config(CONFIG)
-    assert config["Global"]["pretrained_model"] == "pretrained/resnet50.pdparams"
+    assert config["Global"]["pretrained_model"] == "imgsim:resnet50"
     assert (config["Arch"]["name"], config["Arch"]["class_num"]) == ("resnet50", 5)
     assert config["Arch"]["lr_mult_list"] == [0.1, 0.1, 0.2, 0.2, 0.3]
     assert config["DataLoader"]["Train"]["dataset"]["cls_label_path"] == "data/flower_photos/train_list.txt"

@@ -334,7 +334,8 @@ def test_head_mismatch_without_reinit_names_both_counts(tmp_path, resnet18_state
     model = build_model("resnet18", num_classes=5)
     message = expect_load_error(model, resnet18_state, tmp_path, reinit_head=False)
     assert "the checkpoint has 10 classes, the model has 5 classes" in message
-    assert "reinit_head=True" in message
+    assert "(-o Arch.class_num=10), or give it a new head of 5 classes first: tools/convert_weights.py" in message
+    assert "--num-classes 5" in message and "reinit_head" not in message
 
 
 def test_headless_model_drops_the_checkpoint_head(tmp_path, resnet18_state, caplog):

@@ -6,6 +6,7 @@
 """
 import importlib
 import sys
+from pathlib import Path
 
 from ..errors import did_you_mean
 
@@ -17,10 +18,46 @@ COMMANDS = {  # command -> (module of paddle_resnet.cli, what it does)
     "infer": ("infer", "classify images with trained weights and a config (PaddleClas's tools/infer.py)"),
     "summary": ("summary", "a model's layer table, parameter count and FLOPs"),
     "models": (None, "list the registered model names and the PaddleClas names they answer to"),
+    "configs": (None, "list the shipped configs (configs/*.yaml) with their first comment line"),
+    "weights": (None, "list the pretrained weights known by name (Global.pretrained_model: imgsim:resnet50)"),
     "convert-weights": ("convert_weights", "convert a Paddle/PaddleClas/torchvision/timm checkpoint (--to paddleclas)"),
     "prepare-data": ("prepare_data", "write a data set (MNIST) as image files and lists"),
     "split-dataset": ("split_dataset", "stratified train/val lists for a folder of class folders"),
 }
+
+
+def list_models():
+    from ..models import list_models as registered
+    from ..models.aliases import PADDLECLAS_ALIASES, describe_alias
+    aliases = "\n".join(f"{name:<22} {describe_alias(name)}" for name in PADDLECLAS_ALIASES)
+    return "\n".join(registered()) + "\n\nPaddleClas names (Arch.name) and what they build:\n" + aliases
+
+
+def list_configs():
+    """configs/*.yaml of the current folder, else of the source checkout this package runs from."""
+    folders = [Path.cwd() / "configs", Path(__file__).resolve().parents[2] / "configs"]
+    folder = next((f for f in folders if f.is_dir()), None)
+    if folder is None:
+        return "no configs/ folder here or beside the package; the shipped configs are in the source checkout"
+    rows = [(str(path.relative_to(folder.parent)) if folder.parent == Path.cwd() else str(path), _first_comment(path))
+            for path in sorted(folder.glob("*.yaml"))]
+    width = max((len(name) for name, _ in rows), default=0)
+    return "\n".join(f"{name:<{width}}  {about}" for name, about in rows)
+
+
+def _first_comment(path):
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def list_weights():
+    from ..weights.named import describe_named_weights
+    return describe_named_weights()
+
+
+LISTINGS = {"models": list_models, "configs": list_configs, "weights": list_weights}
 
 
 def usage():
@@ -41,11 +78,7 @@ def main(argv=None):
         return 2
     module_name = COMMANDS[command][0]
     if module_name is None:
-        from ..models import list_models
-        from ..models.aliases import PADDLECLAS_ALIASES, describe_alias
-        print("\n".join(list_models()))
-        print("\nPaddleClas names (Arch.name) and what they build:")
-        print("\n".join(f"{name:<22} {describe_alias(name)}" for name in PADDLECLAS_ALIASES))
+        print(LISTINGS[command]())
         return 0
     module = importlib.import_module(f"{__name__}.{module_name}")
     return module.main(rest, prog=f"paddle-resnet {command}")

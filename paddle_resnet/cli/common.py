@@ -50,6 +50,6 @@ def run_engine(description, mode, argv, action, add_arguments=None, prog=None):
     try:
         config = load_config(args.config, args.override)
         from ..engine import Engine
-        return action(Engine(config, mode), args)
+        return action(Engine(config, mode, overrides=args.override), args)
     except UserError as err:
         sys.exit(fail(prog, err))

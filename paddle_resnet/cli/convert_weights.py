@@ -1,6 +1,7 @@
 """Convert a Paddle, PaddleClas, torchvision or timm ResNet checkpoint to this package's .pdparams.
 
     python tools/convert_weights.py --arch resnet50_vd --src resnet50d.pth --dst resnet50_vd.pdparams
+    python tools/convert_weights.py --src imgsim:resnet50 --num-classes 5 --dst pretrained/resnet50.pdparams
     python tools/convert_weights.py --arch resnet18_vd --src ResNet18_vd_pretrained --source paddleclas \
         --num-classes 102 --dst out/resnet18_vd_flowers.pdparams
     python tools/convert_weights.py --arch resnet50_vd --src output/resnet50_vd/best --to paddleclas \
@@ -18,21 +19,27 @@ import sys
 from ..errors import UserError
 from ..weights import SOURCES, convert_checkpoint
 from ..weights.loader import TARGETS
+from ..weights.named import NAMED_WEIGHTS
 from .common import fail, program_name
 
 
 def main(argv=None, prog=None):
     parser = argparse.ArgumentParser(prog=program_name(prog), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", required=True, help="a registered model name, e.g. resnet50_vd")
-    parser.add_argument("--src", required=True, help=".pdparams, .pth/.pt, .safetensors or .npz")
+    parser.add_argument("--arch", help="a registered model name, e.g. resnet50_vd (for a weights name such as "
+                                       "imgsim:resnet50, its model by default)")
+    parser.add_argument("--src", required=True, help=".pdparams, .pth/.pt, .safetensors or .npz, or a weights name "
+                                                     "(paddle-resnet weights lists them)")
     parser.add_argument("--dst", required=True, help="output .pdparams")
     parser.add_argument("--source", default="auto", choices=("auto",) + SOURCES)
     parser.add_argument("--num-classes", type=int, help="classifier size (default: the checkpoint's)")
     parser.add_argument("--to", default="paddle", choices=TARGETS,
                         help="names to write: ours (paddle.vision's, default) or PaddleClas's ResNet / ResNet_vd")
     args = parser.parse_args(argv)
+    arch = args.arch or (NAMED_WEIGHTS[args.src].arch if args.src in NAMED_WEIGHTS else None)
+    if arch is None:
+        parser.error("--arch is required unless --src is a weights name (paddle-resnet weights lists them)")
     try:
-        report = convert_checkpoint(args.arch, args.src, args.dst, args.source, args.num_classes, to=args.to)
+        report = convert_checkpoint(arch, args.src, args.dst, args.source, args.num_classes, to=args.to)
     except (UserError, OSError) as err:  # anything else is a bug: keep its traceback
         sys.exit(fail(prog, err))
     print(report)

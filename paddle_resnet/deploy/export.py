@@ -11,6 +11,7 @@ import paddle.nn.functional as F
 from .. import fileio
 from ..data.transforms import describe_eval_preprocess
 from ..errors import ConfigError, UserError
+from .input_size import size_completing_ops
 from .model_dir import (ALL_MODEL_FILES, CONFIG_FILE, EXPORT_UNIT, ONNX_FILE, PARAMS_FILE, PROGRAM_FILES,
                         InferenceConfig)
 
@@ -46,6 +47,7 @@ def export_inference(model, save_dir, *, image_shape=(3, 224, 224), eval_ops, la
     """
     image_shape = tuple(int(d) for d in image_shape)
     _check_crop_matches(eval_ops, image_shape)
+    eval_ops = _fix_input_size(eval_ops, image_shape)
     if onnx and getattr(model, "data_format", "NCHW") == "NHWC":
         raise ConfigError("paddle2onnx cannot convert NHWC convolutions (it aborts the process); "
                           "export the same weights built with data_format='NCHW' for ONNX")
@@ -76,6 +78,15 @@ def _check_crop_matches(eval_ops, image_shape):
     if crop is not None and tuple(crop[::-1]) != image_shape[1:]:
         raise ConfigError(f"the eval crop {crop[0]}x{crop[1]} (width x height) does not match "
                           f"image_shape {list(image_shape)} (C, H, W); the exported input size must be the crop size")
+
+
+def _fix_input_size(eval_ops, image_shape):
+    """The Eval ops, completed so that an image of any size comes out at the input size (see input_size)."""
+    eval_ops, added = size_completing_ops(eval_ops, image_shape)
+    if added:
+        logger.info("the Eval transform_ops leave the input size open: the export brings every image to "
+                    "%dx%d (%s)", image_shape[2], image_shape[1], added)
+    return eval_ops
 
 
 def _save_paddle_program(model, directory, image_shape, softmax):

@@ -9,9 +9,10 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-from ..data.transforms import ImageDecodeError, build_transforms
+from ..data.transforms import build_transforms
 from ..errors import ConfigError, InputError, UserError
 from .backends import RuntimeOptions, create_backend
+from .input_size import size_completing_ops
 from .model_dir import CONFIG_FILE, export_command, load_label_names, locate_model_files
 from .paddleclas import load_inference_config
 
@@ -127,7 +128,7 @@ class Predictor:
         """The Eval transforms, checked on an image of the model's own size: they must give its input shape."""
         channels, height, width = self.config.image_shape
         try:
-            transforms = build_transforms(self.config.transform_ops, chw=True)
+            transforms = build_transforms(self._size_fixing_ops(), chw=True)
             shape = transforms(np.full((height, width, 3), 128, np.uint8)).shape
         except (ValueError, TypeError) as error:  # an unknown op or argument, or ops in an order that cannot run
             raise ConfigError(f"{self.model_dir / CONFIG_FILE}: preprocess.transform_ops cannot be built ({error}). "
@@ -137,6 +138,15 @@ class Predictor:
                               f"image into {list(shape)}, not the model's input {list(self.config.image_shape)}. "
                               f"Export the model again: {export_command(self.model_dir)}")
         return transforms
+
+    def _size_fixing_ops(self):
+        """inference.yml's ops; an export made before exports fixed the input size gets the resize here."""
+        ops, added = size_completing_ops(self.config.transform_ops, self.config.image_shape)
+        if added:
+            _, height, width = self.config.image_shape
+            logger.warning("%s: its preprocessing leaves the input size open (exported before exports fixed it); "
+                           "every image is brought to %dx%d (%s)", self.model_dir / CONFIG_FILE, width, height, added)
+        return ops
 
     @property
     def backend_name(self):
@@ -152,7 +162,14 @@ class Predictor:
 
     def preprocess(self, items):
         """Images (paths, PIL images or uint8 HWC arrays) -> float32 NCHW batch; raises on an unreadable one."""
-        return np.stack([self.transforms(item) for item in _as_list(items)])
+        return np.stack([self._to_input(item) for item in _as_list(items)])
+
+    def _to_input(self, item):
+        image = self.transforms(item)
+        if tuple(image.shape) != tuple(self.config.image_shape):  # never run a model on another size
+            raise InputError(f"preprocessing gave {list(image.shape)}, not the model's input "
+                             f"{list(self.config.image_shape)}")
+        return image
 
     def predict(self, inputs, top_k=5, batch_size=8):
         """Top-k classes for each input, in input order. Unreadable images are logged, skipped, and
@@ -171,8 +188,8 @@ class Predictor:
         for index, item in enumerate(items, first_index):
             name = _describe(item, index)
             try:
-                images.append(self.transforms(item))
-            except (OSError, ImageDecodeError) as error:
+                images.append(self._to_input(item))
+            except (OSError, InputError) as error:  # unreadable, or an op cannot handle it (TransformError)
                 reason = _skip_reason(name, error)
                 logger.warning("skipping an unreadable input: %s", reason)
                 results.append(Prediction(name, error=reason))

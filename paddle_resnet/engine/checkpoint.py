@@ -5,18 +5,23 @@ holds the model weights (what ``Global.pretrained_model``, eval and export read)
 everything a resume needs: the weights again, optimizer, LR schedule, epoch, step, EMA, loss scaler, RNG
 states, and what the run was (architecture, class count, optimizer) so that a resume with another
 config is refused. Both hold only tensors and plain values, which the restricted loader reads.
+``<prefix>.run.json`` (in the same unit, also beside ``best.pdparams``) records the architecture, class
+count and class names, so that eval, export and predict need nothing but the checkpoint.
 """
+import json
 import os
 import random
 
 import numpy as np
 import paddle
 
-from ..errors import MissingFileError
+from ..errors import InputError, MissingFileError
 from ..fileio import commit_unit, committed_path
 from ..weights.safe_pickle import load_pickle
 
 SUFFIXES = (".pdparams", ".pdstates")
+RUN_INFO_SUFFIX = ".run.json"  # architecture, class count and class names: eval/export need only the checkpoint
+MAX_RUN_INFO_BYTES = 16 << 20
 
 
 def strip_suffix(prefix):
@@ -26,14 +31,46 @@ def strip_suffix(prefix):
     return prefix
 
 
-def save_checkpoint(prefix, weights, state):
-    """Writes ``<prefix>.pdparams`` (``weights``) and ``<prefix>.pdstates`` (``state``) as one unit."""
+def save_checkpoint(prefix, weights, state=None, run_info=None):
+    """Writes ``<prefix>.pdparams`` (``weights``), ``<prefix>.pdstates`` (``state``, when given) and
+    ``<prefix>.run.json`` (``run_info``, when given: see ``read_run_info``) as one unit."""
     folder, unit = os.path.split(os.path.abspath(prefix))
 
     def write(staging):
-        paddle.save(state, os.path.join(staging, unit + ".pdstates"))
+        if state is not None:
+            paddle.save(state, os.path.join(staging, unit + ".pdstates"))
+        if run_info is not None:
+            with open(os.path.join(staging, unit + RUN_INFO_SUFFIX), "w", encoding="utf-8") as f:
+                json.dump(run_info, f, indent=1, ensure_ascii=False)
         paddle.save(weights, os.path.join(staging, unit + ".pdparams"))
     commit_unit(folder, unit, write)
+
+
+def read_run_info(weights_path):
+    """What the run that wrote a checkpoint was, from ``<prefix>.run.json`` beside its weights:
+    ``{"arch", "class_num", "class_names" (a list of str, or None), ...}``; None when there is no such
+    file (weights from elsewhere, or saved before checkpoints recorded it). Raises InputError naming the
+    file when it is damaged."""
+    path = committed_path(strip_suffix(os.fspath(weights_path)) + RUN_INFO_SUFFIX)
+    if not os.path.isfile(path):
+        return None
+    try:
+        if os.path.getsize(path) > MAX_RUN_INFO_BYTES:
+            raise ValueError(f"larger than {MAX_RUN_INFO_BYTES} bytes")
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+        if not isinstance(info, dict):
+            raise ValueError("not a JSON object")
+        count, names = info.get("class_num"), info.get("class_names")
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
+            raise ValueError(f"class_num must be an integer >= 1, got {count!r}")
+        if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)
+                                      and len(names) == count):
+            raise ValueError(f"class_names must be a list of {count} strings")
+    except (OSError, ValueError) as error:  # json's errors are ValueErrors
+        raise InputError(f"{path}: not a valid checkpoint run record ({error}); delete it to use the "
+                         f"weights without it") from None
+    return info
 
 
 def load_training_state(prefix):

@@ -9,11 +9,11 @@ import paddle
 import paddle.distributed as dist
 
 from ..config import ARCH_NON_MODEL_KEYS
-from ..data.datasets import label_list_for
+from ..data.datasets import CLASS_INDICES_FILE, label_list_for
 from ..errors import ConfigError, InputError, UserError
 from ..models import build_model
 from .device import select_device
-from .logger import LOGGER, setup_logging
+from .logger import LOGGER, eval_progress, setup_logging
 from .losses import build_loss
 from .metrics import topk_correct
 from .run_dir import clean_output_dir, lock_output_dir, unlock_output_dir
@@ -35,6 +35,11 @@ def check_batches(loader, mode, sampler, world_size):
                      f"set drop_last: false")
 
 
+def overridden_keys(overrides):
+    """``["Arch.class_num=5", ...]`` -> ``["Arch.class_num", ...]``."""
+    return [item.split("=", 1)[0].strip() for item in overrides]
+
+
 def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed)
@@ -42,8 +47,11 @@ def seed_everything(seed):
 
 
 class Engine:
-    def __init__(self, config, mode="train"):
-        self.config, self.mode = config, mode
+    """``overrides``: the ``-o Section.key=value`` strings the config was loaded with (``load_config``'s), so
+    that training can list them and a conflict with the checkpoint can name the one to drop."""
+
+    def __init__(self, config, mode="train", overrides=()):
+        self.config, self.mode, self.overrides = config, mode, list(overrides)
         g = config["Global"]
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.output_dir = g["output_dir"]
@@ -71,6 +79,7 @@ class Engine:
             removed = clean_output_dir(self.output_dir)
             if removed:
                 LOGGER.info(f"removed {len(removed)} unfinished file(s) of a killed run from {self.output_dir}")
+        self.checkpoint_info = self._read_checkpoint_info(g["pretrained_model"]) if mode != "train" else None
         self.device = select_device(g["device"], g["num_threads"])
         if self.world_size > 1 and mode != "export":
             dist.init_parallel_env()
@@ -92,6 +101,21 @@ class Engine:
     def _build_model(self, **overrides):
         arch = self.config["Arch"]
         return build_model(arch["name"], num_classes=arch["class_num"], **{**self.model_options(), **overrides})
+
+    def _read_checkpoint_info(self, path):
+        """The run record of the weights to evaluate or export (see checkpoint.read_run_info); its class
+        count replaces the config's, unless ``-o Arch.class_num`` asked for another (an error)."""
+        from .checkpoint import read_run_info
+        info = read_run_info(path)
+        saved, arch = (info or {}).get("class_num"), self.config["Arch"]
+        if saved is None or saved == arch["class_num"]:
+            return info
+        if "Arch.class_num" in overridden_keys(self.overrides):
+            raise ConfigError(f"Arch.class_num is {arch['class_num']} (-o) but {path} was trained with {saved} "
+                              f"classes (its .run.json); drop -o Arch.class_num to use the checkpoint's")
+        LOGGER.info(f"Arch.class_num: {saved}, as {path} was trained (the config says {arch['class_num']})")
+        arch["class_num"] = saved
+        return info
 
     def _load_pretrained(self, path):
         from ..weights import load_pretrained
@@ -117,7 +141,7 @@ class Engine:
         model.eval()
         loss_sum, seen, skipped = 0.0, 0, 0
         correct = {k: 0 for k in self.topk}
-        for images, labels, n_skipped in loader:
+        for images, labels, n_skipped in eval_progress(loader, self.rank == 0):
             skipped += n_skipped
             logits = model(images).astype("float32")
             loss_sum += float(self.eval_loss(logits, labels, reduction="sum"))
@@ -140,8 +164,7 @@ class Engine:
         from ..deploy import export_inference
         g = self.config["Global"]
         datasets = self.config["DataLoader"]
-        # The names of the classes the model was trained on: Train's; Eval's only when Train has none.
-        label_list = label_list_for(datasets["Train"]["dataset"]) or label_list_for(datasets["Eval"]["dataset"])
+        label_list = self._label_list()
         model = self.model
         if model.data_format == "NHWC":
             # oneDNN and paddle2onnx reject NHWC graphs on the CPU; the weights are the same in NCHW.
@@ -151,6 +174,21 @@ class Engine:
         return export_inference(model, save_dir or g["save_inference_dir"], image_shape=g["image_shape"],
                                 eval_ops=datasets["Eval"]["dataset"]["transform_ops"], label_list=label_list,
                                 softmax=softmax, onnx=onnx, model_name=self.config["Arch"]["name"])
+
+    def _label_list(self):
+        """The names of the classes the model was trained on: the checkpoint's record, else those beside the
+        config's Train data (Eval's when Train has none), else None with one warning."""
+        datasets, path = self.config["DataLoader"], self.config["Global"]["pretrained_model"]
+        from_data = label_list_for(datasets["Train"]["dataset"]) or label_list_for(datasets["Eval"]["dataset"])
+        saved = (self.checkpoint_info or {}).get("class_names")
+        if saved and from_data and list(from_data) != saved:
+            LOGGER.warning(f"the class names recorded with {path} differ from the config's data set's; "
+                           f"exporting the checkpoint's")
+        names = saved or from_data
+        if not names:
+            LOGGER.warning(f"no class names found (none recorded with {path}, no {CLASS_INDICES_FILE} beside the "
+                           f"config's data): predictions will name classes by index")
+        return names
 
     def _build_model_like(self, **overrides):
         model = self._build_model(**overrides)

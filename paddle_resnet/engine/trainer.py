@@ -8,14 +8,15 @@ import paddle
 import paddle.distributed as dist
 
 from ..config import dump_config
-from ..data.datasets import check_same_classes
+from ..data.datasets import CLASS_INDICES_FILE, check_same_classes
 from ..errors import ConfigError, InputError, UserError
-from ..fileio import save_atomically, write_atomically
+from ..fileio import write_atomically
 from .checkpoint import (load_training_state, optimizer_state_for_loading, optimizer_state_for_saving, rng_state,
                          save_checkpoint, set_rng_state)
+from .curves import TrainingCurves
 from .ema import ModelEMA
 from .engine import check_batches
-from .logger import LOGGER, ScalarWriter, progress_bar
+from .logger import LOGGER, ScalarWriter, format_duration, progress_bar
 from .losses import build_loss
 from .metrics import Average, topk_correct
 from .optim import apply_lr_mult, build_lr, build_optimizer
@@ -100,6 +101,19 @@ class Trainer:
         if g["checkpoints"]:
             self._resume(g["checkpoints"])
         self.writer = ScalarWriter(engine.output_dir, g["use_visualdl"] and self.is_main)
+        self.class_names = self._class_names()
+        self.eval_seconds = 0.0  # how long the last eval took, for the run's ETA
+        self.curves = TrainingCurves(engine.output_dir, self.start_epoch) if self.is_main else None
+
+    def _class_names(self):
+        """The Train set's class names, for the checkpoints; None (with one warning) when it has none."""
+        names = self.train_loader.dataset.class_names
+        if names is not None and len(names) == self.config["Arch"]["class_num"]:
+            return [str(name) for name in names]
+        if self.is_main:
+            LOGGER.warning(f"no class names found for DataLoader.Train.dataset (no {CLASS_INDICES_FILE} beside "
+                           f"its list or in its image_root): checkpoints and exports will name classes by index")
+        return None
 
     def _freeze(self, freeze):
         """``"backbone"``: train the head only; N: freeze the stem and layer1..layerN. BN statistics freeze too."""
@@ -156,9 +170,13 @@ class Trainer:
         return {"arch": arch["name"], "class_num": arch["class_num"], "model_options": self.engine.model_options(),
                 "optimizer": self.config["Optimizer"]["name"]}
 
+    def run_info(self):
+        """``<checkpoint>.run.json``: what eval, export and predict need besides the weights."""
+        return {**self._run_identity(), "class_names": self.class_names}
+
     def _save(self, name, epoch):
         prefix = os.path.join(self.engine.output_dir, name)
-        save_checkpoint(prefix, self.model.state_dict(), self._state(epoch))
+        save_checkpoint(prefix, self.model.state_dict(), self._state(epoch), self.run_info())
         return prefix
 
     def _resume(self, prefix):
@@ -201,7 +219,7 @@ class Trainer:
             os.makedirs(self.engine.output_dir, exist_ok=True)
             write_atomically(os.path.join(self.engine.output_dir, "config.yaml"),
                              lambda tmp: dump_config(self.config, tmp))
-            LOGGER.info("effective config:\n" + _format_config(self.config))
+            self._log_config()
         for epoch in range(self.start_epoch, g["epochs"]):
             self.end_epoch(epoch, self.train_epoch(epoch))
         if self.engine.world_size > 1:
@@ -209,6 +227,12 @@ class Trainer:
         self.writer.close()
         return {"best_top1": self.best["top1"], "best_epoch": self.best["epoch"] + 1,
                 "output_dir": self.engine.output_dir}
+
+    def _log_config(self):
+        """The saved config's path and the overrides; the whole config goes to train.log only (debug)."""
+        overrides = " ".join(f"-o {item}" for item in self.engine.overrides) or "none"
+        LOGGER.info(f"config: {os.path.join(self.engine.output_dir, 'config.yaml')} (overrides: {overrides})")
+        LOGGER.debug("effective config:\n" + _format_config(self.config))
 
     def _check_ranks_in_sync(self):
         """Compares per-tensor checksums across ranks: DataParallel must keep the weights identical, and
@@ -231,7 +255,8 @@ class Trainer:
         self._train_mode(self.net)
         loss_avg = Average()
         metric_avgs = {f"top{k}": Average() for k in self.engine.train_topk}
-        skipped, timed_images, timed_seconds = 0, 0, 0.0
+        skipped = 0
+        speed = Speed(g["speed_warmup_steps"])
         first_step = self.global_step
         steps = len(loader)
         bar = progress_bar(steps, f"epoch {epoch + 1}/{g['epochs']}", self.is_main)
@@ -255,19 +280,15 @@ class Trainer:
                 for k, hits in topk_correct(logits, labels, self.engine.train_topk).items():
                     metric_avgs[f"top{k}"].update(hits / batch, batch)
             now = time.perf_counter()
-            if step >= g["speed_warmup_steps"]:
-                timed_images += batch * self.engine.world_size
-                timed_seconds += now - tic
+            speed.update(step, batch * self.engine.world_size, now - tic)
             tic = now
             bar.update(1)
             if self.is_main and ((step + 1) % g["print_batch_step"] == 0 or step + 1 == steps):
-                ips = timed_images / timed_seconds if timed_seconds else float("nan")
+                ips = speed.images_per_second
                 lr = self.optimizer.get_lr()
-                remaining = (g["epochs"] - epoch - 1) * steps + steps - step - 1
-                eta = remaining * timed_seconds / max(timed_images / (batch * self.engine.world_size), 1)
                 LOGGER.info(f"epoch {epoch + 1}/{g['epochs']} step {step + 1}/{steps} loss {loss_avg.value:.4f} "
                             f"lr {lr:.6f}{_format_metrics(metric_avgs)} ips {ips:.1f} img/s "
-                            f"eta {time.strftime('%H:%M:%S', time.gmtime(eta))}")
+                            f"{self._eta(speed.seconds_per_step, epoch, step, steps)}")
                 self.writer.add({"train/loss": loss_avg.value, "train/lr": lr, "train/ips": ips}
                                 | {f"train/{name}": avg.value for name, avg in metric_avgs.items()}, self.global_step)
         bar.close()
@@ -277,7 +298,20 @@ class Trainer:
         if skipped:
             LOGGER.warning(f"epoch {epoch + 1}: skipped {skipped} unreadable image(s); see the warnings above")
         return {"loss": loss_avg.value, "metrics": metric_avgs, "skipped": skipped,
-                "ips": timed_images / timed_seconds if timed_seconds else float("nan")}
+                "ips": speed.images_per_second}
+
+    def _eta(self, seconds_per_step, epoch, step, steps):
+        """``eta 0:01:10 epoch, 0:25:40 run``: the run's adds the later epochs and their evals (as long as
+        the last eval took; until one ran, evals are not counted)."""
+        g = self.g
+        epoch_left = (steps - step - 1) * seconds_per_step
+        later_epochs = g["epochs"] - epoch - 1
+        evals_left = 0
+        if self.eval_loader is not None:
+            evals_left = sum(1 for done in range(epoch + 1, g["epochs"] + 1)
+                             if done % g["eval_interval"] == 0 or done == g["epochs"])
+        run_left = epoch_left + later_epochs * steps * seconds_per_step + evals_left * self.eval_seconds
+        return f"eta {format_duration(epoch_left)} epoch, {format_duration(run_left)} run"
 
     def _forward_backward(self, images, target, step, steps):
         sync_step = (step + 1) % self.accum == 0 or step + 1 == steps
@@ -309,10 +343,15 @@ class Trainer:
             sync_bn_statistics(self.model.state_dict(), g["dist_bn"])
             if self.ema:
                 sync_bn_statistics(self.ema.state_dict(), g["dist_bn"])
+        eval_result = None
         if self.eval_loader is not None and (done % g["eval_interval"] == 0 or done == g["epochs"]):
-            self.evaluate_and_keep_best(epoch)
+            started = time.perf_counter()
+            eval_result = self.evaluate_and_keep_best(epoch)
+            self.eval_seconds = time.perf_counter() - started
         if not self.is_main:
             return
+        top1 = summary["metrics"]["top1"].value if "top1" in summary["metrics"] else None
+        self.curves.add(done, summary["loss"], top1, self.optimizer.get_lr(), eval_result)
         LOGGER.info(f"epoch {done}/{g['epochs']} done: loss {summary['loss']:.4f}{_format_metrics(summary['metrics'])}"
                     f" ips {summary['ips']:.1f} img/s, skipped images {summary['skipped']}")
         self.last_good = self._save("latest", epoch)
@@ -329,7 +368,8 @@ class Trainer:
             if result["top1"] > self.best["top1"]:
                 self.best = {"top1": result["top1"], "epoch": epoch}
                 if self.is_main:
-                    save_atomically(self.model.state_dict(), os.path.join(self.engine.output_dir, "best.pdparams"))
+                    save_checkpoint(os.path.join(self.engine.output_dir, "best"), self.model.state_dict(),
+                                    run_info=self.run_info())
         finally:
             if restore is not None:
                 self.model.set_state_dict(restore)
@@ -338,6 +378,37 @@ class Trainer:
                     f"best top1 {self.best['top1']:.4f} (epoch {self.best['epoch'] + 1})")
         self.writer.add({f"eval/top{k}": result[f"top{k}"] for k in self.engine.topk} | {"eval/loss": result["loss"]},
                         self.global_step)
+        return result
+
+
+class Speed:
+    """Images per second and seconds per step, leaving out the first ``warmup_steps`` steps (compilation and
+    cache warm-up) once later steps exist; an epoch shorter than that is measured over all its steps."""
+
+    def __init__(self, warmup_steps):
+        self.warmup_steps = warmup_steps
+        self.timed = [0, 0, 0.0]  # steps, images, seconds after the warm-up
+        self.all = [0, 0, 0.0]
+
+    def update(self, step, images, seconds):
+        for totals in (self.all, self.timed) if step >= self.warmup_steps else (self.all,):
+            totals[0] += 1
+            totals[1] += images
+            totals[2] += seconds
+
+    @property
+    def _totals(self):
+        return self.timed if self.timed[2] > 0 else self.all
+
+    @property
+    def images_per_second(self):
+        steps, images, seconds = self._totals
+        return images / seconds if seconds > 0 else 0.0
+
+    @property
+    def seconds_per_step(self):
+        steps, images, seconds = self._totals
+        return seconds / steps if steps else 0.0
 
 
 def _format_metrics(averages):

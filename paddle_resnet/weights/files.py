@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError, MissingFileError, UnsafeFileError, UserError
 from ..fileio import committed_path
+from .named import is_weights_name, named_weights_path
 from .safe_pickle import MAX_FILE_BYTES, load_pickle
 from .torch_zip import LEGACY_MAGIC, ZIP_ERRORS, check_unpacked_size, data_pickle_root, read_torch_zip
 
@@ -28,7 +29,10 @@ PICKLE_PROTO = b"\x80"  # every pickle from protocol 2 on starts with the PROTO 
 
 def resolve_weights_path(path):
     """``path`` itself, or ``path + '.pdparams'`` for a PaddleClas-style prefix such as ``output/best``; read
-    from a checkpoint unit's commit folder when a killed writer left the file there (see fileio)."""
+    from a checkpoint unit's commit folder when a killed writer left the file there (see fileio). A weights
+    name such as ``imgsim:resnet50`` is the file inside its package (see named.py)."""
+    if is_weights_name(path):
+        return named_weights_path(os.fspath(path))
     path = Path(path)
     candidates = [path] if path.suffix in WEIGHT_SUFFIXES else [Path(f"{path}.pdparams"), path]
     for candidate in candidates:

@@ -105,8 +105,10 @@ def _settle_head(renamed, expected, file, reinit_head):
         return None
     counts = f"the checkpoint has {_classes(ckpt_classes)}, the model has {_classes(model_classes)}"
     if not reinit_head:
-        raise InputError(f"classifier head of {file} does not fit: {counts} "
-                         f"(pass reinit_head=True to re-initialise it)")
+        raise InputError(f"classifier head of {file} does not fit: {counts}; build the model for the "
+                         f"checkpoint's classes (-o Arch.class_num={ckpt_classes}), or give it a new head of "
+                         f"{model_classes} classes first: tools/convert_weights.py --arch <model> --src {file} "
+                         f"--dst <new.pdparams> --num-classes {model_classes}")
     for key in HEAD_KEYS:
         renamed.state.pop(key, None)
     return f"classifier head {'re-initialised' if model_classes else 'dropped'}: {counts}"
