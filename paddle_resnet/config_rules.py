@@ -185,7 +185,7 @@ def check_config(config):
             value = _lookup(config, keys)
             if value is not _ABSENT:
                 rule(".".join(k for k in keys if not k.isdigit()), value)
-    check_lr(config["Optimizer"]["lr"], config["Global"]["epochs"])
+    check_lr(config["Optimizer"]["lr"])
     _check_image_shape(config["Global"]["image_shape"])
     _check_arch(config["Arch"], config["Global"]["image_shape"][0])
     for mode in MODES:

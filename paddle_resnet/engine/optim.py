@@ -41,15 +41,14 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _increasing(values, what, key, kind="integers"):
-    ok = isinstance(values, list) and values and all(_is_int(v) if kind == "integers" else _is_number(v)
-                                                     for v in values)
+def _increasing(values, what, key):
+    ok = isinstance(values, list) and values and all(_is_int(v) for v in values)
     if not ok or any(v <= 0 for v in values) or any(b <= a for a, b in zip(values, values[1:])):
-        raise ConfigError(f"Optimizer.lr.{key} must be a non-empty list of increasing {kind} > 0 ({what}), "
+        raise ConfigError(f"Optimizer.lr.{key} must be a non-empty list of increasing integers > 0 ({what}), "
                           f"got {values!r}")
 
 
-def check_lr(lr_cfg, epochs):
+def check_lr(lr_cfg):
     """Raises ConfigError for a key the schedule does not take, a missing one or a value it cannot use;
     fills in the schedule's defaults (``lr_cfg`` is the merged ``Optimizer.lr`` section)."""
     name = check_choice("Optimizer.lr.name", lr_cfg["name"], LR_SCHEDULES)
