@@ -1,7 +1,7 @@
 """Classify images with an exported inference model (see tools/export_model.py).
 
     python tools/predict.py --model-dir inference/resnet50 --input img.jpg|DIR|"GLOB" [--top-k 5]
-        [--batch-size 8] [--device cpu|gpu] [--backend auto|paddle|onnxruntime] [--json out.json]
+        [--batch-size 8] [--device cpu|gpu] [--backend auto|paddle|onnxruntime] [--precision fp32|int8] [--json out.json]
     python tools/predict.py --model-dir inference/resnet50 --input DIR --benchmark [--benchmark-batch-sizes 1 8 16]
 """
 import argparse
@@ -43,6 +43,8 @@ def parse_args(argv, prog=None):
     parser.add_argument("--top-k", type=positive_int, default=5)
     parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--backend", default="auto", choices=["auto", "paddle", "onnxruntime"])
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"],
+                        help="int8 on CPU: the model of export_model.py --quantize int8; fp16: GPU")
     parser.add_argument("--cpu-threads", type=positive_int, default=None,
                         help="default: all cores this process may run on")
     parser.add_argument("--json", help="also write the predictions to this JSON file")
@@ -80,6 +82,7 @@ def run(args, images, prog=None):
     from ..fileio import write_atomically
 
     predictor = Predictor(args.model_dir, backend=args.backend, device=args.device, cpu_threads=args.cpu_threads,
+                          precision=args.precision,
                           max_batch_size=max([args.batch_size, *args.benchmark_batch_sizes]))
     if args.benchmark:
         timings = benchmark_predictor(predictor, images, args.benchmark_batch_sizes)
