@@ -4,8 +4,10 @@ The fp32 ONNX model of an export is quantized by ONNX Runtime's own tool (``quan
 uint8 activations and int8 weights (U8S8) per output channel, activation ranges calibrated (MinMax) on images
 of the config's Eval set through its Eval preprocessing. Weights use 7 bits (``reduce_range``): on x86 CPUs
 without VNNI, ORT's U8S8 kernels add products pairwise in int16 (``vpmaddubsw``), which can saturate with
-8-bit weights; ORT's quantization guide recommends ``reduce_range`` there. The classifier (the final
-MatMul/Gemm and the softmax) stays fp32: a small share of the work, and where rounding moves top-1 most.
+8-bit weights; ORT's quantization guide recommends ``reduce_range`` there. Only convolutions are quantized
+(nearly all the work): the residual additions, the classifier and the softmax stay fp32. Quantizing the
+additions too (ORT's default) rounds the residual stream at every block; on imgsim's trained ResNet-50 that
+cut the int8 outputs' cosine similarity to fp32 from 0.97 to 0.70 on scikit-image's photos, at the same speed.
 
 Then fp32 and int8 top-1 are measured on the Eval images that were not used for calibration (all of them
 when the Eval set is no larger than the calibration set, and the message says so); an int8 model whose top-1
@@ -98,12 +100,10 @@ def quantize_onnx(fp32_file, int8_file, calib_batches):
         # Folds BatchNorm into the convolutions and infers shapes: what quantize_static expects.
         prepared = os.path.join(workdir, "prepared.onnx")
         quant_pre_process(os.fspath(fp32_file), prepared, skip_symbolic_shape=True)
-        graph = onnx.load(prepared).graph
-        classifier = [node.name for node in graph.node if node.op_type in ("MatMul", "Gemm", "Softmax")]
-        quantize_static(prepared, os.fspath(int8_file), Batches(graph.input[0].name), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        reduce_range=True, nodes_to_exclude=classifier,
-                        extra_options={"CalibTensorRangeSymmetric": False})
+        input_name = onnx.load(prepared).graph.input[0].name
+        quantize_static(prepared, os.fspath(int8_file), Batches(input_name), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=["Conv"], activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
     return Path(int8_file)
 
 
