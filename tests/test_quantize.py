@@ -144,8 +144,8 @@ def test_int8_refused_when_it_loses_more_than_max_drop_and_fp32_stays(mnist_mode
 def test_precision_int8_without_an_int8_model_names_the_export_flag(mnist_model, tmp_path):
     overrides, test_digits = mnist_model
     assert export(overrides, tmp_path / "inf").returncode == 0
-    result = run_tool("predict.py", "--model-dir", str(tmp_path / "inf"), "--input", str(test_digits),
-                      "--precision", "int8")
+    digit = str(next(test_digits.rglob("*.png")))
+    result = run_tool("predict.py", "--model-dir", str(tmp_path / "inf"), "--input", digit, "--precision", "int8")
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"predict.py: error: precision='int8' needs the int8 model, which {tmp_path / 'inf'} does not have; export "

@@ -20,9 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from ..errors import UserError
+from ..errors import ConfigError, MissingFileError, UserError
 from .model_dir import INT8_ONNX_FILE, export_command
 
 logger = logging.getLogger(__name__)
@@ -73,7 +71,6 @@ def require_quantization_tools():
 
 
 def check_quantize_options(calib_images, max_drop):
-    from ..errors import ConfigError
     if not isinstance(calib_images, int) or isinstance(calib_images, bool) or calib_images < 1:
         raise ConfigError(f"--calib-images must be an integer >= 1, got {calib_images!r}")
     if not isinstance(max_drop, (int, float)) or isinstance(max_drop, bool) or not 0 <= max_drop <= 100:
@@ -194,6 +191,5 @@ class Int8Export:
 
 
 def missing_int8_error(model_dir):
-    from ..errors import MissingFileError
     return MissingFileError(f"precision='int8' needs the int8 model, which {model_dir} does not have; export it: "
                             f"{export_command(model_dir)} {EXPORT_FLAG}")
