@@ -11,10 +11,21 @@ rows of one run are the result; absolute numbers move with the machine's load. n
 ``--jpeg-folder N`` adds a table of its own: ``predict.py --output``'s code predicting a folder of N real
 JPEGs (scikit-image's photos at assorted sizes) end to end, against the same predictor on pre-decoded
 batches of those photos, interleaved in each round (see ``jpeg_folder_rows``).
+
+    python benchmarks/bench_inference.py --precision [--models resnet18 resnet50] [--batch-sizes 1 8 16]
+
+``--precision`` instead times fp32 and int8 side by side for each model and backend: Paddle Inference + oneDNN
+fp32, ONNX Runtime fp32, ONNX Runtime int8 (the model ``export_model.py --quantize int8`` writes, calibrated on
+crops of scikit-image's photos) and Paddle Inference + oneDNN int8 (Paddle's PostTrainingQuantization on the
+legacy program format, run with ``enable_mkldnn_int8``); each row's speed is also given as a ratio to the
+fastest fp32 row of its model and batch size. resnet50 uses imgsim's trained weights when installed, and the
+int8 models' top-1 agreement with fp32 on held-out views of the photos is printed.
 """
 import argparse
+import importlib.util
 import itertools
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -35,6 +46,8 @@ def parse_args():
                         help="also predict a folder of N JPEG files, against the same model on pre-decoded batches")
     parser.add_argument("--workers", type=int, default=None,
                         help="decoding processes for --jpeg-folder (default: predict.py's)")
+    parser.add_argument("--precision", action="store_true", help="fp32 vs int8 rows for --models (see above)")
+    parser.add_argument("--models", nargs="+", default=["resnet18", "resnet50"], help="with --precision")
     return parser.parse_args()
 
 
@@ -178,6 +191,8 @@ def main():
     threads = args.threads or len(os.sched_getaffinity(0))
     # Before numpy and paddle start their thread pools, so GEMM and dygraph use the same thread count.
     os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(threads)
+    if args.precision:
+        return precision_rows(args, threads)
     import paddle
 
     from paddle_resnet import build_model, count_flops
@@ -209,6 +224,200 @@ def main():
         print(f"failed: {name}: {error}")
     if folder_table:
         print(f"\n{folder_table}")
+
+
+# ---------------------------------------------------------------- fp32 vs int8 (--precision)
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "cat", "hubble_deep_field", "immunohistochemistry", "retina",
+          "colorwheel", "brick", "camera", "clock", "coins", "grass", "gravel", "moon", "logo", "cell", "page", "text")
+
+
+def photo_views(transforms, views_per_photo, seed):
+    """Random square crops (half to all of the short side, some mirrored) of scikit-image's photos, preprocessed."""
+    import numpy as np
+    import skimage.data
+
+    rng = np.random.default_rng(seed)
+    views = []
+    for name in PHOTOS:
+        photo = getattr(skimage.data, name)()
+        photo = np.stack([photo] * 3, axis=-1) if photo.ndim == 2 else photo[..., :3]
+        height, width = photo.shape[:2]
+        for index in range(views_per_photo):
+            side = int(min(height, width) * rng.uniform(0.5, 1.0))
+            top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
+            crop = photo[top:top + side, left:left + side]
+            views.append(transforms(np.ascontiguousarray(crop[:, ::-1] if index % 2 else crop)))
+    return np.stack(views).astype(np.float32)
+
+
+def trained_weights(model_name):
+    spec = importlib.util.find_spec("imgsim")
+    if model_name != "resnet50" or spec is None:
+        return None, 1000
+    return os.path.join(spec.submodule_search_locations[0], "model.pth"), 768
+
+
+_LEGACY_EXPORT = """
+import sys, paddle
+sys.path.insert(0, sys.argv[1])
+from paddle_resnet import build_model
+model = build_model(sys.argv[2], num_classes=int(sys.argv[3]))
+model.set_state_dict(paddle.load(sys.argv[4]))
+model.eval()
+spec = paddle.static.InputSpec([None, 3, int(sys.argv[5]), int(sys.argv[5])], "float32", "x")
+paddle.jit.save(paddle.jit.to_static(model, input_spec=[spec], full_graph=True), sys.argv[6] + "/inference")
+"""
+_PADDLE_PTQ = """
+import sys, numpy as np, paddle
+paddle.enable_static()
+from paddle.static.quantization import PostTrainingQuantization
+calib = np.load(sys.argv[3])
+def batches():
+    for start in range(0, len(calib), 8):
+        yield {"x": calib[start:start + 8]}
+ptq = PostTrainingQuantization(executor=paddle.static.Executor(paddle.CPUPlace()), model_dir=sys.argv[1],
+                               model_filename="inference.pdmodel", params_filename="inference.pdiparams",
+                               data_loader=batches, batch_nums=(len(calib) + 7) // 8, algo="abs_max",
+                               quantizable_op_type=["conv2d", "matmul_v2"], onnx_format=True,
+                               weight_quantize_type="channel_wise_abs_max")
+ptq.quantize()
+ptq.save_quantized_model(sys.argv[2], model_filename="inference.pdmodel", params_filename="inference.pdiparams")
+"""
+
+
+def paddle_int8_files(model_name, num_classes, model, size, calib, workdir):
+    """Paddle's own PTQ (abs-max activations, channel-wise weights) -> (program, params) of the int8 model.
+    Its passes read the legacy program format, not PIR's inference.json, so the model is saved again with
+    FLAGS_enable_pir_api=0, which has to be set before paddle starts: both steps run in child processes."""
+    import numpy as np
+    import paddle
+
+    weights, calib_file = os.path.join(workdir, "weights.pdparams"), os.path.join(workdir, "calib.npy")
+    legacy, int8 = os.path.join(workdir, "legacy"), os.path.join(workdir, "paddle_int8")
+    paddle.save(model.state_dict(), weights)
+    np.save(calib_file, calib)
+    env = {**os.environ, "FLAGS_enable_pir_api": "0"}
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for script, *script_args in ((_LEGACY_EXPORT, repo, model_name, num_classes, weights, size, legacy),
+                                 (_PADDLE_PTQ, legacy, int8, calib_file)):
+        result = subprocess.run([sys.executable, "-c", script, *map(str, script_args)], env=env,
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr.strip().splitlines()[-1])
+    return os.path.join(int8, "inference.pdmodel"), os.path.join(int8, "inference.pdiparams")
+
+
+def precision_factories(model_name, size, workdir, threads, calib):
+    """name -> factory of ``run(batch)`` for one model: fp32 and int8 on both backends."""
+    import paddle
+
+    from paddle_resnet import build_model, load_pretrained
+    from paddle_resnet.deploy import Predictor, export_inference
+    from paddle_resnet.deploy.backends import PaddleInferenceBackend, RuntimeOptions, paddle_inference_config
+    from paddle_resnet.deploy.model_dir import ONNX_FILE
+    from paddle_resnet.deploy.quantize import quantize_onnx
+
+    weights, num_classes = trained_weights(model_name)
+    paddle.seed(0)
+    model = build_model(model_name, num_classes=num_classes)
+    if weights:
+        load_pretrained(model, weights)
+    model.eval()
+    folder = os.path.join(workdir, model_name)
+    export_inference(model, folder, image_shape=(3, size, size), eval_ops=eval_ops(size), onnx=True,
+                     softmax=False, model_name=model_name)
+    int8_onnx = quantize_onnx(os.path.join(folder, ONNX_FILE), os.path.join(workdir, f"{model_name}_int8.onnx"),
+                              [calib[i:i + 8] for i in range(0, len(calib), 8)])
+
+    def paddle_int8():
+        program, params = paddle_int8_files(model_name, num_classes, model, size, calib, folder)
+        config = paddle_inference_config(program, params, RuntimeOptions(cpu_threads=threads))
+        config.enable_mkldnn_int8()
+        return PaddleInferenceBackend(config).run
+
+    def onnxruntime_int8():
+        from paddle_resnet.deploy.backends import OnnxRuntimeBackend
+        return OnnxRuntimeBackend(int8_onnx, RuntimeOptions(cpu_threads=threads)).run
+
+    return {
+        "Paddle Inference + oneDNN, fp32": lambda: Predictor(folder, backend="paddle", cpu_threads=threads).run,
+        "ONNX Runtime, fp32": lambda: Predictor(folder, backend="onnxruntime", cpu_threads=threads).run,
+        "ONNX Runtime, int8 (--quantize int8)": onnxruntime_int8,
+        "Paddle Inference + oneDNN, int8 (Paddle PTQ)": paddle_int8,
+    }, weights
+
+
+def eval_ops(size):
+    return [{"DecodeImage": {}}, {"ResizeImage": {"resize_short": size * 8 // 7}}, {"CropImage": {"size": size}},
+            {"NormalizeImage": {"order": ""}}, "ToCHWImage"]
+
+
+def precision_rows(args, threads):
+    """fp32 vs int8 for each of ``args.models`` and backend, interleaved in rounds; agreement on photos."""
+    import numpy as np
+    import paddle
+
+    from paddle_resnet.data.transforms import build_transforms
+    from paddle_resnet.deploy.benchmark import Timing, time_calls, timings_table
+
+    transforms = build_transforms(eval_ops(args.size))
+    calib, held_out = photo_views(transforms, 4, seed=0), photo_views(transforms, 8, seed=1)
+    rng = np.random.default_rng(0)
+    batches = {bs: rng.standard_normal((bs, 3, args.size, args.size), dtype=np.float32) for bs in args.batch_sizes}
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench_precision-") as workdir:
+        factories, weights = {}, {}
+        for model_name in args.models:
+            rows, weights[model_name] = precision_factories(model_name, args.size, workdir, threads, calib)
+            factories.update({(model_name, name): factory for name, factory in rows.items()})
+        runners, failures, seconds = {}, {}, {}
+        for round_index in range(args.rounds):
+            for key, factory in factories.items():
+                if key in failures:
+                    continue
+                try:
+                    runners[key] = runners.get(key) or factory()
+                    for bs, batch in batches.items():
+                        seconds.setdefault((key, bs), []).extend(time_calls(
+                            lambda: runners[key](batch), warmup=1, min_runs=2, min_seconds=args.seconds))
+                except Exception as error:  # a runtime that cannot run int8 here is a finding, not a crash
+                    failures[key] = f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:300]}"
+                print(f"round {round_index + 1}/{args.rounds}: {key[0]} {key[1]} done", file=sys.stderr, flush=True)
+        agreement = {key: top1_agreement(runners, key, held_out) for key in runners if "int8" in key[1]}
+
+    print(f"\nfp32 vs int8 at {args.size}x{args.size}; {threads} threads; Paddle {paddle.__version__}; load average "
+          f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after\n")
+    for model_name in args.models:
+        timings = [Timing.from_seconds(name, bs, calls) for ((model, name), bs), calls in seconds.items()
+                   if model == model_name]
+        fastest_fp32 = {bs: max(t.images_per_s for t in timings if t.batch_size == bs and "fp32" in t.name)
+                        for bs in args.batch_sizes}
+        timings.sort(key=lambda t: (t.batch_size, -t.images_per_s))
+        source = "imgsim's trained weights" if weights[model_name] else "random weights"
+        print(f"{model_name} ({source}):\n")
+        table = timings_table(timings).splitlines()
+        print(table[0][:-1] + "| vs fastest fp32 |\n" + table[1] + "---|")
+        for line, t in zip(table[2:], timings):
+            print(f"{line} {t.images_per_s / fastest_fp32[t.batch_size]:.2f}x |")
+        print()
+    for (model_name, name), (agree, total) in agreement.items():
+        print(f"top-1 agreement with fp32, {model_name} {name}: {agree}/{total} = {100 * agree / total:.1f}% of "
+              f"held-out views of scikit-image's photos")
+    for (model_name, name), error in failures.items():
+        print(f"failed: {model_name} {name}: {error}")
+
+
+def top1_agreement(runners, key, views):
+    """(int8 top-1 equal to its backend's fp32 top-1, views) on ``views``."""
+    model_name, name = key
+    fp32_name = name.split(",")[0] + ", fp32"
+    reference, int8 = runners.get((model_name, fp32_name)), runners[key]
+    if reference is None:
+        return 0, 0
+    agree = sum(int((reference(views[i:i + 8]).argmax(1) == int8(views[i:i + 8]).argmax(1)).sum())
+                for i in range(0, len(views), 8))
+    return agree, len(views)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Classify images with an exported inference model (see tools/export_model.py).
 
     python tools/predict.py --model-dir inference/resnet50 --input img.jpg|DIR|"GLOB" [--top-k 5]
-        [--batch-size 8] [--device cpu|gpu] [--backend auto|paddle|onnxruntime] [--json out.json]
+        [--batch-size 8] [--device cpu|gpu] [--backend auto|paddle|onnxruntime] [--precision fp32|int8]
+        [--json out.json]
     python tools/predict.py --model-dir inference/resnet50 --input DIR --output preds.jsonl [--resume] [--workers N]
     python -m paddle.distributed.launch --nproc_per_node 2 tools/predict.py ... --output preds.jsonl
     python tools/predict.py --model-dir inference/resnet50 --input DIR --benchmark [--benchmark-batch-sizes 1 8 16]
@@ -47,6 +48,8 @@ def parse_args(argv, prog=None):
     parser.add_argument("--top-k", type=positive_int, default=None, help="default: 5")
     parser.add_argument("--device", default=None, choices=["cpu", "gpu"], help="default: cpu")
     parser.add_argument("--backend", default=None, choices=["auto", "paddle", "onnxruntime"], help="default: auto")
+    parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"],
+                        help="int8 on CPU: the model of export_model.py --quantize int8; fp16: GPU (default: fp32)")
     parser.add_argument("--cpu-threads", type=positive_int, default=None,
                         help="default: this process's share of the cores (all of them without distributed launch)")
     parser.add_argument("--workers", type=non_negative_int, default=None,
@@ -134,6 +137,8 @@ def build_predictor(args):
     batch_sizes = [args.batch_size, *(args.benchmark_batch_sizes if args.benchmark else [])]
     options = {key: value for key, value in (args.deploy.predictor_options if args.deploy else {}).items()
                if key in ("use_mkldnn", "use_tensorrt", "precision")}
+    if args.precision is not None:  # given on the command line: wins over the -c config's use_fp16 / use_int8
+        options["precision"] = args.precision
     return Predictor(args.model_dir, backend=args.backend, device=args.device,
                      cpu_threads=args.cpu_threads or cores_per_process(), max_batch_size=max(batch_sizes),
                      paddleclas_config=args.deploy, **options)

@@ -35,10 +35,10 @@ class RuntimeOptions:
         check_choice("precision", self.precision, PRECISIONS)
         if self.use_tensorrt and self.device != "gpu":
             raise ConfigError("TensorRT runs on NVIDIA GPUs: pass device='gpu' with use_tensorrt=True")
-        if self.device == "cpu" and self.precision != "fp32":
-            raise ConfigError(f"precision={self.precision!r} needs device='gpu' (fp16 with or without TensorRT, "
-                              "int8 with use_tensorrt=True); on CPU use precision='fp32'")
-        if self.precision == "int8" and not self.use_tensorrt:
+        if self.device == "cpu" and self.precision == "fp16":
+            raise ConfigError("precision='fp16' needs device='gpu'; on CPU use precision='fp32', or 'int8' with "
+                              "an export made with --quantize int8")
+        if self.device == "gpu" and self.precision == "int8" and not self.use_tensorrt:
             raise ConfigError("precision='int8' needs use_tensorrt=True (TensorRT calibrates and runs int8)")
         for what, value in (("max_batch_size", self.max_batch_size), ("cpu_threads", self.cpu_threads)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -122,9 +122,9 @@ class OnnxRuntimeBackend:
     def __init__(self, onnx_file, options: RuntimeOptions, session_config=None):
         """``session_config``: extra ``SessionOptions.add_session_config_entry`` keys and values."""
         import onnxruntime as ort
-        if options.use_tensorrt or options.precision != "fp32":
-            raise ConfigError("the onnxruntime backend runs fp32 without TensorRT; "
-                              "use backend='paddle' for use_tensorrt / fp16 / int8")
+        if options.use_tensorrt or options.precision == "fp16" or (options.precision, options.device) == ("int8", "gpu"):
+            raise ConfigError("the onnxruntime backend runs fp32, and int8 on CPU; "
+                              "use backend='paddle' for use_tensorrt / fp16 / int8 on GPU")
         providers = ["CPUExecutionProvider"]
         if options.device == "gpu":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -155,6 +155,8 @@ def _onnxruntime_installed():
 def resolve_backend(backend, files, options):
     """The backend to use for ``backend="auto"``, else ``backend`` checked against what exists."""
     check_choice("backend", backend, BACKENDS)
+    if options.precision == "int8" and options.device == "cpu":
+        return _cpu_int8_backend(backend, files)
     if backend == "onnxruntime" and files.onnx is None:
         folder = files.directory or files.program.parent
         raise MissingFileError(f"backend='onnxruntime' needs inference.onnx in {folder}; "
@@ -171,7 +173,22 @@ def resolve_backend(backend, files, options):
     return "paddle"
 
 
+def _cpu_int8_backend(backend, files):
+    """int8 on CPU is the ONNX Runtime model of ``export_model.py --quantize int8`` (why: README, "int8 on this
+    CPU"); Paddle Inference's oneDNN int8 is not offered."""
+    from .quantize import missing_int8_error
+    if backend == "paddle":
+        raise ConfigError("precision='int8' on CPU runs the int8 ONNX model with ONNX Runtime: use backend='auto' "
+                          "or 'onnxruntime' (Paddle Inference runs int8 with TensorRT on GPU)")
+    if files.int8_onnx is None:
+        raise missing_int8_error(files.directory or files.program.parent)
+    if not _onnxruntime_installed():
+        raise RuntimeUnavailable("precision='int8' needs onnxruntime: pip install -e .[onnx]")
+    return "onnxruntime"
+
+
 def create_backend(backend, files, options):
     if resolve_backend(backend, files, options) == "onnxruntime":
-        return OnnxRuntimeBackend(files.onnx, options)
+        int8 = options.precision == "int8"
+        return OnnxRuntimeBackend(files.int8_onnx if int8 else files.onnx, options)
     return PaddleInferenceBackend(paddle_inference_config(files.program, files.params, options))

@@ -37,13 +37,15 @@ class InferenceHead(paddle.nn.Layer):
 
 
 def export_inference(model, save_dir, *, image_shape=(3, 224, 224), eval_ops, label_list=None, softmax=True,
-                     onnx=False, model_name=None):
+                     onnx=False, model_name=None, extra_files=None):
     """Save ``model`` for inference with a dynamic batch dimension; returns {role: path} of what was written.
 
     Roles: "program" (inference.json or .pdmodel), "params", "onnx" (when ``onnx=True``) and "config"
     (inference.yml). The files are written as one unit (``fileio.commit_unit``): a failed or killed export
     leaves the earlier one whole, and readers never see a mix of the two. Model files of an earlier export
     that this one does not write are removed with it, since they would no longer match.
+    ``extra_files(staging_dir, written) -> {role: path}`` adds files made from the written ones to the unit
+    (the int8 model of ``quantize.Int8Export``).
     """
     image_shape = tuple(int(d) for d in image_shape)
     _check_crop_matches(eval_ops, image_shape)
@@ -58,6 +60,8 @@ def export_inference(model, save_dir, *, image_shape=(3, 224, 224), eval_ops, la
         written = _save_paddle_program(model, staging, image_shape, softmax)
         if onnx:
             written["onnx"] = _convert_to_onnx(staging, written)
+        if extra_files is not None:
+            written.update(extra_files(staging, written))
         config = InferenceConfig(transform_ops=list(eval_ops), image_shape=image_shape, softmax=softmax,
                                  label_list=list(label_list) if label_list is not None else None,
                                  model_name=model_name, data_format=getattr(model, "data_format", "NCHW"),
@@ -104,6 +108,12 @@ def _save_paddle_program(model, directory, image_shape, softmax):
         raise RuntimeError(f"paddle.jit.save wrote {sorted(os.listdir(directory))}; expected one of "
                            f"{PROGRAM_FILES} and {PARAMS_FILE}")
     return {"program": program, "params": directory / PARAMS_FILE}
+
+
+def paddle2onnx_installed():
+    """Whether an export can write ONNX: the default when it can (ONNX Runtime is the faster CPU backend)."""
+    import importlib.util
+    return importlib.util.find_spec("paddle2onnx") is not None
 
 
 def _convert_to_onnx(directory, written):

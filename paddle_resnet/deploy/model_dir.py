@@ -20,7 +20,8 @@ CONFIG_FILE = "inference.yml"
 PROGRAM_FILES = ("inference.json", "inference.pdmodel")
 PARAMS_FILE = "inference.pdiparams"
 ONNX_FILE = "inference.onnx"
-ALL_MODEL_FILES = PROGRAM_FILES + (PARAMS_FILE, ONNX_FILE)
+INT8_ONNX_FILE = "inference_int8.onnx"  # export_model.py --quantize int8 (deploy/quantize.py)
+ALL_MODEL_FILES = PROGRAM_FILES + (PARAMS_FILE, ONNX_FILE, INT8_ONNX_FILE)
 EXPORT_UNIT = "inference"  # fileio's unit name: the export's files are written and read as one unit
 
 _HEADER = ("# Written by paddle_resnet.deploy.export_inference.\n"
@@ -150,6 +151,7 @@ class ModelFiles:
     params: Path
     onnx: Optional[Path]
     directory: Optional[Path] = None  # the inference directory (the files may still be in its commit folder)
+    int8_onnx: Optional[Path] = None  # the int8 ONNX model (export_model.py --quantize int8)
 
 
 def locate_model_files(model_dir, config):
@@ -166,11 +168,13 @@ def locate_model_files(model_dir, config):
                                             " or ".join(PROGRAM_FILES))
     params = listed.get("params", PARAMS_FILE)
     onnx = listed.get("onnx") if listed else (ONNX_FILE if exists(ONNX_FILE) else None)
-    for name in filter(None, (program, params, onnx)):
+    int8_onnx = listed.get("int8_onnx")
+    for name in filter(None, (program, params, onnx, int8_onnx)):
         if not exists(name):
             raise missing_file_error(model_dir, name)
     return ModelFiles(committed_file(model_dir, program), committed_file(model_dir, params),
-                      committed_file(model_dir, onnx) if onnx else None, Path(model_dir))
+                      committed_file(model_dir, onnx) if onnx else None, Path(model_dir),
+                      committed_file(model_dir, int8_onnx) if int8_onnx else None)
 
 
 def load_label_names(model_dir, config):

@@ -84,7 +84,9 @@ class Predictor:
         device: "cpu" or "gpu".
         cpu_threads: math-library threads on CPU; None uses every core this process may run on.
         use_mkldnn: oneDNN kernels for Paddle Inference on CPU.
-        use_tensorrt, precision: Paddle Inference on GPU; fp16/int8 need a GPU, int8 needs TensorRT.
+        precision: "fp32"; "int8" on CPU runs the export's int8 model (``export_model.py --quantize int8``)
+            with ONNX Runtime; on GPU, fp16, and int8 with use_tensorrt=True (Paddle Inference).
+        use_tensorrt: Paddle Inference on GPU.
         max_batch_size: largest batch handed to the runtime (TensorRT's dynamic-shape maximum);
             larger batches given to ``run`` are split.
         warmup: runs on a zero batch before serving, so the first request does not pay for setup.

@@ -160,10 +160,22 @@ class Engine:
         return result
 
     # ---------------------------------------------------------------- export
-    def export(self, save_dir=None, softmax=True, onnx=False):
+    def export(self, save_dir=None, softmax=True, onnx=None, quantize=None, calib_images=None, max_drop=None):
+        """Writes the inference folder. ``onnx=None`` writes ONNX when paddle2onnx is installed (the faster CPU
+        backend); ``quantize="int8"`` adds the int8 model, checked on the Eval set (deploy/quantize.py)."""
         from ..deploy import export_inference
+        from ..deploy.export import paddle2onnx_installed
         g = self.config["Global"]
         datasets = self.config["DataLoader"]
+        save_dir = save_dir or g["save_inference_dir"]
+        int8 = self._int8_step(quantize, calib_images, max_drop)
+        if onnx is None:
+            onnx = bool(int8) or paddle2onnx_installed()
+            if not onnx:
+                LOGGER.info("paddle2onnx is not installed, so no inference.onnx: predict.py will use Paddle "
+                            "Inference, slower on CPU than ONNX Runtime (pip install -e .[onnx])")
+        elif int8 and not onnx:
+            raise ConfigError("--quantize int8 quantizes the ONNX model: leave out --no-onnx")
         label_list = self._label_list()
         model = self.model
         if model.data_format == "NHWC":
@@ -171,9 +183,30 @@ class Engine:
             model = self._build_model_like(data_format="NCHW")
             LOGGER.info("exporting the NHWC model in NCHW layout (same weights)")
         model.eval()
-        return export_inference(model, save_dir or g["save_inference_dir"], image_shape=g["image_shape"],
-                                eval_ops=datasets["Eval"]["dataset"]["transform_ops"], label_list=label_list,
-                                softmax=softmax, onnx=onnx, model_name=self.config["Arch"]["name"])
+        written = export_inference(model, save_dir, image_shape=g["image_shape"],
+                                   eval_ops=datasets["Eval"]["dataset"]["transform_ops"], label_list=label_list,
+                                   softmax=softmax, onnx=onnx, model_name=self.config["Arch"]["name"],
+                                   extra_files=int8)
+        if int8:
+            int8.raise_if_refused(save_dir)
+        return written
+
+    def _int8_step(self, quantize, calib_images, max_drop):
+        """The export step that adds the int8 model (None without ``quantize``), calibrated and checked on the
+        Eval set in its configured order, read on this process alone."""
+        if quantize is None:
+            return None
+        from ..data import check_data_paths
+        from ..deploy.quantize import DEFAULT_CALIB_IMAGES, DEFAULT_MAX_DROP, QUANTIZE_CHOICES, Int8Export
+        from ..errors import check_choice
+        check_choice("quantize", quantize, QUANTIZE_CHOICES)
+        check_data_paths(self.config["DataLoader"]["Eval"], "Eval")
+
+        def eval_batches():
+            for images, labels, _skipped in self.build_loader("Eval", distributed=False):
+                yield images.numpy().astype("float32"), labels.numpy().reshape(-1)
+        return Int8Export(eval_batches, DEFAULT_CALIB_IMAGES if calib_images is None else calib_images,
+                          DEFAULT_MAX_DROP if max_drop is None else max_drop)
 
     def _label_list(self):
         """The names of the classes the model was trained on: the checkpoint's record, else those beside the
