@@ -79,7 +79,8 @@ class Engine:
             removed = clean_output_dir(self.output_dir)
             if removed:
                 LOGGER.info(f"removed {len(removed)} unfinished file(s) of a killed run from {self.output_dir}")
-        self.checkpoint_info = self._read_checkpoint_info(g["pretrained_model"]) if mode != "train" else None
+        no_record = mode == "train" or not g["pretrained_model"]  # infer checks for weights itself
+        self.checkpoint_info = None if no_record else self._read_checkpoint_info(g["pretrained_model"])
         self.device = select_device(g["device"], g["num_threads"])
         if self.world_size > 1 and mode != "export":
             dist.init_parallel_env()
