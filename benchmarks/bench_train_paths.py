@@ -44,6 +44,9 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=None, help="default: all cores, as the engine does")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, metavar="ROW",
                         help=f"rows to run (default all): {', '.join(ROWS)}")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of timing: paddle.profiler's operator summary (kernel names and times) of "
+                             "--steps steps of each Paddle row of the first case")
     return parser.parse_args(argv)
 
 
@@ -201,6 +204,27 @@ def markdown_table(results, threads):
     return "\n".join(lines)
 
 
+def profile(args):
+    """paddle.profiler's operator table for --steps steps of every Paddle row (after --warmup steps)."""
+    import paddle.profiler as profiler
+
+    arch, size, batch = args.cases[0].split(":")
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((int(batch), 3, int(size), int(size))).astype("float32")
+    labels = rng.integers(0, CLASSES, int(batch)).astype("int64")
+    for name, step in paddle_rows(arch, images, labels, args.rows).items():
+        for _ in range(args.warmup):
+            step()
+        prof = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU])
+        prof.start()
+        for _ in range(args.steps):
+            step()
+            prof.step()
+        prof.stop()
+        print(f"\n## {name}: {arch} {size}x{size} batch {batch}, {args.steps} steps\n", flush=True)
+        prof.summary(sorted_by=profiler.SortedKeys.CPUTotal, op_detail=False, thread_sep=False, time_unit="ms")
+
+
 def main(argv):
     args = parse_args(argv)
     threads = args.threads or len(os.sched_getaffinity(0))
@@ -208,6 +232,8 @@ def main(argv):
 
     paddle.set_device("cpu")
     paddle.base.core.set_num_threads(threads)
+    if args.profile:
+        return profile(args)
     load_before = os.getloadavg()
     results = {}
     for case in args.cases:

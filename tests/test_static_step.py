@@ -68,6 +68,17 @@ def test_to_static_auto_means_the_cpu(requested, device, expected):
     assert use_static(requested, device) is expected
 
 
+def test_nhwc_stays_dygraph_on_auto_and_warns_on_true(tmp_path, caplog):
+    """Paddle 3.3.1's oneDNN conv2d_grad gives NHWC filter gradients the wrong shape: only Paddle's kernels."""
+    data = make_image_folder(tmp_path / "images", per_class=2)
+    arch = {"name": "resnet18", "class_num": 3, "data_format": "NHWC"}
+    auto = Trainer(Engine(validate(tiny_config(tmp_path, data, data, Arch=arch))))
+    assert auto.net is auto.model
+    forced = Trainer(Engine(validate(tiny_config(tmp_path / "b", data, data, Arch=arch, Global={"to_static": True}))))
+    assert isinstance(forced.net, StaticForward) and forced.net.placement is None
+    assert "oneDNN convolutions cannot train NHWC models" in (tmp_path / "b" / "out" / "train.log").read_text()
+
+
 @pytest.mark.parametrize("value,message", [
     ("atuo", "Global.to_static must be true, false or auto, got 'atuo'; did you mean 'auto'?"),
     ("1", "Global.to_static must be true, false or auto, got 1"),

@@ -19,10 +19,10 @@ from paddle.static import InputSpec
 from ..errors import ConfigError, did_you_mean
 from .logger import LOGGER
 
-# Ops (and their _grad ops) given oneDNN kernels: the convolutions, where the time goes. Measured with
-# benchmarks/bench_train.py --ops: also placing batch_norm, relu and the max-pool made resnet18 slower
-# (3.6x dygraph with conv2d alone at 96x96, 3.0x with batch_norm, 2.0x with relu and pool2d too: every
-# switch between oneDNN's blocked layout and Paddle's plain one costs a reorder).
+# Ops (and their _grad ops) given oneDNN kernels: the convolutions, where the time goes. Also placing
+# batch_norm, relu and the max-pool made resnet18 slower (measured side by side at 96x96: 3.6x dygraph with
+# conv2d alone, 3.0x with batch_norm, 2.0x with relu and pool2d too; benchmarks/bench_train.py --paths keeps
+# that row): every switch between oneDNN's blocked layout and Paddle's plain one costs a reorder.
 ONEDNN_OPS = frozenset({"conv2d", "depthwise_conv2d"})
 
 
@@ -34,14 +34,16 @@ def check_to_static(key, value):
     raise ConfigError(f"{key} must be true, false or auto, got {value!r}{hint}")
 
 
-def use_static(requested, device):
+def use_static(requested, device, channels_last=False):
     """Whether ``Global.to_static`` (true | false | auto/null) means a static train step on ``device``.
 
-    auto: on the CPU, where the oneDNN program is the fastest path; dygraph on a GPU, whose kernels are
-    the same either way (and Paddle documents dygraph as the default there).
+    auto: on the CPU, where the oneDNN program is the fastest path, unless the model is NHWC (in Paddle
+    3.3.1 oneDNN's conv2d_grad gives an NHWC model's filter gradients in the wrong shape, e.g. [64, 7, 7, 3]
+    for [64, 3, 7, 7], so the program would get Paddle's kernels and no gain); dygraph on a GPU, whose
+    kernels are the same either way (Paddle's default there).
     """
     if requested in (None, "auto"):
-        return device == "cpu"
+        return device == "cpu" and not channels_last
     return bool(requested)
 
 
@@ -84,7 +86,7 @@ class StaticForward(paddle.nn.Layer):
     def __init__(self, model, in_channels, onednn=True):
         super().__init__()
         self.model = model
-        spec = [InputSpec([None, in_channels, None, None], "float32", "images")]
+        spec = [InputSpec([None, in_channels, None, None], "float32", "images")]  # NHWC models take NCHW too
         self.placement = OneDNNPlacement() if onednn else None
         with DygraphOldIrGuard():
             self.program = paddle.jit.to_static(model.forward, input_spec=spec, full_graph=True)
@@ -102,11 +104,15 @@ class StaticForward(paddle.nn.Layer):
 def static_forward(model, config, device, log=True):
     """``model`` wrapped in ``StaticForward`` when ``Global.to_static`` asks for it on ``device``, else ``model``."""
     requested = config["Global"].get("to_static")
-    if not use_static(requested, device):
+    channels_last = getattr(model, "data_format", "NCHW") == "NHWC"
+    if not use_static(requested, device, channels_last):
         return model
-    in_channels = config["Global"]["image_shape"][0]
-    onednn = device == "cpu"
-    if log:
+    onednn = device == "cpu" and not channels_last
+    if log and device == "cpu" and not onednn:
+        LOGGER.warning("Global.to_static=true with Arch.data_format NHWC: Paddle's oneDNN convolutions cannot "
+                       "train NHWC models, so the static program uses Paddle's kernels and is no faster than "
+                       "dygraph on the CPU")
+    elif log:
         LOGGER.info(f"Global.to_static={requested}: training step as a static program"
-                    f"{' with oneDNN kernels' if onednn else ''} (paddle.jit.to_static)")
-    return StaticForward(model, in_channels, onednn=onednn)
+                    f"{' with oneDNN convolutions' if onednn else ''} (paddle.jit.to_static)")
+    return StaticForward(model, config["Global"]["image_shape"][0], onednn=onednn)
