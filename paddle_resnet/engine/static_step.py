@@ -1,15 +1,16 @@
 """``Global.to_static``: the model's forward and backward run as one static program (``paddle.jit.to_static``).
 
 On the CPU the program's convolutions (forward and backward) run on oneDNN kernels, which dygraph
-never uses: resnet18 trains 2-4x faster on this 2-core AVX2 CPU
-(benchmarks/bench_train.py). Everything else stays dygraph: the parameters are the model's own tensors,
+never uses: resnet18 trains 2-3.6x faster than dygraph on this 2-core AVX2 CPU (benchmarks/bench_train.py
+--paths). Everything else stays dygraph: the parameters are the model's own tensors,
 so the optimizer, EMA, gradient accumulation, DataParallel, AMP, checkpoints and resume work unchanged.
 
 Paddle 3.3.1 places oneDNN kernels per op only in its legacy program IR (the ``use_mkldnn`` attribute of
 an op); its PIR placement (``FLAGS_use_onednn``) puts every op on oneDNN, and oneDNN's backward of the
 global average pool (``pool2d_grad`` adaptive) and of ``reduce_mean`` fail there ("could not create a
 descriptor for a pooling backward propagation primitive", "could not reshape a memory descriptor"). So the
-program is traced under ``DygraphOldIrGuard`` and the ops are placed one by one.
+program is traced in the legacy IR (``DygraphOldIrGuard``; Paddle translates it for its PIR executor) and
+the convolutions are placed one by one.
 """
 import paddle
 from paddle.jit.dy2static.partial_program import PartialProgramLayerHook
@@ -113,6 +114,6 @@ def static_forward(model, config, device, log=True):
                        "train NHWC models, so the static program uses Paddle's kernels and is no faster than "
                        "dygraph on the CPU")
     elif log:
-        LOGGER.info(f"Global.to_static={requested}: training step as a static program"
+        LOGGER.info(f"Global.to_static={'auto' if requested is None else requested}: training step as a static program"
                     f"{' with oneDNN convolutions' if onednn else ''} (paddle.jit.to_static)")
     return StaticForward(model, config["Global"]["image_shape"][0], onednn=onednn)
