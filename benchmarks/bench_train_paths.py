@@ -204,15 +204,25 @@ def markdown_table(results, threads):
     return "\n".join(lines)
 
 
-def profile(args):
-    """paddle.profiler's operator table for --steps steps of every Paddle row (after --warmup steps)."""
+def profile(args, argv):
+    """paddle.profiler's operator table for --steps steps of every Paddle row (after --warmup steps); one
+    process per row, as paddle.profiler starts once per process."""
+    import subprocess
+
     import paddle.profiler as profiler
 
+    rows = [name for name in args.rows if name != TORCH]
+    if len(rows) > 1:
+        script = os.path.join(REPO, "benchmarks", "bench_train.py")
+        others = [a for a in argv[:argv.index("--rows")] + _after_rows(argv)] if "--rows" in argv else argv
+        for name in rows:
+            subprocess.run([sys.executable, script, "--paths", *others, "--rows", name], check=True)
+        return
     arch, size, batch = args.cases[0].split(":")
     rng = np.random.default_rng(0)
     images = rng.standard_normal((int(batch), 3, int(size), int(size))).astype("float32")
     labels = rng.integers(0, CLASSES, int(batch)).astype("int64")
-    for name, step in paddle_rows(arch, images, labels, args.rows).items():
+    for name, step in paddle_rows(arch, images, labels, rows).items():
         for _ in range(args.warmup):
             step()
         prof = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU])
@@ -225,6 +235,14 @@ def profile(args):
         prof.summary(sorted_by=profiler.SortedKeys.CPUTotal, op_detail=False, thread_sep=False, time_unit="ms")
 
 
+def _after_rows(argv):
+    """argv after the values of --rows."""
+    rest = argv[argv.index("--rows") + 1:]
+    while rest and not rest[0].startswith("--"):
+        rest = rest[1:]
+    return rest
+
+
 def main(argv):
     args = parse_args(argv)
     threads = args.threads or len(os.sched_getaffinity(0))
@@ -233,7 +251,7 @@ def main(argv):
     paddle.set_device("cpu")
     paddle.base.core.set_num_threads(threads)
     if args.profile:
-        return profile(args)
+        return profile(args, argv)
     load_before = os.getloadavg()
     results = {}
     for case in args.cases:
