@@ -56,7 +56,7 @@ SCHEMA = {
         # distribute_bn): reduce (average) | broadcast (rank 0's) | none (each rank keeps its shard's)
         "dist_bn": "reduce",
         # the train step as a static program (engine/static_step.py): true | false | auto (null: auto), where
-        # auto is true on the CPU (oneDNN kernels, 2-4x faster there) and false on a GPU
+        # auto is true on the CPU (oneDNN convolutions, 2-5x faster there) and false on a GPU
         "to_static": None,
     },
     "Arch": {"name": REQUIRED, "class_num": 1000, "freeze": None, "lr_mult_list": None, **_ARCH_OPTIONS},
