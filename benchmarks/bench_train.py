@@ -1,7 +1,17 @@
-"""CPU training throughput: the engine against a bare Paddle loop, and real PNG files against in-memory batches.
+"""CPU training throughput: the engine against a bare Paddle loop, and real PNG files against in-memory batches;
+with ``--paths``, the engine's training step against bare dygraph, the other Paddle paths and PyTorch eager.
 
     python benchmarks/bench_train.py [--data /tmp/mnist_bench] [--batch-size 64] [--steps 15] [--warmup 2]
         [--rounds 2] [--threads N] [--workers 0 1 2]
+    python benchmarks/bench_train.py --paths [--cases resnet18:28:32 resnet18:96:32 resnet50:224:8]
+        [--steps 5] [--warmup 2] [--rounds 2] [--threads N]
+
+``--paths`` (bench_train_paths.py): one training step (forward, cross-entropy, backward, SGD
+momentum step, clear_grad) of the same model, batch and threads on the same in-memory random batch, for
+each row, interleaved (every row runs its steps once per round, in reversed order every other round):
+the engine's CPU default (``Global.to_static`` auto), bare Paddle dygraph, the other Paddle candidates, and
+PyTorch eager (a torchvision resnet written out there; the row is skipped with a message when torch is
+not installed; it is a benchmark-only extra, never a dependency).
 
 Model: resnet18 on MNIST (28x28 PNG files written by tools/prepare_data.py, prepared here when missing),
 10 classes, fp32 on the CPU, the same number of threads everywhere (the engine's ``Global.num_threads``).
@@ -200,6 +210,9 @@ def markdown_table(rows, batch_size):
 
 
 def main():
+    if "--paths" in sys.argv[1:]:
+        from bench_train_paths import main as compare_paths
+        return compare_paths([a for a in sys.argv[1:] if a != "--paths"])
     args = parse_args()
     threads = args.threads or len(os.sched_getaffinity(0))
     if not os.path.isfile(os.path.join(args.data, "train_list.txt")):

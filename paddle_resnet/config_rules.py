@@ -13,6 +13,7 @@ from .data.transforms import MAX_SIDE, build_batch_transform, build_transforms, 
 from .engine.device import DEVICES
 from .engine.trainer import AMP_DTYPES, AMP_LEVELS, DIST_BN_MODES
 from .engine.optim import LR_SCHEDULES, OPTIMIZERS, check_lr
+from .engine.static_step import check_to_static
 from .errors import ConfigError, check_choice, did_you_mean
 from .models import check_build_args
 
@@ -122,6 +123,7 @@ RULES = {
     "Global.accum_steps": Int(1),
     "Global.clip_grad_norm": Number(0, open_low=True, optional=True),
     "Global.dist_bn": Choice(DIST_BN_MODES),
+    "Global.to_static": check_to_static,
     "Arch.class_num": Int(1),
     "Loss.*.0.CELoss.weight": Number(0, open_low=True),
     "Loss.*.0.CELoss.epsilon": Number(0, 1, open_high=True),

@@ -20,6 +20,7 @@ from .logger import LOGGER, ScalarWriter, format_duration, progress_bar
 from .losses import build_loss
 from .metrics import Average, topk_correct
 from .optim import apply_lr_mult, build_lr, build_optimizer
+from .static_step import static_forward
 
 AMP_LEVELS = ("O1", "O2")
 AMP_DTYPES = ("float16", "bfloat16")
@@ -86,14 +87,14 @@ class Trainer:
                                                              master_weight=True, save_dtype="float32")
         ema_cfg = self.config["EMA"]
         self.ema = ModelEMA(self.model, ema_cfg["decay"]) if ema_cfg["use_ema"] else None
-        self.net = self.model
+        self.net = static_forward(self.model, self.config, engine.device)  # the model itself when dygraph
         if engine.world_size > 1:
             if g["sync_bn"]:
                 if engine.device == "gpu":
                     self.model = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
                 else:
                     LOGGER.warning("Global.sync_bn needs GPUs; using per-process BatchNorm on the CPU")
-            self.net = paddle.DataParallel(self.model)
+            self.net = paddle.DataParallel(static_forward(self.model, self.config, engine.device, log=False))
         self.loss_fn = self._criterion()
         self.start_epoch, self.global_step = 0, 0
         self.best = {"top1": -1.0, "epoch": -1}
