@@ -1,9 +1,19 @@
 import logging
 import os
+import subprocess
+import sys
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+
+def run_tool(tool, *args, timeout=1500):
+    """``python tools/<tool> ARGS`` from the checkout under test (PYTHONPATH=ROOT: not another install)."""
+    return subprocess.run([sys.executable, f"tools/{tool}", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": ROOT})
+
 
 import paddle_resnet  # noqa: E402,F401  (silences Paddle's import-time ccache warning first)
 import paddle  # noqa: E402
@@ -15,13 +25,22 @@ def _seed():
     yield
 
 
+_PACKAGE_LOGGER = logging.getLogger("paddle_resnet")
+_PRISTINE = (list(_PACKAGE_LOGGER.handlers), _PACKAGE_LOGGER.propagate, _PACKAGE_LOGGER.level)
+
+
+def _reset_package_logger():
+    handlers, propagate, level = _PRISTINE
+    for handler in set(_PACKAGE_LOGGER.handlers) - set(handlers):
+        handler.close()  # a train.log
+    _PACKAGE_LOGGER.handlers[:] = handlers
+    _PACKAGE_LOGGER.propagate, _PACKAGE_LOGGER.level = propagate, level
+
+
 @pytest.fixture(autouse=True)
 def _restore_package_logger():
-    """The engine's setup_logging stops propagation; undo it so caplog sees records in every test order."""
-    logger = logging.getLogger("paddle_resnet")
-    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
+    """The engine's setup_logging stops propagation; undo it before and after every test so caplog sees
+    records in every order (before: a module-scoped fixture that trained may have run setup_logging)."""
+    _reset_package_logger()
     yield
-    for handler in set(logger.handlers) - set(handlers):
-        handler.close()  # the test's train.log
-    logger.handlers[:] = handlers
-    logger.propagate, logger.level = propagate, level
+    _reset_package_logger()

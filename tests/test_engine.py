@@ -10,7 +10,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_tool
 from engine_fixtures import make_image_folder, tiny_config, write_config
 from paddle_resnet.config import ConfigError, apply_override, load_config, validate
 from paddle_resnet.engine import Engine, TrainingDiverged
@@ -23,11 +23,6 @@ from paddle_resnet.errors import InputError
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("images")
     return make_image_folder(root / "train"), make_image_folder(root / "val", per_class=4, seed=1)
-
-
-def run_tool(tool, *args, timeout=300):
-    return subprocess.run([sys.executable, f"tools/{tool}", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def load_weights(path):

@@ -3,15 +3,13 @@
 import importlib.util
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import yaml
 from PIL import Image
 
-from conftest import ROOT
+from conftest import run_tool
 from paddle_resnet.deploy import Predictor
 from paddle_resnet.deploy.backends import RuntimeOptions
 from paddle_resnet.deploy.quantize import Int8Check, split_images
@@ -22,11 +20,6 @@ needs_mnist = pytest.mark.skipif(importlib.util.find_spec("mnist") is None,
 CHECK = re.compile(r"fp32 top-1 (\d+\.\d\d)%, int8 top-1 (\d+\.\d\d)% \(drop (-?\d+\.\d\d) points\) on (\d+) held-out "
                    r"Eval images \(the first (\d+) calibrated\)")
 TRAIN_DIGITS, TEST_DIGITS = 600, 300
-
-
-def run_tool(tool, *args):
-    return subprocess.run([sys.executable, f"tools/{tool}", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=1500, env={**os.environ, "PYTHONPATH": ROOT})
 
 
 def data_overrides(data):

@@ -3,14 +3,12 @@ photo folder -> split_dataset.py -> fine-tune from a checkpoint of another class
 import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import paddle
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_tool
 from engine_fixtures import make_image_folder
 from paddle_resnet.config import load_config
 from paddle_resnet.data.datasets import read_class_indices
@@ -22,9 +20,8 @@ LISTS = {"Train": "train_list.txt", "Eval": "val_list.txt"}  # as split_dataset.
 pytestmark = pytest.mark.slow  # whole trainings and tools in subprocesses
 
 
-def run_tool(tool, *args):
-    result = subprocess.run([sys.executable, f"tools/{tool}", *args], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300)
+def run_ok(tool, *args):
+    result = run_tool(tool, *args)
     assert result.returncode == 0, f"{tool} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout + result.stderr
 
@@ -73,7 +70,7 @@ def test_config_loads_with_named_pretrained_weights_and_five_classes():
 
 def test_photos_split_finetune_export_predict_with_names(tmp_path):
     photos, out = photo_folder(tmp_path / "photos"), tmp_path / "out"
-    split = run_tool("split_dataset.py", "--src", str(photos), "--val-ratio", "0.25")
+    split = run_ok("split_dataset.py", "--src", str(photos), "--val-ratio", "0.25")
     assert "3 classes: 18 train, 6 val images" in split
     names = read_class_indices(photos / "class_indices.json")
     assert names == ["blue", "green", "red"]
@@ -83,7 +80,7 @@ def test_photos_split_finetune_export_predict_with_names(tmp_path):
     paddle.save({k: paddle.to_tensor(v) for k, v in checkpoint.items()}, str(pretrained))
     args = ["-c", CONFIG, *overrides(photos, pretrained, out)]
 
-    log = run_tool("train.py", *args)
+    log = run_ok("train.py", *args)
     head_lines = [line for line in log.splitlines() if "classifier head re-initialised:" in line]
     assert len(head_lines) == 1 and head_lines[0].endswith(
         "classifier head re-initialised: the checkpoint has 7 classes, the model has 3 classes"), log
@@ -94,12 +91,12 @@ def test_photos_split_finetune_export_predict_with_names(tmp_path):
     assert list(after_epoch_1["fc.weight"].shape) == [512, 3]
 
     weights = ["-o", f"Global.pretrained_model={out / 'train' / 'latest'}"]
-    run_tool("export_model.py", *args, *weights)
+    run_ok("export_model.py", *args, *weights)
     evaluated = re.search(r"eval: top1 (\d\.\d{4}) .* over (\d+) images \(0 skipped\)",
-                          run_tool("eval.py", *args, *weights))
+                          run_ok("eval.py", *args, *weights))
     assert evaluated and evaluated.group(2) == "6"
 
-    run_tool("predict.py", "--model-dir", str(out / "inference"), "--input", str(photos / "*" / "*.png"),
+    run_ok("predict.py", "--model-dir", str(out / "inference"), "--input", str(photos / "*" / "*.png"),
              "--top-k", "2", "--json", str(tmp_path / "predictions.json"))
     predictions = {p["input"]: p for p in json.loads((tmp_path / "predictions.json").read_text())}
     assert len(predictions) == 24
