@@ -26,7 +26,6 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 LR, MOMENTUM, WEIGHT_DECAY, CLASSES = 0.01, 0.9, 1e-4, 10
 ENGINE, DYGRAPH, STATIC_PLAIN, STATIC_ALL, TORCH = (
     "engine default (Global.to_static auto)", "paddle dygraph", "to_static, Paddle kernels",
