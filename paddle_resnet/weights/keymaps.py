@@ -282,6 +282,18 @@ def with_identity_projection(state):
     return result
 
 
+def _block_name(block, prefix, conv_layer, bn_layer, deep_stem):
+    """An ``OUR_BLOCK_KEY`` match -> ``prefix``'s name in a PaddleClas layout whose ConvBNLayer names its conv
+    ``conv_layer`` and its BN ``bn_layer``; convN is PaddleClas's conv(N-1), the shortcut is ``short`` (with an
+    avg-pool in front under the deep stem, hence its BN at index 2 there, 1 otherwise)."""
+    _, _, conv, conv_leaf, norm, norm_leaf, part, short_leaf = block.groups()
+    if conv:
+        return f"{prefix}.conv{int(conv) - 1}.{conv_layer}.{conv_leaf}"
+    if norm:
+        return f"{prefix}.conv{int(norm) - 1}.{bn_layer}.{norm_leaf}"
+    return f"{prefix}.short.{bn_layer if int(part) > int(deep_stem) else conv_layer}.{short_leaf}"
+
+
 def _paddleclas_name(key, deep_stem, first_block):
     """One of our v1/vd names -> PaddleClas's; the inverse of the PADDLECLAS rules above."""
     stem = OUR_STEM_KEY.match(key)
@@ -292,13 +304,7 @@ def _paddleclas_name(key, deep_stem, first_block):
         return f"stem.{index // 3}.{'bn' if index % 3 else 'conv'}.{stem['leaf']}"
     block = OUR_BLOCK_KEY.match(key)
     if block:
-        stage, index, conv, conv_leaf, norm, norm_leaf, part, short_leaf = block.groups()
-        prefix = f"blocks.{first_block[int(stage)] + int(index)}"
-        if conv:
-            return f"{prefix}.conv{int(conv) - 1}.conv.{conv_leaf}"
-        if norm:
-            return f"{prefix}.conv{int(norm) - 1}.bn.{norm_leaf}"
-        return f"{prefix}.short.{'bn' if int(part) > int(deep_stem) else 'conv'}.{short_leaf}"
+        return _block_name(block, f"blocks.{first_block[int(block[1])] + int(block[2])}", "conv", "bn", deep_stem)
     if key in HEAD_KEYS:
         return key
     raise InputError(f"{key!r} has no place in PaddleClas's ResNet layout")
@@ -313,13 +319,7 @@ def _paddleclas_resnext_name(key, deep_stem):
         return f"{layer}.{'_batch_norm' if index % 3 else '_conv'}.{leaf}"
     block = OUR_BLOCK_KEY.match(key)
     if block:
-        stage, index, conv, conv_leaf, norm, norm_leaf, part, short_leaf = block.groups()
-        prefix = f"bb_{int(stage) - 1}_{index}"
-        if conv:
-            return f"{prefix}.conv{int(conv) - 1}._conv.{conv_leaf}"
-        if norm:
-            return f"{prefix}.conv{int(norm) - 1}._batch_norm.{norm_leaf}"
-        return f"{prefix}.short.{'_batch_norm' if int(part) > int(deep_stem) else '_conv'}.{short_leaf}"
+        return _block_name(block, f"bb_{int(block[1]) - 1}_{block[2]}", "_conv", "_batch_norm", deep_stem)
     if key in HEAD_KEYS:
         return key.replace("fc.", "out.")
     raise InputError(f"{key!r} has no place in PaddleClas's ResNeXt layout")
