@@ -1,6 +1,7 @@
 """Predicting a folder into JSON Lines (paddle_resnet/deploy/batch_predict.py, predict.py --output): order,
 unreadable files, resume after a kill, one writer per output, dead workers, and two processes under
 paddle.distributed.launch. A small-stem ResNet-18 at 32x32 keeps it fast."""
+import dataclasses
 import inspect
 import json
 import os
@@ -150,6 +151,26 @@ def test_existing_output_without_resume_is_refused_in_one_line(folder, tmp_path,
     assert output.read_text() == '{"path": "x.jpg"}\n'
 
 
+def test_stdout_mode_walks_the_folder_once_and_peeks_only_one_batch_to_decide_on_workers(
+        model_dir, folder, monkeypatch, capsys):
+    directory, paths = folder
+    yielded, walk = [], InputFiles.__iter__
+
+    def counting_walk(self):
+        for path in walk(self):
+            yielded.append(path)
+            yield path
+
+    monkeypatch.setattr(InputFiles, "__iter__", counting_walk)
+    code = predict.main(["--model-dir", model_dir, "--input", directory, "--batch-size", "4", "--workers", "0",
+                         "--backend", "paddle"], prog="predict.py")
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert all(os.path.basename(p) in printed for p in paths)
+    # is_empty() peeks 1 name, the workers decision 4 + 1, the prediction walks all 33 once: 39, not 33 + 33 + 1.
+    assert len(yielded) == 1 + 5 + len(paths)
+
+
 def test_ranks_shard_the_files_and_rank0_merges_even_when_resumed_with_another_process_count(predictor, folder,
                                                                                               tmp_path):
     directory, paths = folder
@@ -183,6 +204,29 @@ def test_a_second_live_run_on_the_same_output_is_refused(folder, tmp_path):
     finally:
         first.close()
     FolderPrediction(InputFiles(folder[0]), output, resume=True).close()  # released: the next run may start
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_both_decoding_schedules_give_the_main_process_s_batches_and_errors(predictor, folder, ahead):
+    directory, paths = folder
+    ops = predictor.config.transform_ops
+    expected = list(batch_predict.decoded_batches(batch_predict.chunks(paths, 5), ops, 0))
+    decoded = list(batch_predict.decoded_batches(batch_predict.chunks(paths, 5), ops, 2, ahead))
+    assert [d[0] for d in decoded] == [e[0] for e in expected] and len(decoded) == 7
+    assert sum(len(errors) for _, _, errors in decoded) == len(UNREADABLE)
+    for (_, batch, errors), (_, reference, reference_errors) in zip(decoded, expected):
+        assert errors == reference_errors
+        np.testing.assert_array_equal(batch, reference)
+
+
+def test_decoding_overlaps_the_model_only_where_it_leaves_the_workers_cores(predictor, monkeypatch):
+    monkeypatch.setattr(batch_predict, "cores_per_process", lambda: 4)
+    monkeypatch.setattr(batch_predict, "available_cores", lambda: 4)
+    options = predictor.options
+    for device, threads, workers, overlaps in [("cpu", 4, 2, False), ("cpu", 3, 2, False), ("cpu", 2, 2, True),
+                                               ("cpu", 1, 2, True), ("gpu", None, 4, True)]:
+        monkeypatch.setattr(predictor, "options", dataclasses.replace(options, device=device, cpu_threads=threads))
+        assert batch_predict.decoding_overlaps(predictor, workers) is overlaps, (device, threads, workers)
 
 
 def _die(transforms, paths):

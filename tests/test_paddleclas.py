@@ -345,11 +345,12 @@ def mnist_three_digits(tmp_path_factory):
 
 
 SIZE = 16
+EPOCHS = 10  # ~110 s on 2 cores
 
 
 @pytest.fixture(scope="module")
 def trained_resnet18_vd(mnist_three_digits, tmp_path_factory):
-    """PaddleClas's ResNet18_vd.yaml, unmodified, trained 2 epochs: -o only for data paths, device, image size,
+    """PaddleClas's ResNet18_vd.yaml, unmodified, trained 10 epochs: -o only for data paths, device, image size,
     class count and length."""
     data, out = mnist_three_digits, tmp_path_factory.mktemp("run")
     overrides = [
@@ -358,7 +359,7 @@ def trained_resnet18_vd(mnist_three_digits, tmp_path_factory):
         f"DataLoader.Eval.dataset.image_root={data}",
         f"DataLoader.Eval.dataset.cls_label_path={data}/three/eval_list.txt",
         f"Global.output_dir={out}/output", f"Global.save_inference_dir={out}/inference",
-        "Global.device=cpu", "Global.epochs=2", "Arch.class_num=3", f"Global.image_shape=[3,{SIZE},{SIZE}]",
+        "Global.device=cpu", f"Global.epochs={EPOCHS}", "Arch.class_num=3", f"Global.image_shape=[3,{SIZE},{SIZE}]",
         f"DataLoader.Train.dataset.transform_ops.1.RandCropImage.size={SIZE}",
         f"DataLoader.Eval.dataset.transform_ops.1.ResizeImage.resize_short={SIZE}",
         f"DataLoader.Eval.dataset.transform_ops.2.CropImage.size={SIZE}",
@@ -374,10 +375,11 @@ def test_unmodified_resnet18_vd_config_trains_evaluates_and_exports(trained_resn
     run = trained_resnet18_vd
     assert run["train"].returncode == 0, run["train"].stderr[-3000:]
     best = float(re.search(r"best top1 ([\d.]+) at epoch", run["train"].stdout)[1])
-    print(f"ResNet18_vd.yaml, 2 epochs on 1500 MNIST digits 0-2: best top1 {best}")  # shown with pytest -s
-    # Three classes, chance 1/3; 181 real held-out digits. 2 epochs inside the config's 5 warm-up epochs are
-    # chaotic: 0.7182 in dygraph (Global.to_static false), 0.5912 through the default static step on the CPU.
-    assert best > 0.5
+    print(f"ResNet18_vd.yaml, {EPOCHS} epochs on 1500 MNIST digits 0-2: best top1 {best}")  # pytest -s shows it
+    # Three classes, chance 1/3; 181 real held-out digits. The config's mixup, lr 0.1 from the first step and
+    # RandCropImage (8-100% of the area) on 16-px digits make early epochs erratic: after 2 epochs 0.59, after
+    # 5 0.73; after 10 0.9006 (the static step on the CPU, deterministic).
+    assert best > 0.85
     pretrained = f"Global.pretrained_model={run['out']}/output/best"
     evaluated = run_tool("eval.py", *run["args"], "-o", pretrained)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]

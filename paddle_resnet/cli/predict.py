@@ -18,6 +18,7 @@ while the model runs. --output writes one JSON object per file and line as it go
 predicts every N-th file into <output stem>.rank<r>.jsonl, and rank 0 merges them into --output.
 """
 import argparse
+import itertools
 import json
 import logging
 import sys
@@ -165,8 +166,9 @@ def predict_to_stdout(args, inputs, prog=None):
         raise InputError("under paddle.distributed.launch each process writes its share of the files to a file "
                          "of its own: add --output preds.jsonl")
     predictor = build_predictor(args)
-    total = sum(1 for _ in inputs)
-    workers = args.workers if total > args.batch_size else 0  # one batch: starting workers costs more than it saves
+    # One batch: starting workers costs more than it saves. The walk is lazy, so this reads batch_size + 1 names.
+    more_than_one_batch = next(itertools.islice(iter(inputs), args.batch_size, None), None) is not None
+    workers = args.workers if more_than_one_batch else 0
     collected, count, skipped = [], 0, 0
     for predictions in predict_stream(predictor, inputs, top_k=args.top_k, batch_size=args.batch_size,
                                       workers=workers):

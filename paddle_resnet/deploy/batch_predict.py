@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..cpu import available_cores, cores_per_process
 from ..data.datasets import is_image_file
 from ..data.transforms import build_transforms
 from ..engine.run_dir import acquire_lock, lock_is_held
@@ -131,10 +132,12 @@ def decode_batch(transforms, paths):
     return (np.stack(images) if images else None), errors
 
 
-def decoded_batches(path_batches, transform_ops, workers):
-    """Yields ``(paths, batch, errors)`` for each list of paths, in order. ``workers`` processes decode
-    (0: this one), at most BATCHES_AHEAD_PER_WORKER batches each ahead of the consumer, so memory stays
-    flat however many files there are. A worker that dies is a RuntimeError here, not a hang."""
+def decoded_batches(path_batches, transform_ops, workers, ahead=True):
+    """Yields ``(paths, batch, errors)`` for each list of paths, in order, decoded by ``workers`` processes
+    (0: this one). ``ahead``: each worker decodes up to BATCHES_AHEAD_PER_WORKER whole batches while the
+    consumer works, so memory stays flat however many files there are. Not ahead: each batch is split over
+    the workers and decoded when the consumer asks for it (``decoding_overlaps`` says which pays). A worker
+    that dies is a RuntimeError here, not a hang."""
     if workers == 0:
         transforms = build_transforms(transform_ops)
         for paths in path_batches:
@@ -142,31 +145,58 @@ def decoded_batches(path_batches, transform_ops, workers):
         return
     context = multiprocessing.get_context(START_METHOD)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(transform_ops,))
-    pending = deque()
     try:
+        if not ahead:
+            for paths in path_batches:
+                parts = chunks(paths, -(-len(paths) // workers))
+                yield _joined(paths, [(part, pool.submit(_decode_in_worker, part)) for part in parts])
+            return
+        pending = deque()
         for paths in path_batches:
-            pending.append((paths, pool.submit(_decode_in_worker, paths)))
+            pending.append((paths, [(paths, pool.submit(_decode_in_worker, paths))]))
             if len(pending) > BATCHES_AHEAD_PER_WORKER * workers:
-                yield _decoded(*pending.popleft())
+                yield _joined(*pending.popleft())
         while pending:
-            yield _decoded(*pending.popleft())
+            yield _joined(*pending.popleft())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _decoded(paths, future):
-    try:
-        return (paths, *future.result())
-    except BrokenProcessPool as error:
-        raise RuntimeError("a decoding worker process died (killed for lack of memory, or a crash in native "
-                           "code); try fewer --workers, or --workers 0 to decode in the main process") from error
+def _joined(paths, parts):
+    """``(paths, batch, errors)`` from the futures of (batch, errors) of consecutive ``parts`` of ``paths``."""
+    images, errors, offset = [], {}, 0
+    for part, future in parts:
+        try:
+            batch, part_errors = future.result()
+        except BrokenProcessPool as error:
+            raise RuntimeError("a decoding worker process died (killed for lack of memory, or a crash in native "
+                               "code); try fewer --workers, or --workers 0 to decode in the main process") from error
+        images += [batch] if batch is not None else []
+        errors.update({offset + index: reason for index, reason in part_errors.items()})
+        offset += len(part)
+    return paths, (np.concatenate(images) if images else None), errors
 
 
-def predict_stream(predictor, paths, *, top_k=5, batch_size=8, workers=0):
+def decoding_overlaps(predictor, workers):
+    """Whether decoding batches ahead while the model runs pays: when the model leaves the workers cores of
+    their own (a GPU, or fewer CPU threads than this process's cores). When its threads use every core, a
+    worker that decodes meanwhile preempts one of them, and the other waits for it at the end of each
+    parallel op, so a decoded image costs the model about twice the decoding's CPU time; decoding each batch
+    in the pause between model calls, split over the workers, is then faster (benchmarks/bench_inference.py
+    --jpeg-folder measured both: README, "Batch prediction over large folders")."""
+    options = predictor.options
+    if options.device == "gpu":
+        return True
+    return (options.cpu_threads or available_cores()) + workers <= cores_per_process()
+
+
+def predict_stream(predictor, paths, *, top_k=5, batch_size=8, workers=0, ahead=None):
     """Predictions for ``paths``, one list per batch, in order; an unreadable file is a Prediction with
-    its ``error`` set. Decoding runs in ``workers`` processes while the model runs here."""
+    its ``error`` set. Decoding runs in ``workers`` processes, ahead of the model or not (``decoded_batches``;
+    None: as ``decoding_overlaps`` says)."""
+    ahead = decoding_overlaps(predictor, workers) if ahead is None else ahead
     for batch_paths, batch, errors in decoded_batches(chunks(paths, batch_size), predictor.config.transform_ops,
-                                                      workers):
+                                                      workers, ahead):
         readable = [path for index, path in enumerate(batch_paths) if index not in errors]
         predicted = iter(predictor.predict_preprocessed(batch, readable, top_k) if readable else [])
         yield [Prediction(path, error=errors[index]) if index in errors else next(predicted)
@@ -336,8 +366,8 @@ class FolderPrediction:
     def todo(self):
         return (path for path in shard(iter(self.inputs), self.rank, self.world_size) if path not in self.done)
 
-    def run(self, predictor, *, top_k=5, batch_size=8, workers=0, progress=True):
-        """Predicts this rank's files not yet recorded; -> Summary."""
+    def run(self, predictor, *, top_k=5, batch_size=8, workers=0, progress=True, decode_ahead=None):
+        """Predicts this rank's files not yet recorded; -> Summary. ``decode_ahead``: see ``predict_stream``."""
         import tqdm
 
         summary = Summary(already_done=sum(1 for path in shard(iter(self.inputs), self.rank, self.world_size)
@@ -351,7 +381,7 @@ class FolderPrediction:
         try:
             workers = workers if total > batch_size else 0  # one batch: starting workers costs more than it saves
             for predictions in predict_stream(predictor, self.todo(), top_k=top_k, batch_size=batch_size,
-                                              workers=workers):
+                                              workers=workers, ahead=decode_ahead):
                 writer.write(predictions)
                 unreadable = sum(p.skipped for p in predictions)
                 summary.unreadable += unreadable

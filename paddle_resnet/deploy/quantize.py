@@ -14,8 +14,10 @@ when the Eval set is no larger than the calibration set, and the message says so
 is more than ``max_drop`` points below fp32 is refused and not written. Why ONNX Runtime and not Paddle's
 PTQ with oneDNN int8: README, "int8 on this CPU".
 """
+import contextlib
 import logging
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +79,10 @@ def check_quantize_options(calib_images, max_drop):
         raise ConfigError(f"--max-drop must be a number of top-1 points from 0 to 100, got {max_drop!r}")
 
 
-def quantize_onnx(fp32_file, int8_file, calib_batches):
+def quantize_onnx(fp32_file, int8_file, calib_batches, **changes):
     """Writes the int8 QDQ model of ``fp32_file`` to ``int8_file``, calibrated on ``calib_batches``
-    (float32 NCHW arrays)."""
+    (float32 NCHW arrays). ``changes``: ``quantize_static`` arguments that replace this module's choices
+    (benchmarks/bench_int8_calibration.py compares them)."""
     import onnx
     import onnxruntime
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
@@ -98,9 +101,10 @@ def quantize_onnx(fp32_file, int8_file, calib_batches):
         prepared = os.path.join(workdir, "prepared.onnx")
         quant_pre_process(os.fspath(fp32_file), prepared, skip_symbolic_shape=True)
         input_name = onnx.load(prepared).graph.input[0].name
-        quantize_static(prepared, os.fspath(int8_file), Batches(input_name), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=["Conv"], activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
+        options = dict(quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"], activation_type=QuantType.QUInt8,
+                       weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
+        with contextlib.redirect_stdout(sys.stderr):  # ORT's histogram calibrators print their progress
+            quantize_static(prepared, os.fspath(int8_file), Batches(input_name), **{**options, **changes})
     return Path(int8_file)
 
 
