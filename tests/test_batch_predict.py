@@ -5,6 +5,7 @@ import dataclasses
 import inspect
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 import numpy as np
 import paddle
 import pytest
+import yaml
 from PIL import Image
 
 from paddle_resnet import build_model
@@ -209,9 +211,9 @@ def test_a_second_live_run_on_the_same_output_is_refused(folder, tmp_path):
 @pytest.mark.parametrize("ahead", [True, False])
 def test_both_decoding_schedules_give_the_main_process_s_batches_and_errors(predictor, folder, ahead):
     directory, paths = folder
-    ops = predictor.config.transform_ops
-    expected = list(batch_predict.decoded_batches(batch_predict.chunks(paths, 5), ops, 0))
-    decoded = list(batch_predict.decoded_batches(batch_predict.chunks(paths, 5), ops, 2, ahead))
+    to_input = predictor.to_input
+    expected = list(batch_predict.decoded_batches(batch_predict.chunks(paths, 5), to_input, 0))
+    decoded = list(batch_predict.decoded_batches(batch_predict.chunks(paths, 5), to_input, 2, ahead))
     assert [d[0] for d in decoded] == [e[0] for e in expected] and len(decoded) == 7
     assert sum(len(errors) for _, _, errors in decoded) == len(UNREADABLE)
     for (_, batch, errors), (_, reference, reference_errors) in zip(decoded, expected):
@@ -229,7 +231,27 @@ def test_decoding_overlaps_the_model_only_where_it_leaves_the_workers_cores(pred
         assert batch_predict.decoding_overlaps(predictor, workers) is overlaps, (device, threads, workers)
 
 
-def _die(transforms, paths):
+def test_folder_preprocessing_is_the_predictor_s_for_an_export_that_leaves_the_size_open(model_dir, folder,
+                                                                                        tmp_path):
+    """An export made before exports fixed the input size: the Predictor adds the resize and crop; the
+    decoding workers must run that same preprocessing, not inference.yml's ops as written."""
+    old = tmp_path / "old_export"
+    shutil.copytree(model_dir, old)
+    config = yaml.safe_load((old / "inference.yml").read_text())
+    config["preprocess"]["transform_ops"] = [{"DecodeImage": {}}, {"NormalizeImage": {"order": ""}}, "ToCHWImage"]
+    (old / "inference.yml").write_text(yaml.safe_dump(config))
+    predictor = Predictor(old, backend="paddle", max_batch_size=4)
+    directory, paths = folder  # JPEGs of 24-64 pixels a side
+    expected = expected_records(predictor, paths)
+    assert sum(r["error"] is None for r in expected) == 30
+    for workers in (0, 2):
+        output = tmp_path / f"preds_{workers}.jsonl"
+        summary = run_folder(predictor, directory, output, workers=workers)
+        assert (summary.predicted, summary.unreadable) == (30, 3)
+        assert_same_records(read_records(output), expected)
+
+
+def _die(to_input, paths):
     os._exit(3)
 
 

@@ -39,7 +39,6 @@ import numpy as np
 
 from ..cpu import available_cores, cores_per_process
 from ..data.datasets import is_image_file
-from ..data.transforms import build_transforms
 from ..engine.run_dir import acquire_lock, lock_is_held
 from ..errors import InputError
 from ..fileio import write_atomically
@@ -108,43 +107,42 @@ def chunks(items, size):
 
 # ---- decoding in worker processes ---------------------------------------------------------------------------
 
-_worker_transforms = None  # the preprocessing of one worker process, built once by _start_worker
+_worker_to_input = None  # the Predictor's InputTransform in a worker process, set by _start_worker
 
 
-def _start_worker(transform_ops):
-    global _worker_transforms
+def _start_worker(to_input):
+    global _worker_to_input
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it stops the pool
-    _worker_transforms = build_transforms(transform_ops)
+    _worker_to_input = to_input
 
 
 def _decode_in_worker(paths):
-    return decode_batch(_worker_transforms, paths)
+    return decode_batch(_worker_to_input, paths)
 
 
-def decode_batch(transforms, paths):
+def decode_batch(to_input, paths):
     """-> (float32 NCHW batch of the files that could be read, or None; {position in paths: error})."""
     images, errors = [], {}
     for index, path in enumerate(paths):
         try:
-            images.append(transforms(path))
+            images.append(to_input(path))
         except Exception as error:  # noqa: BLE001  whatever one file raises is that file's result
             errors[index] = _skip_reason(path, error)
     return (np.stack(images) if images else None), errors
 
 
-def decoded_batches(path_batches, transform_ops, workers, ahead=True):
-    """Yields ``(paths, batch, errors)`` for each list of paths, in order, decoded by ``workers`` processes
-    (0: this one). ``ahead``: each worker decodes up to BATCHES_AHEAD_PER_WORKER whole batches while the
-    consumer works, so memory stays flat however many files there are. Not ahead: each batch is split over
-    the workers and decoded when the consumer asks for it (``decoding_overlaps`` says which pays). A worker
-    that dies is a RuntimeError here, not a hang."""
+def decoded_batches(path_batches, to_input, workers, ahead=True):
+    """Yields ``(paths, batch, errors)`` for each list of paths, in order, made by ``to_input`` (a Predictor's
+    InputTransform) in ``workers`` processes (0: this one). ``ahead``: each worker decodes up to
+    BATCHES_AHEAD_PER_WORKER whole batches while the consumer works, so memory stays flat however many files
+    there are. Not ahead: each batch is split over the workers and decoded when the consumer asks for it
+    (``decoding_overlaps`` says which pays). A worker that dies is a RuntimeError here, not a hang."""
     if workers == 0:
-        transforms = build_transforms(transform_ops)
         for paths in path_batches:
-            yield (paths, *decode_batch(transforms, paths))
+            yield (paths, *decode_batch(to_input, paths))
         return
     context = multiprocessing.get_context(START_METHOD)
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(transform_ops,))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(to_input,))
     try:
         if not ahead:
             for paths in path_batches:
@@ -195,8 +193,8 @@ def predict_stream(predictor, paths, *, top_k=5, batch_size=8, workers=0, ahead=
     its ``error`` set. Decoding runs in ``workers`` processes, ahead of the model or not (``decoded_batches``;
     None: as ``decoding_overlaps`` says)."""
     ahead = decoding_overlaps(predictor, workers) if ahead is None else ahead
-    for batch_paths, batch, errors in decoded_batches(chunks(paths, batch_size), predictor.config.transform_ops,
-                                                      workers, ahead):
+    for batch_paths, batch, errors in decoded_batches(chunks(paths, batch_size), predictor.to_input, workers,
+                                                      ahead):
         readable = [path for index, path in enumerate(batch_paths) if index not in errors]
         predicted = iter(predictor.predict_preprocessed(batch, readable, top_k) if readable else [])
         yield [Prediction(path, error=errors[index]) if index in errors else next(predicted)

@@ -72,6 +72,20 @@ def _softmax(logits):
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+class InputTransform:
+    """An image -> the model's input array: the export's preprocessing, then a check of the shape it gave (a
+    model is never run on another size). Folder prediction's decoding workers run this same object."""
+
+    def __init__(self, transforms, image_shape):
+        self.transforms, self.image_shape = transforms, tuple(image_shape)
+
+    def __call__(self, item):
+        image = self.transforms(item)
+        if tuple(image.shape) != self.image_shape:
+            raise InputError(f"preprocessing gave {list(image.shape)}, not the model's input {list(self.image_shape)}")
+        return image
+
+
 class Predictor:
     """An exported model ready to serve.
 
@@ -100,7 +114,7 @@ class Predictor:
         self.config = load_inference_config(self.model_dir, paddleclas_config)
         self.files = locate_model_files(self.model_dir, self.config)
         self.label_names = load_label_names(self.model_dir, self.config)
-        self.transforms = self._build_preprocess()
+        self.to_input = InputTransform(self._build_preprocess(), self.config.image_shape)
         self.options = RuntimeOptions(device=device, cpu_threads=cpu_threads, use_mkldnn=use_mkldnn,
                                       use_tensorrt=use_tensorrt, precision=precision,
                                       max_batch_size=max_batch_size, image_shape=self.config.image_shape,
@@ -164,14 +178,7 @@ class Predictor:
 
     def preprocess(self, items):
         """Images (paths, PIL images or uint8 HWC arrays) -> float32 NCHW batch; raises on an unreadable one."""
-        return np.stack([self._to_input(item) for item in _as_list(items)])
-
-    def _to_input(self, item):
-        image = self.transforms(item)
-        if tuple(image.shape) != tuple(self.config.image_shape):  # never run a model on another size
-            raise InputError(f"preprocessing gave {list(image.shape)}, not the model's input "
-                             f"{list(self.config.image_shape)}")
-        return image
+        return np.stack([self.to_input(item) for item in _as_list(items)])
 
     def predict(self, inputs, top_k=5, batch_size=8):
         """Top-k classes for each input, in input order. Unreadable images are logged, skipped, and
@@ -190,7 +197,7 @@ class Predictor:
         for index, item in enumerate(items, first_index):
             name = _describe(item, index)
             try:
-                images.append(self._to_input(item))
+                images.append(self.to_input(item))
             except (OSError, InputError) as error:  # unreadable, or an op cannot handle it (TransformError)
                 reason = _skip_reason(name, error)
                 logger.warning("skipping an unreadable input: %s", reason)
