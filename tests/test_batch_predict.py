@@ -153,7 +153,7 @@ def test_existing_output_without_resume_is_refused_in_one_line(folder, tmp_path,
     assert output.read_text() == '{"path": "x.jpg"}\n'
 
 
-def test_stdout_mode_walks_the_folder_once_and_peeks_only_one_batch_to_decide_on_workers(
+def test_stdout_mode_walks_the_folder_once_even_to_decide_on_workers(
         model_dir, folder, monkeypatch, capsys):
     directory, paths = folder
     yielded, walk = [], InputFiles.__iter__
@@ -169,8 +169,8 @@ def test_stdout_mode_walks_the_folder_once_and_peeks_only_one_batch_to_decide_on
     assert code == 0
     printed = capsys.readouterr().out
     assert all(os.path.basename(p) in printed for p in paths)
-    # is_empty() peeks 1 name, the workers decision 4 + 1, the prediction walks all 33 once: 39, not 33 + 33 + 1.
-    assert len(yielded) == 1 + 5 + len(paths)
+    # is_empty() peeks 1 name; the prediction walks all 33 once and decides on workers from its own first names.
+    assert len(yielded) == 1 + len(paths)
 
 
 def test_ranks_shard_the_files_and_rank0_merges_even_when_resumed_with_another_process_count(predictor, folder,
@@ -249,6 +249,19 @@ def test_folder_preprocessing_is_the_predictor_s_for_an_export_that_leaves_the_s
         summary = run_folder(predictor, directory, output, workers=workers)
         assert (summary.predicted, summary.unreadable) == (30, 3)
         assert_same_records(read_records(output), expected)
+
+
+def test_one_batch_is_decoded_here_without_starting_workers(predictor, folder, monkeypatch):
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started for one batch")
+
+    monkeypatch.setattr(batch_predict, "ProcessPoolExecutor", no_pool)
+    paths = folder[1][:4]
+    predictions = [p for batch in batch_predict.predict_stream(predictor, paths, batch_size=4, workers=2)
+                   for p in batch]
+    assert [p.input for p in predictions] == paths
+    with pytest.raises(AssertionError, match="a worker pool was started"):
+        list(batch_predict.predict_stream(predictor, folder[1][:5], batch_size=4, workers=2))
 
 
 def _die(to_input, paths):

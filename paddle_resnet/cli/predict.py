@@ -18,7 +18,6 @@ while the model runs. --output writes one JSON object per file and line as it go
 predicts every N-th file into <output stem>.rank<r>.jsonl, and rank 0 merges them into --output.
 """
 import argparse
-import itertools
 import json
 import logging
 import sys
@@ -166,12 +165,9 @@ def predict_to_stdout(args, inputs, prog=None):
         raise InputError("under paddle.distributed.launch each process writes its share of the files to a file "
                          "of its own: add --output preds.jsonl")
     predictor = build_predictor(args)
-    # One batch: starting workers costs more than it saves. The walk is lazy, so this reads batch_size + 1 names.
-    more_than_one_batch = next(itertools.islice(iter(inputs), args.batch_size, None), None) is not None
-    workers = args.workers if more_than_one_batch else 0
     collected, count, skipped = [], 0, 0
     for predictions in predict_stream(predictor, inputs, top_k=args.top_k, batch_size=args.batch_size,
-                                      workers=workers):
+                                      workers=args.workers):
         print_predictions(predictions)
         count += len(predictions)
         skipped += sum(p.skipped for p in predictions)

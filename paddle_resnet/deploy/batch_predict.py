@@ -192,9 +192,13 @@ def predict_stream(predictor, paths, *, top_k=5, batch_size=8, workers=0, ahead=
     """Predictions for ``paths``, one list per batch, in order; an unreadable file is a Prediction with
     its ``error`` set. Decoding runs in ``workers`` processes, ahead of the model or not (``decoded_batches``;
     None: as ``decoding_overlaps`` says)."""
+    paths = iter(paths)
+    first = list(itertools.islice(paths, batch_size + 1))
+    if len(first) <= batch_size:
+        workers = 0  # one batch: starting workers costs more than it saves
     ahead = decoding_overlaps(predictor, workers) if ahead is None else ahead
-    for batch_paths, batch, errors in decoded_batches(chunks(paths, batch_size), predictor.to_input, workers,
-                                                      ahead):
+    batches = chunks(itertools.chain(first, paths), batch_size)
+    for batch_paths, batch, errors in decoded_batches(batches, predictor.to_input, workers, ahead):
         readable = [path for index, path in enumerate(batch_paths) if index not in errors]
         predicted = iter(predictor.predict_preprocessed(batch, readable, top_k) if readable else [])
         yield [Prediction(path, error=errors[index]) if index in errors else next(predicted)
@@ -368,16 +372,18 @@ class FolderPrediction:
         """Predicts this rank's files not yet recorded; -> Summary. ``decode_ahead``: see ``predict_stream``."""
         import tqdm
 
-        summary = Summary(already_done=sum(1 for path in shard(iter(self.inputs), self.rank, self.world_size)
-                                           if path in self.done))
-        total = sum(1 for _ in self.todo())
+        summary, total = Summary(), 0
+        for path in shard(iter(self.inputs), self.rank, self.world_size):  # one walk for both counts
+            if path in self.done:
+                summary.already_done += 1
+            else:
+                total += 1
         writer = RecordWriter(self.target)
         description = f"rank {self.rank}" if self.world_size > 1 else "predict"
         # On a terminal the bar redraws in place; in a log file (launch's workerlog) one line every 30 s.
         bar = tqdm.tqdm(total=total, unit="img", desc=description, disable=not progress or not total,
                         dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30)
         try:
-            workers = workers if total > batch_size else 0  # one batch: starting workers costs more than it saves
             for predictions in predict_stream(predictor, self.todo(), top_k=top_k, batch_size=batch_size,
                                               workers=workers, ahead=decode_ahead):
                 writer.write(predictions)
