@@ -87,14 +87,14 @@ class Trainer:
                                                              master_weight=True, save_dtype="float32")
         ema_cfg = self.config["EMA"]
         self.ema = ModelEMA(self.model, ema_cfg["decay"]) if ema_cfg["use_ema"] else None
+        if engine.world_size > 1 and g["sync_bn"]:
+            if engine.device == "gpu":
+                self.model = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            else:
+                LOGGER.warning("Global.sync_bn needs GPUs; using per-process BatchNorm on the CPU")
         self.net = static_forward(self.model, self.config, engine.device)  # the model itself when dygraph
         if engine.world_size > 1:
-            if g["sync_bn"]:
-                if engine.device == "gpu":
-                    self.model = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-                else:
-                    LOGGER.warning("Global.sync_bn needs GPUs; using per-process BatchNorm on the CPU")
-            self.net = paddle.DataParallel(static_forward(self.model, self.config, engine.device, log=False))
+            self.net = paddle.DataParallel(self.net)
         self.loss_fn = self._criterion()
         self.start_epoch, self.global_step = 0, 0
         self.best = {"top1": -1.0, "epoch": -1}
@@ -309,10 +309,13 @@ class Trainer:
         later_epochs = g["epochs"] - epoch - 1
         evals_left = 0
         if self.eval_loader is not None:
-            evals_left = sum(1 for done in range(epoch + 1, g["epochs"] + 1)
-                             if done % g["eval_interval"] == 0 or done == g["epochs"])
+            evals_left = sum(1 for done in range(epoch + 1, g["epochs"] + 1) if self._evaluates_after(done))
         run_left = epoch_left + later_epochs * steps * seconds_per_step + evals_left * self.eval_seconds
         return f"eta {format_duration(epoch_left)} epoch, {format_duration(run_left)} run"
+
+    def _evaluates_after(self, done):
+        """Whether the epoch numbered ``done`` (1-based) ends with an eval: every Global.eval_interval, and the last."""
+        return done % self.g["eval_interval"] == 0 or done == self.g["epochs"]
 
     def _forward_backward(self, images, target, step, steps):
         sync_step = (step + 1) % self.accum == 0 or step + 1 == steps
@@ -345,7 +348,7 @@ class Trainer:
             if self.ema:
                 sync_bn_statistics(self.ema.state_dict(), g["dist_bn"])
         eval_result = None
-        if self.eval_loader is not None and (done % g["eval_interval"] == 0 or done == g["epochs"]):
+        if self.eval_loader is not None and self._evaluates_after(done):
             started = time.perf_counter()
             eval_result = self.evaluate_and_keep_best(epoch)
             self.eval_seconds = time.perf_counter() - started
