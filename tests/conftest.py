@@ -25,6 +25,15 @@ def _seed():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _one_math_thread():
+    """Every test starts with Paddle's CPU math threads at dygraph's default, 1, whatever ran before: Engine
+    sets them (Global.num_threads) for the rest of the process, and float rounding, so results that depend
+    on it (test_static_step's drift floor), change with the thread count."""
+    paddle.base.core.set_num_threads(1)
+    yield
+
+
 _PACKAGE_LOGGER = logging.getLogger("paddle_resnet")
 _PRISTINE = (list(_PACKAGE_LOGGER.handlers), _PACKAGE_LOGGER.propagate, _PACKAGE_LOGGER.level)
 
