@@ -18,26 +18,21 @@ def fail(prog, message, exit_code=1):
     return exit_code
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1 (anything else is argparse's one-line usage error, exit code 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
+def int_at_least(minimum):
+    """argparse type: an integer >= ``minimum`` (anything else is argparse's one-line usage error, exit code 2)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+        return value
+    return parse
 
 
-def non_negative_int(text):
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
 
 
 def run_engine(description, mode, argv, action, add_arguments=None, prog=None):
