@@ -25,7 +25,6 @@ top-1 of both, are printed for 400 other crops of the photos; so is the agreemen
 embedding head, for comparison.
 """
 import argparse
-import importlib.util
 import itertools
 import os
 import subprocess
@@ -240,9 +239,9 @@ def main():
 # ---------------------------------------------------------------- fp32 vs int8 (--precision)
 
 # scikit-image's 20 distinct photos that ship in its wheel (its cat() is chelsea() again, so it is not here).
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field", "immunohistochemistry",
-          "retina", "colorwheel", "brick", "camera", "clock", "coins", "grass", "gravel", "moon", "logo", "cell", "page",
-          "text")
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field",
+          "immunohistochemistry", "retina", "colorwheel", "brick", "camera", "clock", "coins", "grass", "gravel",
+          "moon", "logo", "cell", "page", "text")
 
 
 def photo_views(transforms, views_per_photo, seed):
@@ -274,9 +273,17 @@ def photo_labels(views_per_photo):
     return np.repeat(np.arange(len(PHOTOS)), views_per_photo)
 
 
-def imgsim_weights():
-    spec = importlib.util.find_spec("imgsim")  # located, not imported: its code needs OpenCV
-    return os.path.join(spec.submodule_search_locations[0], "model.pth") if spec else None
+IMGSIM = "imgsim:resnet50"  # imgsim's trained ResNet-50, a weights name load_pretrained resolves (weights/named.py)
+
+
+def imgsim_installed():
+    from paddle_resnet.errors import MissingFileError
+    from paddle_resnet.weights.named import named_weights_path
+    try:
+        named_weights_path(IMGSIM)
+    except MissingFileError:
+        return False
+    return True
 
 
 def photo_classifier(weights, size, workdir, threads, train_views, train_labels):
@@ -429,8 +436,8 @@ def precision_rows(args, threads):
         for model_name in args.models:
             paddle.seed(0)
             model, sources[model_name] = build_model(model_name), "random weights, 1000 classes"
-            if model_name == "resnet50" and imgsim_weights():
-                model, embedding = photo_classifier(imgsim_weights(), args.size, workdir, threads,
+            if model_name == "resnet50" and imgsim_installed():
+                model, embedding = photo_classifier(IMGSIM, args.size, workdir, threads,
                                                     photo_views(transforms, 16, seed=2), photo_labels(16))
                 sources[model_name] = (f"imgsim's trained backbone, {len(PHOTOS)}-photo head fitted on "
                                        f"{16 * len(PHOTOS)} other crops")

