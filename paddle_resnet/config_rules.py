@@ -4,8 +4,6 @@
 below it cover what spans several keys (the model's arguments, the transform pipelines, the channel
 count). Every problem is one ``ConfigError`` line naming the key, the bad value and the allowed ones.
 """
-import math
-import numbers
 
 from .config import ARCH_NON_MODEL_KEYS
 from .data.loader import DATASETS, SAMPLERS
@@ -14,20 +12,12 @@ from .engine.device import DEVICES
 from .engine.trainer import AMP_DTYPES, AMP_LEVELS, DIST_BN_MODES
 from .engine.optim import LR_SCHEDULES, OPTIMIZERS, check_lr
 from .engine.static_step import check_to_static
-from .errors import ConfigError, check_choice, did_you_mean
+from .errors import ConfigError, check_choice, did_you_mean, is_int, is_number
 from .models import check_build_args
 
 MODES = ("Train", "Eval")
 MAX_WORKERS = 64  # loader processes or CPU threads: more is a typo that would fork the machine to a halt
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")  # what Arch.freeze and Arch.lr_mult_list refer to
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 class Int:
@@ -37,7 +27,7 @@ class Int:
     def __call__(self, key, value):
         if value is None and self.optional:
             return
-        if not _is_int(value) or value < self.minimum or (self.maximum is not None and value > self.maximum):
+        if not is_int(value) or value < self.minimum or (self.maximum is not None and value > self.maximum):
             allowed = (f"from {self.minimum} to {self.maximum}" if self.maximum is not None
                        else f">= {self.minimum}")
             none = " (or null)" if self.optional else ""
@@ -62,7 +52,7 @@ class Number:
     def __call__(self, key, value):
         if value is None and self.optional:
             return
-        ok = _is_number(value) and math.isfinite(value)
+        ok = is_number(value, finite=True)
         if ok and self.low is not None:
             ok = value > self.low if self.open_low else value >= self.low
         if ok and self.high is not None:
@@ -224,7 +214,7 @@ def _check_named_lists(config):
 
 
 def _check_topk(topk, mode):
-    valid = isinstance(topk, list) and topk and all(_is_int(k) and k >= 1 for k in topk)
+    valid = isinstance(topk, list) and topk and all(is_int(k) and k >= 1 for k in topk)
     if mode == "Eval" and not (valid and 1 in topk):
         raise ConfigError(f"Metric.Eval.TopkAcc.topk must be a list of integers >= 1 that includes 1 "
                           f"(the best checkpoint is chosen by top-1), got {topk!r}")
@@ -253,7 +243,7 @@ def _check_infer(infer, channels):
 
 
 def _check_image_shape(shape):
-    if (len(shape) != 3 or not all(_is_int(d) and d >= 1 for d in shape) or shape[0] not in (1, 3)
+    if (len(shape) != 3 or not all(is_int(d) and d >= 1 for d in shape) or shape[0] not in (1, 3)
             or max(shape[1:]) > MAX_SIDE):
         raise ConfigError(f"Global.image_shape must be [channels, height, width] with 1 or 3 channels and "
                           f"sides from 1 to {MAX_SIDE}, got {shape!r}")
@@ -271,12 +261,12 @@ def _check_arch(arch, channels):
         raise ConfigError(f"Arch.in_channels is {in_channels} but Global.image_shape {channels} channels: "
                           f"set both to the same number (and DecodeImage's channels to it)")
     freeze = arch["freeze"]
-    if freeze is not None and freeze != "backbone" and not (_is_int(freeze) and 0 <= freeze < len(STAGES) - 1):
+    if freeze is not None and freeze != "backbone" and not (is_int(freeze) and 0 <= freeze < len(STAGES) - 1):
         raise ConfigError(f"Arch.freeze must be 'backbone' or a stage number 0..{len(STAGES) - 2} "
                           f"(0 = stem only), got {freeze!r}")
     mults = arch["lr_mult_list"]
     if mults is not None and (not isinstance(mults, list) or len(mults) != len(STAGES)
-                              or not all(_is_number(m) and m >= 0 for m in mults)):
+                              or not all(is_number(m) and m >= 0 for m in mults)):
         raise ConfigError(f"Arch.lr_mult_list must be {len(STAGES)} numbers >= 0 ({', '.join(STAGES)}), "
                           f"got {mults!r}")
 

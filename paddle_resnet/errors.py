@@ -5,6 +5,7 @@ traceback. The subclasses also derive from the builtin a caller would expect (Va
 FileNotFoundError, UnpicklingError), so ``except ValueError`` keeps working.
 """
 import difflib
+import math
 import numbers
 import pickle
 
@@ -29,15 +30,21 @@ class UnsafeFileError(UserError, pickle.UnpicklingError):
     """A weights or checkpoint file that asks to run code or to allocate more than it holds."""
 
 
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def is_number(value, finite=False):
+    """A real number, not a bool (``finite``: not inf or nan either); what config checks accept as a number."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and (not finite or math.isfinite(value))
+
+
+def is_int(value):
+    """An integer, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def did_you_mean(value, choices):
     """``"; did you mean 'resnet50'?"`` for the closest of ``choices`` (numerically closest for numbers;
     "" when there are no choices)."""
     choices = list(choices)
-    if choices and _is_number(value) and all(_is_number(c) for c in choices):
+    if choices and is_number(value) and all(is_number(c) for c in choices):
         return f"; did you mean {min(choices, key=lambda c: abs(c - value))}?"
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.0)
     return f"; did you mean {close[0]!r}?" if close else ""

@@ -20,7 +20,6 @@ a readable image raises ``ImageDecodeError`` (or ``OSError``), which callers ski
 import io
 import logging
 import math
-import numbers
 import os
 import re
 from typing import NamedTuple
@@ -28,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import ConfigError, InputError, check_choice, choice_error
+from ..errors import ConfigError, InputError, check_choice, choice_error, is_int, is_number
 from .registry import instantiate
 
 __all__ = [
@@ -64,14 +63,6 @@ def _named(path, message):
     return f"{os.fspath(path)}: {message}" if path is not None else message
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def _flag(value, op, name):
     if not isinstance(value, bool):
         raise ConfigError(f"{op}: {name} must be true or false, got {value!r}")
@@ -99,7 +90,7 @@ MAX_SIDE = 8192  # pixels: an image side beyond this is a typo, and a 3-channel 
 
 
 def _is_side(value):
-    return _is_int(value) and 0 < value <= MAX_SIDE
+    return is_int(value) and 0 < value <= MAX_SIDE
 
 
 def _pair(size, op):
@@ -116,7 +107,7 @@ def _range(value, default, op, name, upper=None):
     """``[min, max]`` numbers with 0 < min <= max (<= upper)."""
     if value is None:
         return default
-    if (isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_number(v) for v in value)
+    if (isinstance(value, (list, tuple)) and len(value) == 2 and all(is_number(v) for v in value)
             and 0 < value[0] <= value[1] and (upper is None or value[1] <= upper)):
         return float(value[0]), float(value[1])
     bound = f" <= {upper}" if upper is not None else ""
@@ -133,7 +124,7 @@ def _resize(img, width, height, resample):
 
 def parse_scale(scale):
     """A number, or a string "a" or "a/b" (as written in YAML configs: ``scale: 1.0/255.0``); never eval'd."""
-    if _is_number(scale):
+    if is_number(scale):
         return float(scale)
     number = r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*"
     match = re.fullmatch(number + f"(?:/{number})?", str(scale)) if isinstance(scale, str) else None
@@ -173,7 +164,7 @@ class DecodeImage:
     def __init__(self, to_rgb=True, channel_first=False, channels=3):
         self.to_rgb = _flag(to_rgb, "DecodeImage", "to_rgb")
         self.channel_first = _flag(channel_first, "DecodeImage", "channel_first")
-        if not (_is_int(channels) and channels in (1, 3)):
+        if not (is_int(channels) and channels in (1, 3)):
             raise choice_error("DecodeImage: channels", channels, (1, 3))
         self.channels = int(channels)
 
@@ -260,7 +251,7 @@ class RandFlipImage:
     """Flip with probability 1/2; ``flip_code`` as cv2.flip: 1 horizontal, 0 vertical, -1 both."""
 
     def __init__(self, flip_code=1):
-        if not (_is_int(flip_code) and flip_code in (1, 0, -1)):
+        if not (is_int(flip_code) and flip_code in (1, 0, -1)):
             raise choice_error("RandFlipImage: flip_code", flip_code, (1, 0, -1))
         self.flip_code = int(flip_code)
 
@@ -312,7 +303,7 @@ class CropImage:
 def _per_channel(values, default, name, nonzero=False):
     if values is None:
         return np.asarray(default, dtype=np.float32)
-    if (isinstance(values, (list, tuple)) and values and all(_is_number(v) for v in values)
+    if (isinstance(values, (list, tuple)) and values and all(is_number(v) for v in values)
             and not (nonzero and any(v == 0 for v in values))):
         return np.asarray(values, dtype=np.float32)
     kind = "non-zero numbers" if nonzero else "numbers"
@@ -392,7 +383,7 @@ class MixupOperator:
     """
 
     def __init__(self, alpha=1.0):
-        if not (_is_number(alpha) and alpha > 0):
+        if not (is_number(alpha) and alpha > 0):
             raise ConfigError(f"MixupOperator: alpha must be a number > 0, got {alpha!r}")
         self.alpha = float(alpha)
 

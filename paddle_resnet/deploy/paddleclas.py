@@ -9,7 +9,6 @@ PaddleClas's own readers are ``deploy/python/{predict_cls,preprocess,postprocess
 ``deploy/utils/predictor.py`` (PaddleClas 2.6); what they do is followed here unless noted.
 """
 import logging
-import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Optional
 import numpy as np
 
 from ..data.transforms import build_transforms
-from ..errors import ConfigError, InputError, MissingFileError, check_choice, choice_error, did_you_mean
+from ..errors import (ConfigError, InputError, MissingFileError, check_choice, choice_error, did_you_mean, is_int,
+                      is_number)
 from .model_dir import CONFIG_FILE, PROGRAM_FILES, InferenceConfig, committed_file
 
 logger = logging.getLogger(__name__)
@@ -59,10 +59,6 @@ BOOL_KEYS = ("use_gpu", "enable_mkldnn", "use_fp16", "use_int8", "use_tensorrt",
 INT_KEYS = ("batch_size", "cpu_num_threads", "gpu_mem")
 PATH_KEYS = ("infer_imgs", "inference_model_dir", "save_log_path", "model_name")
 GLOBAL_KEYS = BOOL_KEYS + INT_KEYS + PATH_KEYS
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def has_paddleclas_export(model_dir):
@@ -213,7 +209,7 @@ class _DeployConfigReader:
     def check_global_type(self, key, value):
         if key in BOOL_KEYS and not isinstance(value, bool):
             raise self.error(f"Global.{key}", f"must be true or false, got {value!r:.60}")
-        if key in INT_KEYS and not (_is_int(value) and value >= 1):
+        if key in INT_KEYS and not (is_int(value) and value >= 1):
             raise self.error(f"Global.{key}", f"must be an integer >= 1, got {value!r:.60}")
         if key in PATH_KEYS and not (isinstance(value, str) and value):
             raise self.error(f"Global.{key}", f"must be a non-empty string, got {value!r:.60}")
@@ -281,7 +277,7 @@ class _DeployConfigReader:
                                                        "deterministic")
         # PaddleClas takes resize_short when it is a positive number, else size.
         short = args.get("resize_short")
-        if isinstance(short, numbers.Real) and not isinstance(short, bool) and short > 0:
+        if is_number(short) and short > 0:
             args.pop("size", None)
         elif args.get("size") is not None:
             args.pop("resize_short", None)
@@ -330,7 +326,7 @@ class _DeployConfigReader:
             raise self.error(where, f"takes {{argument: value}}, got {args!r:.60}")
         self.known_arguments(where, args, ("topk", "class_id_map_file", "delimiter", "label_list"))
         top_k = args.get("topk", 1)  # PaddleClas's Topk default
-        if not (_is_int(top_k) and top_k >= 1):
+        if not (is_int(top_k) and top_k >= 1):
             raise self.error(f"{where}.topk", f"must be an integer >= 1, got {top_k!r:.60}")
         delimiter = args.get("delimiter")
         if delimiter is not None and not (isinstance(delimiter, str) and delimiter and "\n" not in delimiter):

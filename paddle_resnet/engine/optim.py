@@ -6,13 +6,11 @@ PaddleClas 2.1's): the same Paddle schedulers with the same arguments, a linear 
 epoch instead of once per optimizer step. Every argument is checked by ``check_lr`` when the config loads.
 """
 import logging
-import math
-import numbers
 
 import paddle
 import paddle.nn as nn
 
-from ..errors import ConfigError, check_choice
+from ..errors import ConfigError, check_choice, is_int, is_number
 
 logger = logging.getLogger("paddle_resnet")
 
@@ -33,16 +31,8 @@ OPTIMIZERS = ("Momentum", "AdamW")
 PIECEWISE_EVERY = 30  # PaddleClas: Piecewise with learning_rate set decays 10x every 30 epochs
 
 
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _increasing(values, what, key):
-    ok = isinstance(values, list) and values and all(_is_int(v) for v in values)
+    ok = isinstance(values, list) and values and all(is_int(v) for v in values)
     if not ok or any(v <= 0 for v in values) or any(b <= a for a, b in zip(values, values[1:])):
         raise ConfigError(f"Optimizer.lr.{key} must be a non-empty list of increasing integers > 0 ({what}), "
                           f"got {values!r}")
@@ -65,12 +55,12 @@ def check_lr(lr_cfg):
             lr_cfg[key] = default
     if lr_cfg["warmup_epoch"] is None:
         lr_cfg["warmup_epoch"] = 5.0 if name == "CosineWarmup" else 0.0  # PaddleClas 2.1's / 2.6's default
-    if not (_is_number(lr_cfg["warmup_epoch"]) and lr_cfg["warmup_epoch"] >= 0):
+    if not (is_number(lr_cfg["warmup_epoch"], finite=True) and lr_cfg["warmup_epoch"] >= 0):
         raise ConfigError(f"Optimizer.lr.warmup_epoch must be a number >= 0, got {lr_cfg['warmup_epoch']!r}")
     rate = lr_cfg["learning_rate"]
     if rate is None and name != "Piecewise":
         raise ConfigError(f"missing required key Optimizer.lr.learning_rate for the {name} schedule")
-    if rate is not None and not (_is_number(rate) and rate > 0):
+    if rate is not None and not (is_number(rate, finite=True) and rate > 0):
         raise ConfigError(f"Optimizer.lr.learning_rate must be a number > 0, got {rate!r}")
     if not isinstance(lr_cfg["by_epoch"], bool):
         raise ConfigError(f"Optimizer.lr.by_epoch must be true or false, got {lr_cfg['by_epoch']!r}")
@@ -81,21 +71,22 @@ def check_lr(lr_cfg):
 
 
 def _check_schedule_arguments(name, lr_cfg):
-    if name in ("Cosine", "CosineWarmup") and not (_is_number(lr_cfg["eta_min"]) and lr_cfg["eta_min"] >= 0):
+    eta_min, gamma = lr_cfg.get("eta_min"), lr_cfg.get("gamma")
+    if name in ("Cosine", "CosineWarmup") and not (is_number(eta_min, finite=True) and eta_min >= 0):
         raise ConfigError(f"Optimizer.lr.eta_min must be a number >= 0, got {lr_cfg['eta_min']!r}")
-    if name in ("Step", "MultiStepDecay") and not (_is_number(lr_cfg["gamma"]) and lr_cfg["gamma"] > 0):
+    if name in ("Step", "MultiStepDecay") and not (is_number(gamma, finite=True) and gamma > 0):
         raise ConfigError(f"Optimizer.lr.gamma must be a number > 0, got {lr_cfg['gamma']!r}")
     if name == "Step":
         step_size, whole = lr_cfg["step_size"], lr_cfg["by_epoch"]
-        if not (_is_int(step_size) if whole else _is_number(step_size)) or step_size <= 0:
+        if not (is_int(step_size) if whole else is_number(step_size, finite=True)) or step_size <= 0:
             kind = "an integer" if whole else "a number"
             raise ConfigError(f"Optimizer.lr.step_size must be {kind} of epochs > 0, got {step_size!r}")
     if name == "MultiStepDecay":
         _increasing(lr_cfg["milestones"], "epochs", "milestones")
     if name == "Linear":
-        if not (_is_number(lr_cfg["end_lr"]) and lr_cfg["end_lr"] >= 0):
+        if not (is_number(lr_cfg["end_lr"], finite=True) and lr_cfg["end_lr"] >= 0):
             raise ConfigError(f"Optimizer.lr.end_lr must be a number >= 0, got {lr_cfg['end_lr']!r}")
-        if not (_is_number(lr_cfg["power"]) and lr_cfg["power"] > 0):
+        if not (is_number(lr_cfg["power"], finite=True) and lr_cfg["power"] > 0):
             raise ConfigError(f"Optimizer.lr.power must be a number > 0, got {lr_cfg['power']!r}")
         if not isinstance(lr_cfg["cycle"], bool):
             raise ConfigError(f"Optimizer.lr.cycle must be true or false, got {lr_cfg['cycle']!r}")
@@ -111,7 +102,7 @@ def _check_piecewise(lr_cfg):
         raise ConfigError("Optimizer.lr: Piecewise needs decay_epochs and values (or learning_rate, which "
                           "decays 10x every 30 epochs as in PaddleClas)")
     _increasing(epochs, "epochs", "decay_epochs")
-    if not (isinstance(values, list) and all(_is_number(v) and v >= 0 for v in values)):
+    if not (isinstance(values, list) and all(is_number(v, finite=True) and v >= 0 for v in values)):
         raise ConfigError(f"Optimizer.lr.values must be a list of learning rates >= 0, got {values!r}")
     if len(values) != len(epochs) + 1:
         raise ConfigError(f"Optimizer.lr.values must have one more entry than decay_epochs (a rate before "

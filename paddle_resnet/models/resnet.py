@@ -5,13 +5,12 @@ the depth table maps a depth to its block type and the blocks per stage.
 """
 import inspect
 import math
-import numbers
 import re
 
 import paddle
 import paddle.nn as nn
 
-from ..errors import ConfigError, check_choice, did_you_mean
+from ..errors import ConfigError, check_choice, did_you_mean, is_int, is_number
 from .aliases import PADDLECLAS_ALIASES, resolve_alias
 from .blocks import BLOCKS, conv, make_shortcut
 
@@ -31,10 +30,6 @@ def _choices(values):
     return ", ".join(str(v) for v in values)
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def check_model_args(depth=50, num_classes=1000, *, stem_type="classic", avg_down=False, preact=False, groups=1,
                      base_width=64, in_channels=3, with_pool=True, data_format="NCHW", zero_init_residual=False,
                      project_stage1=False, drop_rate=0.0):
@@ -42,13 +37,13 @@ def check_model_args(depth=50, num_classes=1000, *, stem_type="classic", avg_dow
     check_choice("depth", depth, tuple(DEPTHS))
     check_choice("stem_type", stem_type, STEM_TYPES)
     check_choice("data_format", data_format, DATA_FORMATS)
-    if not _is_int(num_classes):
+    if not is_int(num_classes):
         raise ConfigError(f"num_classes must be an integer (<= 0 for no classifier), got {num_classes!r}")
     if num_classes > 0 and not with_pool:
         raise ConfigError("a classifier needs pooled features: set with_pool=True, "
                           "or num_classes=0 to get the unpooled feature map")
     for name, value in (("groups", groups), ("base_width", base_width), ("in_channels", in_channels)):
-        if not _is_int(value) or value < 1:
+        if not is_int(value) or value < 1:
             raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
     if DEPTHS[depth][0] == "basic" and (groups != 1 or base_width != 64):
         raise ConfigError(f"depth {depth} uses BasicBlock, which supports only groups=1 and base_width=64; "
@@ -57,7 +52,7 @@ def check_model_args(depth=50, num_classes=1000, *, stem_type="classic", avg_dow
                         ("zero_init_residual", zero_init_residual), ("project_stage1", project_stage1)):
         if not isinstance(value, bool):
             raise ConfigError(f"{name} must be true or false, got {value!r}")
-    if not isinstance(drop_rate, numbers.Real) or isinstance(drop_rate, bool) or not 0 <= drop_rate < 1:
+    if not is_number(drop_rate) or not 0 <= drop_rate < 1:
         raise ConfigError(f"drop_rate must be a number in [0, 1), got {drop_rate!r}")
 
 
