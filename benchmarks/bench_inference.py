@@ -107,22 +107,38 @@ def run_rounds(args, model, model_dir, threads):
     rng = np.random.default_rng(0)
     batches = {bs: rng.standard_normal((bs, 3, args.size, args.size), dtype=np.float32) for bs in args.batch_sizes}
     gemm_a, gemm_b = (rng.standard_normal((GEMM_SIZE, GEMM_SIZE), dtype=np.float32) for _ in range(2))
-    factories = configurations(model, model_dir, threads, args.knobs)
-    runners, failures, seconds = {}, {}, {}
-    for round_index in range(args.rounds):
-        seconds.setdefault(("GEMM", 1), []).extend(time_calls(lambda: gemm_a @ gemm_b, min_seconds=1.0))
-        for name, factory in factories.items():
-            if name in failures:
+
+    def gemm(timed):
+        timed.setdefault(("GEMM", 1), []).extend(time_calls(lambda: gemm_a @ gemm_b, min_seconds=1.0))
+    seconds, failures, _ = time_in_rounds(configurations(model, model_dir, threads, args.knobs), batches,
+                                          args.rounds, args.seconds, every_round=gemm)
+    return seconds, failures
+
+
+def time_in_rounds(factories, batches, rounds, min_seconds, every_round=None):
+    """Times ``run(batch)`` of each factory's runner on each of ``batches`` ({batch size: batch}), all runners
+    interleaved in each of ``rounds`` rounds (``every_round(timed)`` first in each), so that load from other
+    processes falls on all of them alike. A factory or runner that raises is a finding, not a crash.
+    -> ({(key, batch size): seconds of every timed call}, {key: error}, {key: runner})"""
+    from paddle_resnet.deploy.benchmark import time_calls
+
+    runners, failures, timed = {}, {}, {}
+    for round_index in range(rounds):
+        if every_round is not None:
+            every_round(timed)
+        for key, factory in factories.items():
+            if key in failures:
                 continue
             try:
-                runners[name] = runners.get(name) or factory()
+                runners[key] = runners.get(key) or factory()
                 for bs, batch in batches.items():
-                    seconds.setdefault((name, bs), []).extend(
-                        time_calls(lambda: runners[name](batch), warmup=1, min_runs=2, min_seconds=args.seconds))
-            except Exception as error:  # a knob that breaks the runtime is a finding, not a crash
-                failures[name] = f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:200]}"
-            print(f"round {round_index + 1}/{args.rounds}: {name} done", file=sys.stderr, flush=True)
-    return seconds, failures
+                    timed.setdefault((key, bs), []).extend(time_calls(
+                        lambda: runners[key](batch), warmup=1, min_runs=2, min_seconds=min_seconds))
+            except Exception as error:  # noqa: BLE001  e.g. a knob or int8 kernel this runtime rejects
+                failures[key] = f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:300]}"
+            label = " ".join(key) if isinstance(key, tuple) else key
+            print(f"round {round_index + 1}/{rounds}: {label} done", file=sys.stderr, flush=True)
+    return timed, failures, runners
 
 
 def write_jpeg_folder(folder, count, seed=0):
@@ -423,7 +439,7 @@ def precision_rows(args, threads):
     from paddle_resnet import build_model
     from paddle_resnet.data.transforms import build_transforms
     from paddle_resnet.deploy.backends import OnnxRuntimeBackend, RuntimeOptions
-    from paddle_resnet.deploy.benchmark import Timing, time_calls, timings_table
+    from paddle_resnet.deploy.benchmark import Timing, timings_table
 
     transforms = build_transforms(eval_ops(args.size))
     calib, held_out = photo_views(transforms, 4, seed=0), photo_views(transforms, HELD_OUT_VIEWS, seed=1)
@@ -449,19 +465,7 @@ def precision_rows(args, threads):
                     OnnxRuntimeBackend(embedding_int8, RuntimeOptions(cpu_threads=threads)).run, held_out)
             rows = precision_factories(model_name, model, args.size, workdir, threads, calib)
             factories.update({(model_name, name): factory for name, factory in rows.items()})
-        runners, failures, seconds = {}, {}, {}
-        for round_index in range(args.rounds):
-            for key, factory in factories.items():
-                if key in failures:
-                    continue
-                try:
-                    runners[key] = runners.get(key) or factory()
-                    for bs, batch in batches.items():
-                        seconds.setdefault((key, bs), []).extend(time_calls(
-                            lambda: runners[key](batch), warmup=1, min_runs=2, min_seconds=args.seconds))
-                except Exception as error:  # a runtime that cannot run int8 here is a finding, not a crash
-                    failures[key] = f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:300]}"
-                print(f"round {round_index + 1}/{args.rounds}: {key[0]} {key[1]} done", file=sys.stderr, flush=True)
+        seconds, failures, runners = time_in_rounds(factories, batches, args.rounds, args.seconds)
         predictions = {key: predict_views(runner, held_out) for key, runner in runners.items()}
 
     print(f"\nfp32 vs int8 at {args.size}x{args.size}; {threads} threads; Paddle {paddle.__version__}; load average "

@@ -54,7 +54,7 @@ def main():
     from paddle_resnet.data.transforms import build_transforms
     from paddle_resnet.deploy import export_inference
     from paddle_resnet.deploy.backends import OnnxRuntimeBackend, RuntimeOptions
-    from paddle_resnet.deploy.benchmark import Timing, time_calls
+    from paddle_resnet.deploy.benchmark import Timing
     from paddle_resnet.deploy.model_dir import ONNX_FILE
     from paddle_resnet.deploy.quantize import quantize_onnx
 
@@ -81,17 +81,14 @@ def main():
                                                session_config=session_config).run
             print(f"{name}: quantized", file=sys.stderr, flush=True)
         predictions = {name: bench.predict_views(run, held_out) for name, run in runners.items()}
-        seconds = {}
-        for _ in range(args.rounds):
-            for name, run in runners.items():
-                seconds.setdefault(name, []).extend(
-                    time_calls(lambda: run(batch), warmup=1, min_runs=2, min_seconds=args.seconds))
+        factories = {name: (lambda run=run: run) for name, run in runners.items()}
+        seconds, _, _ = bench.time_in_rounds(factories, {8: batch}, args.rounds, args.seconds)
     print(f"\nresnet50 fine-tuned (imgsim backbone + 20-photo head), {len(held_out)} held-out crops, batch 8, "
           f"{threads} threads, load average {os.getloadavg()[0]:.1f} after\n")
     print("| setting | agreement with fp32 | top-1 | images/s |\n|---|---|---|---|")
     for name, predicted in predictions.items():
         agreement = "" if name == "fp32" else f"{100 * np.mean(predicted == predictions['fp32']):.2f}%"
-        speed = Timing.from_seconds(name, 8, seconds[name]).images_per_s
+        speed = Timing.from_seconds(name, 8, seconds[(name, 8)]).images_per_s
         print(f"| {name} | {agreement} | {100 * np.mean(predicted == labels):.2f}% | {speed:.2f} |")
 
 
