@@ -58,8 +58,8 @@ def configurations(model, model_dir, threads, knobs):
     import paddle
 
     from paddle_resnet.deploy import Predictor
-    from paddle_resnet.deploy.backends import (OnnxRuntimeBackend, PaddleInferenceBackend, RuntimeOptions,
-                                               paddle_inference_config)
+    from paddle_resnet.deploy.backends import (SPINNING_STOP, OnnxRuntimeBackend, PaddleInferenceBackend,
+                                               RuntimeOptions, paddle_inference_config)
     from paddle_resnet.deploy.model_dir import InferenceConfig, locate_model_files
 
     def dygraph(batch):
@@ -94,6 +94,8 @@ def configurations(model, model_dir, threads, knobs):
             "ONNX Runtime, no spin-wait": lambda: OnnxRuntimeBackend(
                 files.onnx, RuntimeOptions(cpu_threads=threads),
                 session_config={"session.intra_op.allow_spinning": "0"}).run,
+            "ONNX Runtime, threads spinning between runs": lambda: OnnxRuntimeBackend(
+                files.onnx, RuntimeOptions(cpu_threads=threads), session_config={SPINNING_STOP: "0"}).run,
         })
     return rows
 
@@ -165,16 +167,23 @@ def jpeg_folder_rows(args, model_dir, threads):
     fsync per batch, and starting the worker pool) twice, with the decoding schedule ``predict.py`` picks
     here and with the other one (``batch_predict.decoding_overlaps``), and, just before, times the model on
     pre-decoded batches of the same photos for as many images, so all rows see the same background load.
-    Each row's figures are over the rounds' mean seconds per batch. -> a markdown table."""
+    With ONNX Runtime the model alone is also timed with its threads spinning between runs (ORT's default,
+    which the product turns off: ``backends.SPINNING_STOP``), and the folder rows are compared with the
+    faster of the two. Each row's figures are over the rounds' mean seconds per batch. -> a markdown table."""
     import time
 
     from paddle_resnet.cpu import cores_per_process
     from paddle_resnet.deploy import Predictor
+    from paddle_resnet.deploy.backends import SPINNING_STOP, OnnxRuntimeBackend
     from paddle_resnet.deploy.batch_predict import FolderPrediction, InputFiles, decoding_overlaps
     from paddle_resnet.deploy.benchmark import Timing, time_calls, timings_table
 
     batch_size, workers = args.batch_sizes[-1], args.workers if args.workers is not None else cores_per_process()
     predictor = Predictor(model_dir, cpu_threads=threads, max_batch_size=batch_size)
+    models = {f"{predictor.backend_name}, pre-decoded batches": predictor.run}
+    if predictor.backend_name == "onnxruntime":
+        models[f"{predictor.backend_name}, pre-decoded batches, threads spinning between runs"] = OnnxRuntimeBackend(
+            predictor.files.onnx, predictor.options, session_config={SPINNING_STOP: "0"}).run
     chosen = decoding_overlaps(predictor, workers)
     schedules = {chosen: "predict.py's choice here", not chosen: "the other schedule"}
     with tempfile.TemporaryDirectory(prefix="bench_jpeg_folder-") as workdir:
@@ -183,16 +192,15 @@ def jpeg_folder_rows(args, model_dir, threads):
         write_jpeg_folder(folder, args.jpeg_folder)
         inputs = InputFiles(folder)
         batch = predictor.preprocess(list(itertools.islice(inputs, batch_size)))
-        decoded, from_folder, predicted = [], {ahead: [] for ahead in schedules}, 0
+        decoded, from_folder, predicted = {name: [] for name in models}, {ahead: [] for ahead in schedules}, 0
         for round_index in range(args.rounds):
             for ahead in schedules:
                 job = FolderPrediction(inputs, os.path.join(workdir, f"preds_{ahead}.jsonl"), rank=round_index,
                                        world_size=args.rounds)
                 images = sum(1 for _ in job.todo())
-                if ahead == chosen:
-                    calls = time_calls(lambda: predictor.run(batch), warmup=1, min_runs=-(-images // batch_size),
-                                       min_seconds=0)
-                    decoded.append(sum(calls) / len(calls))  # like the folder rows: one mean per round
+                for name, run in models.items() if ahead == chosen else ():
+                    calls = time_calls(lambda: run(batch), warmup=1, min_runs=-(-images // batch_size), min_seconds=0)
+                    decoded[name].append(sum(calls) / len(calls))  # like the folder rows: one mean per round
                 started = time.perf_counter()
                 summary = job.run(predictor, batch_size=batch_size, workers=workers, progress=False,
                                   decode_ahead=ahead)
@@ -203,8 +211,8 @@ def jpeg_folder_rows(args, model_dir, threads):
             print(f"round {round_index + 1}/{args.rounds}: JPEG folder, {images} files done", file=sys.stderr,
                   flush=True)
         assert predicted == 2 * args.jpeg_folder
-    reference = f"{predictor.backend_name}, pre-decoded batches"
-    timings = [Timing.from_seconds(reference, batch_size, decoded)]
+    timings = [Timing.from_seconds(name, batch_size, seconds) for name, seconds in decoded.items()]
+    reference = min(decoded, key=lambda name: sum(decoded[name]))
     for ahead, which in schedules.items():
         schedule = "decoding ahead of the model" if ahead else "each batch decoded between model calls"
         timings.append(Timing.from_seconds(f"folder of {args.jpeg_folder} JPEGs, {workers} decoding workers, "

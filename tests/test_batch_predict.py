@@ -212,8 +212,13 @@ def test_a_second_live_run_on_the_same_output_is_refused(folder, tmp_path):
 def test_both_decoding_schedules_give_the_main_process_s_batches_and_errors(predictor, folder, ahead):
     directory, paths = folder
     to_input = predictor.to_input
-    expected = list(batch_predict.decoded_batches(batch_predict.chunks(paths, 5), to_input, 0))
-    decoded = list(batch_predict.decoded_batches(batch_predict.chunks(paths, 5), to_input, 2, ahead))
+    expected = list(batch_predict.decoded_batches(paths, 5, to_input, 0))
+    # With workers a batch is a view of a shared slot, valid until the next one is asked for: copied here,
+    # after a pause in which the workers finish every batch in flight (one sharing this slot would show).
+    decoded = []
+    for batch_paths, batch, errors in batch_predict.decoded_batches(paths, 5, to_input, 2, ahead):
+        time.sleep(0.2)
+        decoded.append((batch_paths, None if batch is None else batch.copy(), errors))
     assert [d[0] for d in decoded] == [e[0] for e in expected] and len(decoded) == 7
     assert sum(len(errors) for _, _, errors in decoded) == len(UNREADABLE)
     for (_, batch, errors), (_, reference, reference_errors) in zip(decoded, expected):
@@ -264,12 +269,12 @@ def test_one_batch_is_decoded_here_without_starting_workers(predictor, folder, m
         list(batch_predict.predict_stream(predictor, folder[1][:5], batch_size=4, workers=2))
 
 
-def _die(to_input, paths):
+def _die(to_input, paths, out):
     os._exit(3)
 
 
 def test_a_dead_decoding_worker_is_an_error_not_a_hang(predictor, folder, tmp_path, monkeypatch):
-    monkeypatch.setattr(batch_predict, "decode_batch", _die)  # the workers fork with it
+    monkeypatch.setattr(batch_predict, "decode_into", _die)  # the workers fork with it
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="a decoding worker process died"):
         run_folder(predictor, folder[0], tmp_path / "preds.jsonl", workers=2)

@@ -138,6 +138,16 @@ def test_auto_backend_prefers_onnxruntime_on_cpu_when_exported(exports):
     assert Predictor(exports("resnet18", softmax=True)[1], warmup=0).backend_name == "paddle"
 
 
+def test_onnxruntime_threads_stop_spinning_when_a_run_returns(predictor):
+    """Folder prediction decodes between model calls on the cores the model's threads would spin on."""
+    from paddle_resnet.deploy.backends import SPINNING_STOP, OnnxRuntimeBackend
+
+    served = predictor(onnx=True, backend="onnxruntime")
+    assert served.backend._session.get_session_options().get_session_config_entry(SPINNING_STOP) == "1"
+    spinning = OnnxRuntimeBackend(served.files.onnx, served.options, session_config={SPINNING_STOP: "0"})
+    assert spinning._session.get_session_options().get_session_config_entry(SPINNING_STOP) == "0"
+
+
 @pytest.mark.slow
 def test_exported_files_load_with_paddle_alone(exports, tmp_path):
     """The directory is self-contained: a fresh process with only paddle (no paddle_resnet) runs it."""

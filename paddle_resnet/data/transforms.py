@@ -203,7 +203,7 @@ class DecodeImage:
             return gray if self.channels == 1 else np.repeat(gray, 3, axis=2)
         if self.channels == 1:
             return np.asarray(pil_image.convert("L"))[:, :, None]
-        return np.asarray(pil_image.convert("RGB"))
+        return np.asarray(pil_image if pil_image.mode == "RGB" else pil_image.convert("RGB"))
 
     def _from_array(self, img):
         if img.dtype != np.uint8 or img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
@@ -330,7 +330,11 @@ class NormalizeImage:
         if img.ndim != 3 or len(self.mean) not in (1, channels):
             raise InputError(f"image of shape {list(img.shape)} ({self.order or 'hwc'}) does not have the "
                              f"{len(self.mean)} channels of mean and std; match DecodeImage's channels to them")
-        return ((img.astype(np.float32) * np.float32(self.scale) - self._mean) / self._std).astype(np.float32)
+        normalized = img.astype(np.float32)  # a new array: the steps below work in place, in the same order
+        normalized *= np.float32(self.scale)
+        normalized -= self._mean
+        normalized /= self._std
+        return normalized
 
 
 class ToCHWImage:

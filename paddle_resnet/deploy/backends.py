@@ -115,6 +115,9 @@ def _configure_gpu(config, options, pi):
                                       {name: [min(8, options.max_batch_size), *shape]})
 
 
+SPINNING_STOP = "session.force_spinning_stop"  # ONNX Runtime's session config key
+
+
 class OnnxRuntimeBackend:
     """ONNX Runtime session; CPU, or CUDA when onnxruntime-gpu is installed."""
     name = "onnxruntime"
@@ -135,7 +138,9 @@ class OnnxRuntimeBackend:
         session_options.intra_op_num_threads = options.cpu_threads
         session_options.inter_op_num_threads = 1
         session_options.log_severity_level = 3  # paddle2onnx leaves unused initializers; ORT warns about each
-        for key, value in (session_config or {}).items():
+        # By default the pool's threads spin on after run() returns, on the cores the caller needs then: folder
+        # prediction's decoding workers ran at 2/3 speed beside them (benchmarks/bench_inference.py --jpeg-folder).
+        for key, value in {SPINNING_STOP: "1", **(session_config or {})}.items():
             session_options.add_session_config_entry(key, str(value))
         self._session = ort.InferenceSession(str(onnx_file), session_options, providers=providers)
         self._input_name = self._session.get_inputs()[0].name
