@@ -226,6 +226,14 @@ def test_both_decoding_schedules_give_the_main_process_s_batches_and_errors(pred
         np.testing.assert_array_equal(batch, reference)
 
 
+def test_a_batch_size_beyond_what_memory_can_hold_is_one_line():
+    # 5 slots x 100,000 images of 3x8192x8192 float32: 366 TiB, beyond any x86-64 process's address space.
+    with pytest.raises(InputError, match=r"^batch size 100000: 5 batches of \[3, 8192, 8192\] float32 images need "
+                                         r"375000\.0 GiB of memory, which the system refuses \(Cannot allocate "
+                                         r"memory\); use a smaller batch size$"):
+        batch_predict.SharedSlots(5, 100_000, (3, 8192, 8192))
+
+
 def test_decoding_overlaps_the_model_only_where_it_leaves_the_workers_cores(predictor, monkeypatch):
     monkeypatch.setattr(batch_predict, "cores_per_process", lambda: 4)
     monkeypatch.setattr(batch_predict, "available_cores", lambda: 4)

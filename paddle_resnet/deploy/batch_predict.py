@@ -157,7 +157,13 @@ class SharedSlots:
 
     def __init__(self, count, batch_size, image_shape):
         self.shape = (count, batch_size, *image_shape)
-        self._memory = mmap.mmap(-1, max(1, math.prod(self.shape) * 4))
+        size = math.prod(self.shape) * 4
+        try:
+            self._memory = mmap.mmap(-1, size)
+        except OSError as error:  # the kernel refuses at once what it could never provide (ENOMEM)
+            raise InputError(f"batch size {batch_size}: {count} batches of {list(image_shape)} float32 images need "
+                             f"{size / 2 ** 30:.1f} GiB of memory, which the system refuses ({error.strerror}); "
+                             f"use a smaller batch size") from None
         self._arrays = np.frombuffer(self._memory, np.float32).reshape(self.shape)
 
     def __len__(self):
