@@ -8,9 +8,9 @@ falls on all of them alike; a row gives percentiles over every timed call of all
 rows of one run are the result; absolute numbers move with the machine's load. numpy's fp32 GEMM
 (2048 x 2048, same thread count) is measured in the same rounds as a practical ceiling.
 ``--knobs`` adds the Paddle Inference / ONNX Runtime switches tried when looking for the gap between them.
-``--jpeg-folder N`` adds a table of its own: ``predict.py --output``'s code predicting a folder of N real
+``--jpeg-folder N`` adds two tables of their own: ``predict.py --output``'s code predicting a folder of N real
 JPEGs (scikit-image's photos at assorted sizes) end to end, against the same predictor on pre-decoded
-batches of those photos, interleaved in each round (see ``jpeg_folder_rows``).
+batches of those photos, paired batch by batch and interleaved in each round (see ``jpeg_folder_rows``).
 
     python benchmarks/bench_inference.py --precision [--models resnet18 resnet50] [--batch-sizes 1 8 16]
 
@@ -164,12 +164,18 @@ def jpeg_folder_rows(args, model_dir, threads):
     """Batch prediction of a JPEG folder vs the model alone: one Predictor (predict.py's default backend),
     batch ``args.batch_sizes[-1]``. Round r of R predicts the r-th of R shards of the folder (every R-th file,
     as rank r of R processes would: the whole walk, decoding in worker processes, model, JSON Lines with
-    fsync per batch, and starting the worker pool) twice, with the decoding schedule ``predict.py`` picks
-    here and with the other one (``batch_predict.decoding_overlaps``), and, just before, times the model on
-    pre-decoded batches of the same photos for as many images, so all rows see the same background load.
-    With ONNX Runtime the model alone is also timed with its threads spinning between runs (ORT's default,
-    which the product turns off: ``backends.SPINNING_STOP``), and the folder rows are compared with the
-    faster of the two. Each row's figures are over the rounds' mean seconds per batch. -> a markdown table."""
+    fsync per batch, and starting the workers) with each decoding schedule (``batch_predict.decoding_overlaps``).
+
+    Two comparisons, -> two markdown tables:
+    * **Paired per batch**, for the schedule that decodes each batch between model calls: after each of the
+      folder's model calls the same predictor also runs on a pre-decoded batch of the same photos, timed
+      apart and taken out of the folder's time. Both rates are measured within the same second, so this
+      machine's drift (its speed moves by +-10% from one minute to the next) cancels. Decoding ahead
+      overlaps the model, so it would slow the paired call too: it is not paired.
+    * **Interleaved rounds**: just before the folder runs, each round times the model alone on pre-decoded
+      batches for as many images, and (ONNX Runtime) once more with its threads spinning between runs (ORT's
+      default, which the product turns off: ``backends.SPINNING_STOP``); every folder row is compared with
+      the faster of the two. Each row's figures are over the rounds' mean seconds per batch."""
     import time
 
     from paddle_resnet.cpu import cores_per_process
@@ -186,13 +192,14 @@ def jpeg_folder_rows(args, model_dir, threads):
             predictor.files.onnx, predictor.options, session_config={SPINNING_STOP: "0"}).run
     chosen = decoding_overlaps(predictor, workers)
     schedules = {chosen: "predict.py's choice here", not chosen: "the other schedule"}
+    decoded, from_folder, paired = {name: [] for name in models}, {ahead: [] for ahead in schedules}, []
     with tempfile.TemporaryDirectory(prefix="bench_jpeg_folder-") as workdir:
         folder = os.path.join(workdir, "photos")
         os.mkdir(folder)
         write_jpeg_folder(folder, args.jpeg_folder)
         inputs = InputFiles(folder)
         batch = predictor.preprocess(list(itertools.islice(inputs, batch_size)))
-        decoded, from_folder, predicted = {name: [] for name in models}, {ahead: [] for ahead in schedules}, 0
+        predicted = 0
         for round_index in range(args.rounds):
             for ahead in schedules:
                 job = FolderPrediction(inputs, os.path.join(workdir, f"preds_{ahead}.jsonl"), rank=round_index,
@@ -201,23 +208,52 @@ def jpeg_folder_rows(args, model_dir, threads):
                 for name, run in models.items() if ahead == chosen else ():
                     calls = time_calls(lambda: run(batch), warmup=1, min_runs=-(-images // batch_size), min_seconds=0)
                     decoded[name].append(sum(calls) / len(calls))  # like the folder rows: one mean per round
+                pairs = [] if not ahead else None
+                if pairs is not None:
+                    predictor.run = paired_with(predictor.run, batch, pairs)
                 started = time.perf_counter()
-                summary = job.run(predictor, batch_size=batch_size, workers=workers, progress=False,
-                                  decode_ahead=ahead)
-                from_folder[ahead].append((time.perf_counter() - started) * batch_size / images)
-                job.close()
+                try:
+                    summary = job.run(predictor, batch_size=batch_size, workers=workers, progress=False,
+                                      decode_ahead=ahead)
+                finally:
+                    vars(predictor).pop("run", None)
+                    job.close()
+                folder_seconds = time.perf_counter() - started - sum(pairs or [])
+                from_folder[ahead].append(folder_seconds * batch_size / images)
+                if pairs is not None:
+                    paired.append((folder_seconds / images, sum(pairs) / (len(pairs) * batch_size)))
                 assert summary.predicted == images, summary
                 predicted += images
             print(f"round {round_index + 1}/{args.rounds}: JPEG folder, {images} files done", file=sys.stderr,
                   flush=True)
         assert predicted == 2 * args.jpeg_folder
+    describe = {True: "decoding ahead of the model", False: "each batch decoded between model calls"}
+    name = f"folder of {args.jpeg_folder} JPEGs, {workers} decoding workers, {describe[False]}"
+    pre_decoded = f"{predictor.backend_name}, pre-decoded batch after each of the folder's model calls"
+    paired_table = timings_table([Timing.from_seconds(pre_decoded, batch_size, [b * batch_size for _, b in paired]),
+                                  Timing.from_seconds(name, batch_size, [f * batch_size for f, _ in paired])],
+                                 reference=pre_decoded)
+    per_round = ", ".join(f"{b / f:.3f}" for f, b in paired)
     timings = [Timing.from_seconds(name, batch_size, seconds) for name, seconds in decoded.items()]
     reference = min(decoded, key=lambda name: sum(decoded[name]))
     for ahead, which in schedules.items():
-        schedule = "decoding ahead of the model" if ahead else "each batch decoded between model calls"
         timings.append(Timing.from_seconds(f"folder of {args.jpeg_folder} JPEGs, {workers} decoding workers, "
-                                           f"{schedule} ({which})", batch_size, from_folder[ahead]))
-    return timings_table(timings, reference=reference)
+                                           f"{describe[ahead]} ({which})", batch_size, from_folder[ahead]))
+    return (f"Paired per batch ({describe[False]}; folder / pre-decoded per round: {per_round}):\n\n"
+            f"{paired_table}\n\nInterleaved rounds:\n\n{timings_table(timings, reference=reference)}")
+
+
+def paired_with(run, batch, seconds):
+    """``run``, followed after each call by a timed ``run(batch)`` whose seconds are appended to ``seconds``."""
+    import time
+
+    def paired_run(batch_nchw):
+        outputs = run(batch_nchw)
+        started = time.perf_counter()
+        run(batch)
+        seconds.append(time.perf_counter() - started)
+        return outputs
+    return paired_run
 
 
 def main():

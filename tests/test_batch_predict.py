@@ -2,6 +2,7 @@
 unreadable files, resume after a kill, one writer per output, dead workers, and two processes under
 paddle.distributed.launch. A small-stem ResNet-18 at 32x32 keeps it fast."""
 import dataclasses
+import glob
 import inspect
 import json
 import os
@@ -268,7 +269,7 @@ def test_one_batch_is_decoded_here_without_starting_workers(predictor, folder, m
     def no_pool(*args, **kwargs):
         raise AssertionError("a worker pool was started for one batch")
 
-    monkeypatch.setattr(batch_predict, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(batch_predict, "DecodingWorkers", no_pool)
     paths = folder[1][:4]
     predictions = [p for batch in batch_predict.predict_stream(predictor, paths, batch_size=4, workers=2)
                    for p in batch]
@@ -287,6 +288,43 @@ def test_a_dead_decoding_worker_is_an_error_not_a_hang(predictor, folder, tmp_pa
     with pytest.raises(RuntimeError, match="a decoding worker process died"):
         run_folder(predictor, folder[0], tmp_path / "preds.jsonl", workers=2)
     assert time.monotonic() - started < 60
+
+
+def child_pids(pid):
+    children = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # a process that ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.split("/")[2]))
+    return children
+
+
+def test_decoding_workers_exit_when_the_main_process_is_killed(model_dir, folder):
+    """SIGKILL to the main process alone (as the OOM killer sends it): its workers must not live on."""
+    script = ("import sys, time\n"
+              "from paddle_resnet.deploy import Predictor\n"
+              "from paddle_resnet.deploy.batch_predict import decoded_batches\n"
+              "batches = decoded_batches(sys.argv[2:], 2, Predictor(sys.argv[1], backend='paddle').to_input, 2)\n"
+              "next(batches)\n"
+              "print('decoding', flush=True)\n"
+              "time.sleep(600)\n")
+    process = subprocess.Popen([sys.executable, "-c", script, model_dir, *folder[1]], env=python_env(),
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "decoding\n"
+        workers = child_pids(process.pid)
+        assert len(workers) == 2
+    finally:
+        process.kill()
+        process.wait()
+    deadline = time.monotonic() + 30
+    while any(os.path.exists(f"/proc/{pid}") for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}")]
 
 
 # ---- tools/predict.py in subprocesses -----------------------------------------------------------------------

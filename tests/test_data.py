@@ -16,10 +16,12 @@ from PIL import Image
 from paddle_resnet.data.datasets import (FileList, ImageFolder, SampleError, check_same_classes,
                                          collate_valid_samples)
 from paddle_resnet.data.loader import SeededBatchSampler, build_dataloader, check_data_paths
+from paddle_resnet.data import transforms
 from paddle_resnet.data.prepare import find_mnist_pickle, prepare_mnist, split_image_folder
-from paddle_resnet.data.transforms import (CropImage, DecodeImage, ImageDecodeError, MixupOperator, RandCropImage,
-                                           RandFlipImage, ResizeImage, TransformError, build_batch_transform,
-                                           build_transforms, describe_eval_preprocess, parse_scale)
+from paddle_resnet.data.transforms import (Compose, CropImage, DecodeImage, ImageDecodeError, MixupOperator,
+                                           NormalizeImage, RandCropImage, RandFlipImage, ResizeImage, ToCHWImage,
+                                           TransformError, build_batch_transform, build_transforms,
+                                           describe_eval_preprocess, parse_scale)
 from paddle_resnet.errors import ConfigError, InputError, MissingFileError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -314,6 +316,25 @@ def test_gray_images_make_one_channel_batches(tmp_path):
     assert str(error.value) == (f"{os.path.join(root, '0', '0.png')}: NormalizeImage failed: image of shape "
                                 f"[12, 10, 1] (hwc) does not have the 3 channels of mean and std; match "
                                 f"DecodeImage's channels to them")
+
+
+@pytest.mark.parametrize("normalize", [
+    {}, {"scale": 1, "mean": [0.1, 0.2, 0.3], "std": [0.3, 0.2, 0.1]},
+    {"scale": "1.0/255.0", "mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]},
+    {"scale": 0.00392157, "mean": [0.5], "std": [0.25]}])
+def test_normalize_then_chw_is_the_two_ops_bit_for_bit(normalize):
+    """Compose runs NormalizeImage + ToCHWImage on a uint8 image as one lookup per channel: the same float32."""
+    rng = np.random.default_rng(0)
+    normalize_op = NormalizeImage(**normalize, order="")
+    images = [rng.integers(0, 256, (37, 53, 3), dtype=np.uint8), np.arange(256, dtype=np.uint8).reshape(16, 16, 1),
+              rng.uniform(0, 255, (5, 7, 3)).astype(np.float32)]  # a float image: no table
+    pipeline = Compose([normalize_op, ToCHWImage()])
+    assert [name for name, _ in transforms._fused(pipeline.ops)] == ["NormalizeImage"]  # one step, the table
+    for image in images if len(normalize_op.mean) == 1 else images[::2]:
+        expected = ToCHWImage()(normalize_op(image))
+        fused = pipeline(image)
+        assert fused.dtype == np.float32 and fused.shape == expected.shape
+        assert fused.tobytes() == expected.tobytes()  # bit for bit, -0.0 and all
 
 
 def test_gray_decoding_of_arrays_and_color_files():
