@@ -228,10 +228,10 @@ def jpeg_folder_rows(args, model_dir, threads):
                   flush=True)
         assert predicted == 2 * args.jpeg_folder
     describe = {True: "decoding ahead of the model", False: "each batch decoded between model calls"}
-    name = f"folder of {args.jpeg_folder} JPEGs, {workers} decoding workers, {describe[False]}"
+    between_row = f"folder of {args.jpeg_folder} JPEGs, {workers} decoding workers, {describe[False]}"
     pre_decoded = f"{predictor.backend_name}, pre-decoded batch after each of the folder's model calls"
     paired_table = timings_table([Timing.from_seconds(pre_decoded, batch_size, [b * batch_size for _, b in paired]),
-                                  Timing.from_seconds(name, batch_size, [f * batch_size for f, _ in paired])],
+                                  Timing.from_seconds(between_row, batch_size, [f * batch_size for f, _ in paired])],
                                  reference=pre_decoded)
     per_round = ", ".join(f"{b / f:.3f}" for f, b in paired)
     timings = [Timing.from_seconds(name, batch_size, seconds) for name, seconds in decoded.items()]

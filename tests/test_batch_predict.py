@@ -278,12 +278,12 @@ def test_one_batch_is_decoded_here_without_starting_workers(predictor, folder, m
         list(batch_predict.predict_stream(predictor, folder[1][:5], batch_size=4, workers=2))
 
 
-def _die(to_input, paths, out):
+def _die(to_input, path, out):
     os._exit(3)
 
 
 def test_a_dead_decoding_worker_is_an_error_not_a_hang(predictor, folder, tmp_path, monkeypatch):
-    monkeypatch.setattr(batch_predict, "decode_into", _die)  # the workers fork with it
+    monkeypatch.setattr(batch_predict, "decode_file", _die)  # the workers fork with it
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="a decoding worker process died"):
         run_folder(predictor, folder[0], tmp_path / "preds.jsonl", workers=2)
