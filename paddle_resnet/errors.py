@@ -40,6 +40,17 @@ def is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def short_repr(value, limit=80):
+    """``repr(value)`` cut to ``limit`` characters: what a message may show of a value the user gave.
+
+    A YAML alias bomb or a 100,000-deep list must never be expanded into a message, so containers are
+    summarised by type and length, not by ``repr`` (which would walk every shared branch)."""
+    if isinstance(value, (dict, list, tuple, set)):
+        return f"<{type(value).__name__} of {len(value)}>"
+    text = repr(value) if not isinstance(value, (str, bytes)) or len(value) <= limit else repr(value[:limit])
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def did_you_mean(value, choices):
     """``"; did you mean 'resnet50'?"`` for the closest of ``choices`` (numerically closest for numbers;
     "" when there are no choices)."""

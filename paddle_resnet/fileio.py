@@ -13,12 +13,48 @@
 """
 import os
 import shutil
+import stat
 import uuid
 
 TEMP_MARK = ".tmp-"
 STAGING_MARK = ".staging-"
 COMMIT_SUFFIX = ".commit"
 REMOVE_LIST = ".remove"  # inside a commit folder: names of files the unit no longer has
+
+
+def read_regular_file(path, max_bytes, what="file"):
+    """The bytes of ``path`` if it is a regular file of at most ``max_bytes``; raises ``InputError`` (one
+    line naming the path) for anything else: a FIFO or device (opened non-blocking, so a FIFO with no writer
+    never blocks; ``/dev/zero`` behind a symlink is refused before any read), a folder, or a larger file.
+    A file that grows while it is read is still cut at ``max_bytes + 1`` and refused."""
+    from .errors import InputError, MissingFileError
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise MissingFileError(f"{what} {path} does not exist") from None
+    except OSError as error:
+        raise InputError(f"cannot open {what} {path}: {error.strerror or error}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{what} {path} is not a regular file")
+        if info.st_size > max_bytes:
+            raise InputError(f"{what} {path} has {info.st_size:,} bytes, more than the {max_bytes:,} allowed")
+        chunks, left = [], max_bytes + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as error:
+        raise InputError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > max_bytes:
+        raise InputError(f"{what} {path} has more than the {max_bytes:,} bytes allowed")
+    return data
 
 
 def _hidden_temp_name(name, mark):
