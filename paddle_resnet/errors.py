@@ -26,6 +26,10 @@ class MissingFileError(UserError, FileNotFoundError):
     """A file or folder the user named does not exist."""
 
 
+class OutputError(UserError, OSError):
+    """A file or folder that cannot be written: read-only, full, over the file-size limit, or in use."""
+
+
 class UnsafeFileError(UserError, pickle.UnpicklingError):
     """A weights or checkpoint file that asks to run code or to allocate more than it holds."""
 
