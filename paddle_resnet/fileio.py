@@ -10,16 +10,39 @@
   the old unit; a kill after it leaves a commit folder that ``recover`` (and ``committed_path`` for
   readers) completes, so the unit is never seen half old, half new.
 * ``recover(folder)``: finishes interrupted commits and deletes what interrupted writes left behind.
+
+A folder may have been handed over by someone else, so recovery trusts nothing in it: it acts only on a
+commit folder that is a real folder (never a link), moves or deletes only regular files whose plain names
+the unit could have written (``<unit>.*`` or ``<unit>_*``), removes only temporary files and staging folders
+named exactly as this module names them (never through a link), and leaves anything else where it is
+(a commit folder it cannot finish is renamed aside, ``.<unit>.refused-...``), with one warning.
+A write that fails for want of room or permission raises ``OutputError`` naming the file.
 """
+import contextlib
+import errno
+import logging
 import os
+import re
 import shutil
 import stat
 import uuid
 
+from .errors import InputError, MissingFileError, OutputError, UserError, short_repr
+
+logger = logging.getLogger(__name__)
+
 TEMP_MARK = ".tmp-"
 STAGING_MARK = ".staging-"
 COMMIT_SUFFIX = ".commit"
+REFUSED_MARK = ".refused-"  # a commit folder recovery could not finish, set aside
 REMOVE_LIST = ".remove"  # inside a commit folder: names of files the unit no longer has
+MAX_REMOVE_LIST_BYTES = 64 << 10  # a unit drops a handful of names
+NAME_MAX = 255
+_TEMP_FILE = re.compile(r"\..+\.tmp-\d+-[0-9a-f]{8}")
+_STAGING_DIR = re.compile(r"\..+\.staging-\d+-[0-9a-f]{8}")
+# What a failed write of ours means the output cannot be written (anything else is a bug: it keeps its traceback).
+_OUTPUT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO,
+                  errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP, errno.EMLINK}
 
 
 def read_regular_file(path, max_bytes, what="file"):
@@ -27,7 +50,6 @@ def read_regular_file(path, max_bytes, what="file"):
     line naming the path) for anything else: a FIFO or device (opened non-blocking, so a FIFO with no writer
     never blocks; ``/dev/zero`` behind a symlink is refused before any read), a folder, or a larger file.
     A file that grows while it is read is still cut at ``max_bytes + 1`` and refused."""
-    from .errors import InputError, MissingFileError
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -69,21 +91,36 @@ def fsync_path(path):
         os.close(fd)
 
 
+@contextlib.contextmanager
+def reported_as_output_error(path, rename=lambda filename: filename):
+    """Turns an OSError that means "cannot be written here" (permission, room, file-size limit, a file where a
+    folder should be) into ``OutputError("cannot write <file>: <reason>")``; the file is the one the error
+    names (through ``rename``), else ``path``."""
+    try:
+        yield
+    except OSError as error:
+        if isinstance(error, UserError) or error.errno not in _OUTPUT_ERRNOS:
+            raise
+        filename = rename(os.fsdecode(error.filename)) if error.filename else path
+        raise OutputError(f"cannot write {short_repr(filename, 300)[1:-1]}: {error.strerror}") from None
+
+
 def write_atomically(path, write):
     """Runs ``write(tmp_path)``, then renames the finished file over ``path``; returns ``path``."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, _hidden_temp_name(os.path.basename(path), TEMP_MARK))
-    try:
-        write(tmp)
-        fsync_path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    fsync_path(folder)
+    with reported_as_output_error(path, rename=lambda filename: path if filename == tmp else filename):
+        os.makedirs(folder, exist_ok=True)
+        try:
+            write(tmp)
+            fsync_path(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.lexists(tmp):
+                os.remove(tmp)
+            raise
+        fsync_path(folder)
     return path
 
 
@@ -97,76 +134,165 @@ def _commit_dir(folder, unit):
     return os.path.join(folder, f".{unit}{COMMIT_SUFFIX}")
 
 
+def _is_plain_name(name):
+    return name not in ("", ".", "..") and not name.startswith(".") and "/" not in name and "\0" not in name
+
+
+def unit_owns(unit, name):
+    """Whether ``name`` is a file the unit ``unit`` may write: ``<unit>.<...>`` or ``<unit>_<...>`` (the
+    export unit ``inference`` has ``inference_int8.onnx``), a plain name in the unit's folder."""
+    return (_is_plain_name(name) and _is_plain_name(unit) and len(name) > len(unit) and name.startswith(unit)
+            and name[len(unit)] in "._")
+
+
+def _lstat_is(path, kind):
+    try:
+        return kind(os.lstat(path).st_mode)
+    except (OSError, ValueError):  # ValueError: a NUL in the path
+        return False
+
+
 def commit_unit(folder, unit, write, remove=()):
     """Writes a group of files as one unit (see the module docstring); returns their final paths.
 
-    ``write(staging_dir)`` creates the files; ``remove`` names files in ``folder`` that the new unit
-    replaces without a file of its own (an export without ONNX removes the last export's ONNX file).
+    ``write(staging_dir)`` creates the files, regular files named like the unit (``unit_owns``); ``remove``
+    names files in ``folder`` that the new unit replaces without a file of its own (an export without ONNX
+    removes the last export's ONNX file). Raises ``OutputError`` naming the file when it cannot be written.
     """
     folder = os.fspath(folder)
-    os.makedirs(folder, exist_ok=True)
-    _finish_commit(folder, _commit_dir(folder, unit))  # an earlier commit of this unit, interrupted
+    _check_owned(unit, remove)
     staging = os.path.join(folder, _hidden_temp_name(unit, STAGING_MARK))
-    os.mkdir(staging)
-    try:
-        write(staging)
-        names = sorted(os.listdir(staging))
-        stale = sorted(set(remove) - set(names))
-        if stale:
-            with open(os.path.join(staging, REMOVE_LIST), "w", encoding="utf-8") as f:
-                f.write("\n".join(stale) + "\n")
-        for name in os.listdir(staging):
-            fsync_path(os.path.join(staging, name))
-        fsync_path(staging)
-        os.rename(staging, _commit_dir(folder, unit))  # the commit point
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    fsync_path(folder)
-    _finish_commit(folder, _commit_dir(folder, unit))
+
+    def final_name(filename):  # the file being written, by the name it was to have
+        inside = os.path.relpath(filename, staging)
+        return os.path.join(folder, inside) if not inside.startswith("..") else filename
+    with reported_as_output_error(os.path.join(folder, unit + ".*"), rename=final_name):
+        os.makedirs(folder, exist_ok=True)
+        _warn_refused(folder, _finish_commit(folder, unit))  # an earlier commit of this unit, interrupted
+        os.mkdir(staging)
+        try:
+            write(staging)
+            names = sorted(os.listdir(staging))
+            _check_owned(unit, names)
+            stale = sorted(set(remove) - set(names))
+            if stale:
+                with open(os.path.join(staging, REMOVE_LIST), "w", encoding="utf-8") as f:
+                    f.write("\n".join(stale) + "\n")
+            for name in os.listdir(staging):
+                fsync_path(os.path.join(staging, name))
+            fsync_path(staging)
+            os.rename(staging, _commit_dir(folder, unit))  # the commit point
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        fsync_path(folder)
+        _finish_commit(folder, unit)
     return [os.path.join(folder, name) for name in names]
 
 
-def _finish_commit(folder, commit):
-    if not os.path.isdir(commit):
-        return
-    names = sorted(os.listdir(commit))
-    if REMOVE_LIST in names:
-        names.remove(REMOVE_LIST)
-        with open(os.path.join(commit, REMOVE_LIST), encoding="utf-8") as f:
-            for stale in filter(None, (line.strip() for line in f)):
-                if os.path.isfile(os.path.join(folder, stale)):
-                    os.remove(os.path.join(folder, stale))
-        os.remove(os.path.join(commit, REMOVE_LIST))
-    for name in names:
-        os.replace(os.path.join(commit, name), os.path.join(folder, name))
-    os.rmdir(commit)
+def _check_owned(unit, names):
+    if not _is_plain_name(unit):
+        raise ValueError(f"commit_unit: the unit name {unit!r} is not a plain file name")
+    strays = [name for name in names if not unit_owns(unit, name)]
+    if strays:
+        raise ValueError(f"commit_unit: {strays} not named like the unit {unit!r} ({unit}.* or {unit}_*)")
+
+
+def _finish_commit(folder, unit):
+    """Moves the files of an interrupted commit of ``unit`` into place; returns what it refused to act on."""
+    commit = _commit_dir(folder, unit)
+    if not os.path.lexists(commit):
+        return []
+    if _lstat_is(commit, stat.S_ISDIR):
+        refused = _remove_stale(folder, unit, commit) + _move_out(folder, unit, commit)
+        with contextlib.suppress(OSError):
+            os.rmdir(commit)
+    else:
+        refused = [f"{os.path.basename(commit)} (a link or file, not a folder)"]
+    if os.path.lexists(commit):  # set aside, so that the next commit of the unit works
+        aside = os.path.join(folder, _hidden_temp_name(unit, REFUSED_MARK))
+        os.rename(commit, aside)
+        refused.append(f"{os.path.basename(commit)} set aside as {os.path.basename(aside)}")
     fsync_path(folder)
+    return refused
+
+
+def _remove_stale(folder, unit, commit):
+    """Deletes the regular files, named like the unit, that the commit's ``.remove`` list names."""
+    listing = os.path.join(commit, REMOVE_LIST)
+    if not os.path.lexists(listing):
+        return []
+    try:
+        if not _lstat_is(listing, stat.S_ISREG):
+            raise InputError(f"{listing} is not a regular file")
+        lines = read_regular_file(listing, MAX_REMOVE_LIST_BYTES, "commit list").decode("utf-8").splitlines()
+    except (InputError, UnicodeDecodeError):
+        return [f"{unit}'s {REMOVE_LIST} (not a short UTF-8 list of names)"]
+    refused = []
+    for stale in filter(None, (line.strip() for line in lines)):
+        path = os.path.join(folder, stale)
+        if unit_owns(unit, stale) and _lstat_is(path, stat.S_ISREG):
+            os.remove(path)
+        elif not unit_owns(unit, stale) or os.path.lexists(path):
+            refused.append(f"{unit}'s {REMOVE_LIST} line {short_repr(stale)}")
+    os.remove(listing)
+    return refused
+
+
+def _move_out(folder, unit, commit):
+    refused = []
+    for name in sorted(os.listdir(commit)):
+        if name == REMOVE_LIST:  # one that _remove_stale refused
+            continue
+        if unit_owns(unit, name) and _lstat_is(os.path.join(commit, name), stat.S_ISREG) \
+                and not _lstat_is(os.path.join(folder, name), stat.S_ISDIR):
+            os.replace(os.path.join(commit, name), os.path.join(folder, name))
+        else:
+            refused.append(f"{os.path.basename(commit)}/{short_repr(name)}")
+    return refused
 
 
 def committed_path(path):
     """Where to read ``path`` from: inside a commit folder that a killed writer did not finish moving,
-    or ``path`` itself. Readers use it so that they never mix an old and a new file of one unit."""
+    or ``path`` itself. Readers use it so that they never mix an old and a new file of one unit.
+    Never through a link: a commit folder or file that is one is not what a writer left."""
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))
-    unit = name.split(".", 1)[0]
-    pending = os.path.join(_commit_dir(folder, unit), name)
-    return pending if os.path.isfile(pending) else path
+    if len(name) > NAME_MAX:
+        return path
+    for unit in (name[:i] for i in range(1, len(name)) if name[i] in "._"):  # the units that may own it
+        commit = _commit_dir(folder, unit)
+        pending = os.path.join(commit, name)
+        if _lstat_is(commit, stat.S_ISDIR) and _lstat_is(pending, stat.S_ISREG):
+            return pending
+    return path
 
 
 def recover(folder):
     """Completes interrupted commits in ``folder`` and removes temporary files and staging folders that
-    interrupted writes left; returns the names removed. Call it only while no other process writes there."""
+    interrupted writes left; returns the names removed. Call it only while no other process writes there.
+    What it refuses (see the module docstring) is left in the folder and named in one warning."""
     if not os.path.isdir(folder):
         return []
-    removed = []
+    removed, refused = [], []
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.name.startswith(".") and entry.name.endswith(COMMIT_SUFFIX) and entry.is_dir():
-            _finish_commit(folder, entry.path)
-        elif entry.name.startswith(".") and STAGING_MARK in entry.name and entry.is_dir():
-            shutil.rmtree(entry.path, ignore_errors=True)
-            removed.append(entry.name)
-        elif entry.name.startswith(".") and TEMP_MARK in entry.name and entry.is_file():
-            os.remove(entry.path)
-            removed.append(entry.name)
+        name = entry.name
+        if name.startswith(".") and name.endswith(COMMIT_SUFFIX):
+            refused += _finish_commit(folder, name[1:-len(COMMIT_SUFFIX)])
+        elif _STAGING_DIR.fullmatch(name) or _TEMP_FILE.fullmatch(name):
+            if _STAGING_DIR.fullmatch(name) and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)  # never follows a link inside
+            elif _TEMP_FILE.fullmatch(name) and entry.is_file(follow_symlinks=False):
+                os.remove(entry.path)
+            else:
+                refused.append(f"{name} (a link or not what this program writes)")
+                continue
+            removed.append(name)
+    _warn_refused(folder, refused)
     return removed
+
+
+def _warn_refused(folder, refused):
+    if refused:
+        shown = "; ".join(refused[:8]) + (f"; and {len(refused) - 8} more" if len(refused) > 8 else "")
+        logger.warning("recovery in %s refused (left as they are): %s", folder, shown)

@@ -101,10 +101,11 @@ def test_a_unit_can_drop_a_file_of_the_previous_one(tmp_path):
 
 
 WRITER = textwrap.dedent("""
-    import importlib.util, os
-    spec = importlib.util.spec_from_file_location("fileio", {fileio!r})  # without importing paddle
-    fileio = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fileio)
+    import os, sys, types
+    package = types.ModuleType("paddle_resnet")  # the package's modules without its __init__ (and paddle)
+    package.__path__ = [{package!r}]
+    sys.modules["paddle_resnet"] = package
+    from paddle_resnet import fileio
 
     def write(generation):
         def files(staging):
@@ -128,7 +129,7 @@ def test_sigkill_at_random_moments_never_leaves_a_mixed_or_missing_unit(tmp_path
     write_generation(folder, "latest", 0)
     seen = 0
     for kill in range(12):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER.format(fileio=fileio.__file__, folder=folder)],
+        proc = subprocess.Popen([sys.executable, "-c", WRITER.format(package=os.path.dirname(fileio.__file__), folder=folder)],
                                 stdout=subprocess.PIPE, text=True)
         assert int(proc.stdout.readline()) >= 1  # writing has started
         time.sleep(0.003 * kill)  # spread the kills over different moments of a write
@@ -153,3 +154,107 @@ def test_weights_of_a_committed_but_unmoved_checkpoint_are_read_from_the_commit(
     path, state = read_state_dict(tmp_path / "latest")
     assert path == tmp_path / ".latest.commit" / "latest.pdparams"
     np.testing.assert_array_equal(state["w"], [1, 1])
+
+
+# ---- a folder handed over by someone else: recovery touches only what it wrote, inside the folder ----------
+
+def hostile_folder(tmp_path):
+    """An output folder whose leftovers point outside it, and the outside files they point at."""
+    outside = tmp_path / "outside"
+    (outside / "docs").mkdir(parents=True)
+    victims = {outside / "victim.txt": "keep me", outside / "abs.txt": "keep me too", tmp_path / "x": "and me",
+               outside / "a" / "x": "me too",
+               outside / "docs" / "readme.md": "a doc", outside / "target.bin": "linked to",
+               outside / "staged" / "inner.txt": "in a linked folder"}
+    (outside / "staged").mkdir()
+    (outside / "a").mkdir()
+    for path, text in victims.items():
+        path.write_text(text)
+    run = outside / "a" / "run"
+    (run / "sub").mkdir(parents=True)  # so that "sub/../../x" resolves
+    (run / ".evil.commit").mkdir()
+    (run / ".evil.commit" / ".remove").write_text(f"../../victim.txt\n{outside / 'abs.txt'}\nsub/../../x\n"
+                                                  "../../../x\n")
+    (run / ".docs.commit").symlink_to(outside / "docs")
+    (run / ".latest.commit").mkdir()
+    (run / ".latest.commit" / "latest.pdparams").write_text("committed")
+    (run / ".latest.commit" / "latest.pdstates").symlink_to(outside / "target.bin")
+    (run / ".x.tmp-123-abcd1234").symlink_to(outside / "target.bin")
+    (run / ".x.staging-123-abcd1234").symlink_to(outside / "staged")
+    return run, victims
+
+
+def assert_untouched(victims):
+    for path, text in victims.items():
+        assert path.is_file() and path.read_text() == text, path
+
+
+def test_recover_never_touches_files_outside_the_folder_or_through_links(tmp_path, caplog):
+    run, victims = hostile_folder(tmp_path)
+    removed = recover(run)
+    assert_untouched(victims)
+    assert removed == []
+    assert (run / "latest.pdparams").read_text() == "committed"  # the unit's own regular file is finished
+    assert not (run / "latest.pdstates").exists()  # the link is not moved into place
+    assert (run / ".x.tmp-123-abcd1234").is_symlink() and (run / ".x.staging-123-abcd1234").is_symlink()
+    assert not (run / ".evil.commit").exists()  # its list named nothing it could have written
+    # the link and the folder holding a link are set aside, so that the next commit of the unit works
+    assert not os.path.lexists(run / ".docs.commit") and not os.path.lexists(run / ".latest.commit")
+    assert sorted(p.name.split("-")[0] for p in run.iterdir() if ".refused-" in p.name) == [
+        ".docs.refused", ".latest.refused"]
+    assert "refused" in caplog.text and "victim.txt" in caplog.text
+    write_generation(run, "latest", 3)
+    write_generation(run, "docs", 4)
+    assert read_generation(run, "latest") == 3 and read_generation(run, "docs") == 4
+    assert_untouched(victims)
+
+
+def test_a_commit_of_a_unit_never_acts_through_a_planted_commit_folder(tmp_path):
+    run, victims = hostile_folder(tmp_path)
+    (run / ".inference.commit").mkdir()
+    (run / ".inference.commit" / ".remove").write_text("../victim.txt\n../../victim.txt\ninference.json\n")
+    (run / "inference.json").write_text("old")
+    commit_unit(run, "inference", lambda d: open(os.path.join(d, "inference.yml"), "w").write("new"))
+    assert (run / "inference.yml").read_text() == "new"
+    assert not (run / "inference.json").exists()  # a file the unit could have written: the list may drop it
+    assert_untouched(victims)
+    write_generation(run, "latest", 5)  # the planted .latest.commit holding a link, set aside first
+    assert read_generation(run, "latest") == 5
+    assert_untouched(victims)
+
+
+def test_committed_path_never_reads_through_a_link(tmp_path):
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "latest.pdparams").write_text("outside")
+    (tmp_path / "outside" / "secret").write_text("secret")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".latest.commit").symlink_to(tmp_path / "outside")
+    assert committed_path(run / "latest.pdparams") == str(run / "latest.pdparams")
+    (run / ".best.commit").mkdir()
+    (run / ".best.commit" / "best.pdparams").symlink_to(tmp_path / "outside" / "secret")
+    assert committed_path(run / "best.pdparams") == str(run / "best.pdparams")
+
+
+def test_committed_path_finds_the_int8_model_of_a_pending_export(tmp_path):
+    (tmp_path / ".inference.commit").mkdir()
+    (tmp_path / ".inference.commit" / "inference_int8.onnx").write_text("new")
+    assert committed_path(tmp_path / "inference_int8.onnx") == str(tmp_path / ".inference.commit" /
+                                                                   "inference_int8.onnx")
+
+
+def test_a_unit_writes_only_files_named_like_it(tmp_path):
+    with pytest.raises(ValueError, match="not named like the unit"):
+        commit_unit(tmp_path, "latest", lambda d: open(os.path.join(d, "train.log"), "w").close())
+    with pytest.raises(ValueError, match="not named like the unit"):
+        commit_unit(tmp_path, "latest", lambda d: None, remove=["../x"])
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_oversized_remove_list_is_left_alone(tmp_path, caplog):
+    (tmp_path / "latest.pdparams").write_text("old")
+    (tmp_path / ".latest.commit").mkdir()
+    (tmp_path / ".latest.commit" / ".remove").write_text("latest.pdparams\n" * 100_000)
+    recover(tmp_path)
+    assert (tmp_path / "latest.pdparams").read_text() == "old"
+    assert "refused" in caplog.text
