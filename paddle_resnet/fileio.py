@@ -42,7 +42,7 @@ _TEMP_FILE = re.compile(r"\..+\.tmp-\d+-[0-9a-f]{8}")
 _STAGING_DIR = re.compile(r"\..+\.staging-\d+-[0-9a-f]{8}")
 # What a failed write of ours means the output cannot be written (anything else is a bug: it keeps its traceback).
 _OUTPUT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO,
-                  errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP, errno.EMLINK}
+                  errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EMLINK}
 
 
 def read_regular_file(path, max_bytes, what="file"):
@@ -105,13 +105,20 @@ def reported_as_output_error(path, rename=lambda filename: filename):
         raise OutputError(f"cannot write {short_repr(filename, 300)[1:-1]}: {error.strerror}") from None
 
 
+def _make_folder(folder):
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except FileExistsError:  # a file where the folder should be
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), folder) from None
+
+
 def write_atomically(path, write):
     """Runs ``write(tmp_path)``, then renames the finished file over ``path``; returns ``path``."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, _hidden_temp_name(os.path.basename(path), TEMP_MARK))
     with reported_as_output_error(path, rename=lambda filename: path if filename == tmp else filename):
-        os.makedirs(folder, exist_ok=True)
+        _make_folder(folder)
         try:
             write(tmp)
             fsync_path(tmp)
@@ -167,7 +174,7 @@ def commit_unit(folder, unit, write, remove=()):
         inside = os.path.relpath(filename, staging)
         return os.path.join(folder, inside) if not inside.startswith("..") else filename
     with reported_as_output_error(os.path.join(folder, unit + ".*"), rename=final_name):
-        os.makedirs(folder, exist_ok=True)
+        _make_folder(folder)
         _warn_refused(folder, _finish_commit(folder, unit))  # an earlier commit of this unit, interrupted
         os.mkdir(staging)
         try:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from paddle_resnet import fileio
+from paddle_resnet.errors import OutputError
 from paddle_resnet.fileio import commit_unit, committed_path, recover, write_atomically
 
 
@@ -258,3 +259,54 @@ def test_an_oversized_remove_list_is_left_alone(tmp_path, caplog):
     recover(tmp_path)
     assert (tmp_path / "latest.pdparams").read_text() == "old"
     assert "refused" in caplog.text
+
+
+OVER_THE_FILE_SIZE_LIMIT = textwrap.dedent("""
+    import os, resource, signal, sys, types
+    package = types.ModuleType("paddle_resnet")
+    package.__path__ = [{package!r}]
+    sys.modules["paddle_resnet"] = package
+    from paddle_resnet import fileio
+    from paddle_resnet.errors import OutputError
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so that a write past the limit fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+
+    def big_unit(staging):
+        for suffix in (".pdstates", ".pdparams"):
+            with open(os.path.join(staging, "latest" + suffix), "w") as f:
+                f.write("2\\n" + "x" * 200_000)
+    for attempt in (lambda: fileio.commit_unit({folder!r}, "latest", big_unit),
+                    lambda: fileio.write_atomically(os.path.join({folder!r}, "log.txt"),
+                                                    lambda tmp: open(tmp, "w").write("x" * 200_000))):
+        try:
+            attempt()
+        except OutputError as error:
+            print(error)
+""")
+
+
+def test_a_write_over_the_file_size_limit_keeps_the_last_good_unit_and_names_the_file(tmp_path):
+    write_generation(tmp_path, "latest", 1)
+    (tmp_path / "log.txt").write_text("old")
+    script = OVER_THE_FILE_SIZE_LIMIT.format(package=os.path.dirname(fileio.__file__), folder=str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"cannot write {tmp_path}/latest.*: File too large",
+                                          f"cannot write {tmp_path}/log.txt: File too large"]
+    assert read_generation(tmp_path, "latest") == 1 and (tmp_path / "log.txt").read_text() == "old"
+    assert sorted(os.listdir(tmp_path)) == ["latest.pdparams", "latest.pdstates", "log.txt"]
+
+
+def test_an_unwritable_folder_is_one_output_error_naming_it(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(OutputError) as error:
+        write_generation(tmp_path / "file" / "run", "latest", 1)
+    assert str(error.value) == f"cannot write {tmp_path}/file/run: Not a directory"
+    with pytest.raises(OutputError) as error:
+        write_atomically(tmp_path / "file" / "a.txt", lambda tmp: open(tmp, "w").write("x"))
+    assert str(error.value) == f"cannot write {tmp_path}/file: Not a directory"
+    with pytest.raises(OutputError) as error:
+        write_atomically("/sys/a.txt", lambda tmp: open(tmp, "w").write("x"))  # root too may not write there
+    assert str(error.value) == "cannot write /sys/a.txt: Permission denied"
+    assert (tmp_path / "file").read_text() == "not a folder"
