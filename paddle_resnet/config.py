@@ -11,13 +11,12 @@ import copy
 import inspect
 import logging
 import numbers
-import os
-import re
 
 import yaml
 
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, MissingFileError, did_you_mean, short_repr
 from .models import ResNet
+from .yaml_io import parse_yaml, read_yaml_file
 
 logger = logging.getLogger("paddle_resnet")
 
@@ -109,43 +108,31 @@ NO_EFFECT = {
 LIST_KEYS = {"Loss.Train", "Loss.Eval", "Metric.Train", "Metric.Eval", "Infer.transforms"}
 
 
-
-
-class _YamlLoader(yaml.SafeLoader):
-    """YAML's safe loader, reading ``1e-3`` as a float (YAML 1.1 needs ``1.0e-3``; YAML 1.2 does not)."""
-
-
-_YamlLoader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"))
-
-
-def parse_yaml(text, where):
-    try:
-        return yaml.load(text, Loader=_YamlLoader)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"{where} is not valid YAML: {problem}{at}") from None
-
-
 def _typename(value):
     return type(value).__name__
+
+
+def shown(value):
+    """How a message shows a user's value: a short list of numbers or short strings in full (``[3, 0, 16]``),
+    anything else as ``errors.short_repr`` (bounded, whatever the value holds)."""
+    if (isinstance(value, list) and len(value) <= 8
+            and all(isinstance(v, (int, float, bool, type(None))) or isinstance(v, str) and len(v) <= 20
+                    for v in value)):
+        return repr(value)
+    return short_repr(value)
 
 
 def _check_type(path, default, value):
     if default is None or default is REQUIRED or default is OPTIONAL or value is None:
         return value
     if isinstance(default, bool) and not isinstance(value, bool):
-        raise ConfigError(f"{path} must be a bool (true/false), got {value!r}")
+        raise ConfigError(f"{path} must be a bool (true/false), got {shown(value)}")
     if isinstance(value, bool) and not isinstance(default, bool):
-        raise ConfigError(f"{path} must be {_typename(default)}, got bool {value!r}")
+        raise ConfigError(f"{path} must be {_typename(default)}, got bool {shown(value)}")
     if isinstance(default, float) and isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return float(value)
     if isinstance(default, (int, float, str, list)) and not isinstance(value, type(default)):
-        raise ConfigError(f"{path} must be {_typename(default)}, got {_typename(value)} {value!r}")
+        raise ConfigError(f"{path} must be {_typename(default)}, got {_typename(value)} {shown(value)}")
     return value
 
 
@@ -154,10 +141,10 @@ def _merge(schema, user, path):
     if user is None:
         user = {}
     if not isinstance(user, dict):
-        raise ConfigError(f"{path} must be a mapping of keys, got {_typename(user)} {user!r}")
+        raise ConfigError(f"{path} must be a mapping of keys, got {_typename(user)} {shown(user)}")
     for key in user:
         if key not in schema:
-            what = f"key {path}.{key}" if path else f"section {key!r}"
+            what = f"key {path}.{key}" if path else f"section {short_repr(key)}"
             raise ConfigError(f"unknown {what}{did_you_mean(key, schema)}")
     out = {}
     for key, default in schema.items():
@@ -175,14 +162,18 @@ def _merge(schema, user, path):
     return out
 
 
+def _override_text(override):
+    return short_repr(override, limit=200)
+
+
 def _parse_value(text, override):
-    return parse_yaml(text, f"override {override!r}") if text.strip() else None
+    return parse_yaml(text, f"override {_override_text(override)}") if text.strip() else None
 
 
 def apply_override(config, override):
     """``"Global.epochs=10"`` -> config["Global"]["epochs"] = 10; list items by index (``transform_ops.1``)."""
     if "=" not in override:
-        raise ConfigError(f"override {override!r} must look like Section.key=value")
+        raise ConfigError(f"override {_override_text(override)} must look like Section.key=value")
     dotted, text = override.split("=", 1)
     keys = dotted.strip().split(".")
     node = config
@@ -191,8 +182,8 @@ def apply_override(config, override):
             node = node[_list_index(keys, i, node)]
         else:
             if not isinstance(node, dict):
-                raise ConfigError(f"override {override!r}: {'.'.join(keys[:i])} is {_typename(node)} {node!r}, "
-                                  f"not a section with keys")
+                raise ConfigError(f"override {_override_text(override)}: {'.'.join(keys[:i])} is "
+                                  f"{_typename(node)} {short_repr(node)}, not a section with keys")
             if key not in node or node[key] is None:
                 node[key] = {}  # validation below names an unknown key and its nearest valid neighbour
             node = node[key]
@@ -202,8 +193,8 @@ def apply_override(config, override):
     elif isinstance(node, dict):
         node[last] = _parse_value(text, override)
     else:
-        raise ConfigError(f"override {override!r}: {'.'.join(keys[:-1])} is {_typename(node)} {node!r}, "
-                          f"not a section with keys")
+        raise ConfigError(f"override {_override_text(override)}: {'.'.join(keys[:-1])} is "
+                          f"{_typename(node)} {short_repr(node)}, not a section with keys")
 
 
 def _list_index(keys, i, node):
@@ -212,7 +203,8 @@ def _list_index(keys, i, node):
         node[index]
         return index
     except (ValueError, IndexError):
-        raise ConfigError(f"{'.'.join(keys[:i])} is a list of {len(node)} items; {keys[i]!r} is not an index of it")
+        raise ConfigError(f"{'.'.join(keys[:i])} is a list of {len(node)} items; {short_repr(keys[i])} is not an "
+                          f"index of it")
 
 
 def validate(user):
@@ -230,18 +222,17 @@ def _warn_no_effect(user):
     for dotted, why in NO_EFFECT.items():
         section, key = dotted.split(".")
         if isinstance(user.get(section), dict) and key in user[section]:
-            logger.warning(f"{dotted}: {user[section][key]!r} is accepted but has no effect: {why}")
+            logger.warning(f"{dotted}: {short_repr(user[section][key])} is accepted but has no effect: {why}")
 
 
 def load_config(path, overrides=()):
-    from .errors import MissingFileError
-    if not os.path.isfile(path):
-        raise MissingFileError(f"config file {path} does not exist; the shipped configs are in configs/")
-    with open(path, encoding="utf-8") as f:
-        user = parse_yaml(f.read(), f"config file {path}") or {}
+    try:
+        user = read_yaml_file(path, "config file") or {}
+    except MissingFileError as error:
+        raise MissingFileError(f"{error}; the shipped configs are in configs/") from None
     if not isinstance(user, dict):
         raise ConfigError(f"config file {path} must be a mapping of sections (Global, Arch, ...), "
-                          f"got {_typename(user)} {user!r}")
+                          f"got {_typename(user)} {shown(user)}")
     for override in overrides:
         apply_override(user, override)
     return validate(user)

@@ -5,7 +5,7 @@ below it cover what spans several keys (the model's arguments, the transform pip
 count). Every problem is one ``ConfigError`` line naming the key, the bad value and the allowed ones.
 """
 
-from .config import ARCH_NON_MODEL_KEYS
+from .config import ARCH_NON_MODEL_KEYS, shown
 from .data.loader import DATASETS, SAMPLERS
 from .data.transforms import MAX_SIDE, build_batch_transform, build_transforms, with_chw
 from .engine.device import DEVICES
@@ -17,6 +17,7 @@ from .models import check_build_args
 
 MODES = ("Train", "Eval")
 MAX_WORKERS = 64  # loader processes or CPU threads: more is a typo that would fork the machine to a halt
+MAX_SEED = 2**32 - 1  # what np.random.seed accepts (paddle.seed takes up to 2**64 - 1)
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")  # what Arch.freeze and Arch.lr_mult_list refer to
 
 
@@ -31,7 +32,7 @@ class Int:
             allowed = (f"from {self.minimum} to {self.maximum}" if self.maximum is not None
                        else f">= {self.minimum}")
             none = " (or null)" if self.optional else ""
-            raise ConfigError(f"{key} must be an integer {allowed}{none}, got {value!r}")
+            raise ConfigError(f"{key} must be an integer {allowed}{none}, got {shown(value)}")
 
 
 class Number:
@@ -59,13 +60,13 @@ class Number:
             ok = value < self.high if self.open_high else value <= self.high
         if not ok:
             none = " (or null)" if self.optional else ""
-            raise ConfigError(f"{key} must be a number {self._range()}{none}, got {value!r}")
+            raise ConfigError(f"{key} must be a number {self._range()}{none}, got {shown(value)}")
 
 
 class Path:
     def __call__(self, key, value):
         if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{key} must be a path (a non-empty string), got {value!r}")
+            raise ConfigError(f"{key} must be a path (a non-empty string), got {shown(value)}")
 
 
 class Bool:
@@ -75,7 +76,7 @@ class Bool:
     def __call__(self, key, value):
         if not isinstance(value, bool):
             hint = f" ({self.hint})" if self.hint else ""
-            raise ConfigError(f"{key} must be true or false{hint}, got {value!r}")
+            raise ConfigError(f"{key} must be true or false{hint}, got {shown(value)}")
 
 
 class WeightsPath(Path):
@@ -108,7 +109,7 @@ RULES = {
     "Global.save_interval": Int(0),
     "Global.print_batch_step": Int(1),
     "Global.speed_warmup_steps": Int(0),
-    "Global.seed": Int(0),
+    "Global.seed": Int(0, MAX_SEED),
     "Global.num_threads": Int(1, MAX_WORKERS, optional=True),
     "Global.accum_steps": Int(1),
     "Global.clip_grad_norm": Number(0, open_low=True, optional=True),
@@ -199,13 +200,13 @@ def _check_named_lists(config):
             if (not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict)
                     or len(items[0]) != 1):
                 raise ConfigError(f"{where} must be a list with one entry such as [{{{name}: {{...}}}}], "
-                                  f"got {items!r}")
+                                  f"got {shown(items)}")
             (given, options), = items[0].items()
             check_choice(f"{where} entry", given, (name,))
             if options is None:
                 items[0][given] = options = {}
             if not isinstance(options, dict):
-                raise ConfigError(f"{where}.{name} must be a mapping of options, got {options!r}")
+                raise ConfigError(f"{where}.{name} must be a mapping of options, got {shown(options)}")
             for key in options:
                 if key not in keys:
                     raise ConfigError(f"unknown key {where}.{name}.{key}{did_you_mean(key, keys)}")
@@ -217,9 +218,9 @@ def _check_topk(topk, mode):
     valid = isinstance(topk, list) and topk and all(is_int(k) and k >= 1 for k in topk)
     if mode == "Eval" and not (valid and 1 in topk):
         raise ConfigError(f"Metric.Eval.TopkAcc.topk must be a list of integers >= 1 that includes 1 "
-                          f"(the best checkpoint is chosen by top-1), got {topk!r}")
+                          f"(the best checkpoint is chosen by top-1), got {shown(topk)}")
     if not valid:
-        raise ConfigError(f"Metric.{mode}.TopkAcc.topk must be a non-empty list of integers >= 1, got {topk!r}")
+        raise ConfigError(f"Metric.{mode}.TopkAcc.topk must be a non-empty list of integers >= 1, got {shown(topk)}")
 
 
 def _check_infer(infer, channels):
@@ -228,28 +229,31 @@ def _check_infer(infer, channels):
     if ops is not None:
         pipeline = build_transforms(ops, where="Infer.transforms")
         if not pipeline.ops or type(pipeline.ops[0]).__name__ != "DecodeImage":
-            raise ConfigError(f"Infer.transforms must start with DecodeImage, got {ops!r}")
+            raise ConfigError(f"Infer.transforms must start with DecodeImage, got {shown(ops)}")
         if getattr(pipeline.ops[0], "channels", 3) != channels:
             raise ConfigError(f"Infer.transforms: DecodeImage gives {pipeline.ops[0].channels} channel(s) but "
                               f"Global.image_shape has {channels}")
         infer["transforms"] = with_chw(ops, "Infer.transforms")
     images = infer["infer_imgs"]
     if images is not None and (not isinstance(images, str) or not images.strip()):
-        raise ConfigError(f"Infer.infer_imgs must be an image file or a folder of images, got {images!r}")
+        raise ConfigError(f"Infer.infer_imgs must be an image file or a folder of images, got {shown(images)}")
     post = infer["PostProcess"]
     for key in ("class_id_map_file", "delimiter"):
         if post[key] is not None and (not isinstance(post[key], str) or not post[key]):
-            raise ConfigError(f"Infer.PostProcess.{key} must be a non-empty string (or null), got {post[key]!r}")
+            raise ConfigError(f"Infer.PostProcess.{key} must be a non-empty string (or null), got {shown(post[key])}")
 
 
 def _check_image_shape(shape):
     if (len(shape) != 3 or not all(is_int(d) and d >= 1 for d in shape) or shape[0] not in (1, 3)
             or max(shape[1:]) > MAX_SIDE):
         raise ConfigError(f"Global.image_shape must be [channels, height, width] with 1 or 3 channels and "
-                          f"sides from 1 to {MAX_SIDE}, got {shape!r}")
+                          f"sides from 1 to {MAX_SIDE}, got {shown(shape)}")
 
 
 def _check_arch(arch, channels):
+    if not isinstance(arch["name"], str):
+        raise ConfigError(f"Arch.name must be a model name such as resnet50, got {type(arch['name']).__name__} "
+                          f"{shown(arch['name'])}")
     options = {k: v for k, v in arch.items()
                if k not in ARCH_NON_MODEL_KEYS and v is not None}
     try:
@@ -263,12 +267,12 @@ def _check_arch(arch, channels):
     freeze = arch["freeze"]
     if freeze is not None and freeze != "backbone" and not (is_int(freeze) and 0 <= freeze < len(STAGES) - 1):
         raise ConfigError(f"Arch.freeze must be 'backbone' or a stage number 0..{len(STAGES) - 2} "
-                          f"(0 = stem only), got {freeze!r}")
+                          f"(0 = stem only), got {shown(freeze)}")
     mults = arch["lr_mult_list"]
     if mults is not None and (not isinstance(mults, list) or len(mults) != len(STAGES)
                               or not all(is_number(m) and m >= 0 for m in mults)):
         raise ConfigError(f"Arch.lr_mult_list must be {len(STAGES)} numbers >= 0 ({', '.join(STAGES)}), "
-                          f"got {mults!r}")
+                          f"got {shown(mults)}")
 
 
 def _check_dataset(dataset, mode, channels):
@@ -285,7 +289,7 @@ def _check_dataset(dataset, mode, channels):
     decode = pipeline.ops[0] if pipeline.ops else None
     if type(decode).__name__ != "DecodeImage":
         raise ConfigError(f"{where}.transform_ops must start with DecodeImage (the dataset hands it the file), "
-                          f"got {dataset['transform_ops']!r}")
+                          f"got {shown(dataset['transform_ops'])}")
     decoded = getattr(decode, "channels", 3)
     if decoded != channels:
         raise ConfigError(f"{where}.transform_ops: DecodeImage gives {decoded} channel(s) but "

@@ -41,7 +41,7 @@ BAD_VALUES = [
     ("Global.eval_interval", 0, "Global.eval_interval must be an integer >= 1, got 0"),
     ("Global.epochs", 0, "Global.epochs must be an integer >= 1, got 0"),
     ("Global.save_interval", -1, "Global.save_interval must be an integer >= 0, got -1"),
-    ("Global.seed", -3, "Global.seed must be an integer >= 0, got -3"),
+    ("Global.seed", -3, "Global.seed must be an integer from 0 to 4294967295, got -3"),
     ("Global.accum_steps", 0, "Global.accum_steps must be an integer >= 1, got 0"),
     ("Global.num_threads", 0, "Global.num_threads must be an integer from 1 to 64 (or null), got 0"),
     ("Global.clip_grad_norm", -1.0, "Global.clip_grad_norm must be a number > 0 (or null), got -1.0"),

@@ -12,8 +12,9 @@ import yaml
 
 from ..data.datasets import CLASS_INDICES_FILE, read_class_indices
 from ..data.transforms import MAX_SIDE, describe_eval_preprocess
-from ..errors import ConfigError, MissingFileError
+from ..errors import ConfigError, InputError, MissingFileError, short_repr
 from ..fileio import committed_path
+from ..yaml_io import read_yaml_file
 
 CONFIG_FILE = "inference.yml"
 # Paddle 3 writes a PIR program as .json; Paddle 2 wrote .pdmodel. Whichever exists is used.
@@ -87,14 +88,15 @@ class InferenceConfig:
         if not path.is_file():
             raise missing_file_error(model_dir, CONFIG_FILE)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = read_yaml_file(path, CONFIG_FILE, shown_as=Path(model_dir) / CONFIG_FILE)
             if not data:
                 raise _Invalid("the file is empty")
             return cls._from_dict(data)
-        except (yaml.YAMLError, UnicodeDecodeError, _Invalid) as error:
-            reason = " ".join(str(error).split())  # YAML's messages span several lines
-            raise ConfigError(f"{Path(model_dir) / CONFIG_FILE} is not a valid {CONFIG_FILE} ({reason}). "
+        except _Invalid as error:
+            raise ConfigError(f"{Path(model_dir) / CONFIG_FILE} is not a valid {CONFIG_FILE} ({error}). "
                               f"Export the model again: {export_command(model_dir)}") from None
+        except (ConfigError, InputError) as error:  # not YAML, or YAML no inference.yml holds
+            raise ConfigError(f"{error}. Export the model again: {export_command(model_dir)}") from None
 
     @classmethod
     def _from_dict(cls, data):
@@ -105,17 +107,22 @@ class InferenceConfig:
                                              for d in image_shape)
                 or image_shape[0] not in (1, 3) or max(image_shape[1:]) > MAX_SIDE):
             raise _Invalid(f"image_shape must be [C, H, W] with 1 or 3 channels and sides from 1 to {MAX_SIDE}, "
-                           f"got {image_shape!r}")
+                           f"got {short_repr(image_shape)}")
         model_files = _expect(data.get("model_files") or {}, dict, "model_files")
         for role, name in model_files.items():
             _expect(name, str, f"model_files.{role}")
             if Path(name).name != name or name in (".", ".."):  # never a path out of the model folder
-                raise _Invalid(f"model_files.{role} must be a file name inside the folder, got {name!r}")
+                raise _Invalid(f"model_files.{role} must be a file name inside the folder, got {short_repr(name)}")
         label_list = data.get("label_list")
+        if label_list is not None:
+            for index, name in enumerate(_expect(label_list, list, "label_list")):
+                if not isinstance(name, (str, int)) or isinstance(name, bool):
+                    raise _Invalid(f"label_list[{index}] must be a class name, got {type(name).__name__} "
+                                   f"{short_repr(name)}")
         return cls(transform_ops=_expect(preprocess.get("transform_ops") or [], list, "preprocess.transform_ops"),
                    image_shape=tuple(image_shape),
                    softmax=_expect(data.get("softmax", True), bool, "softmax"),
-                   label_list=_expect(label_list, list, "label_list") if label_list is not None else None,
+                   label_list=label_list,
                    model_name=data.get("model_name"),
                    model_files=model_files,
                    input_name=str(_expect(data.get("input", {}), dict, "input").get("name", "x")),
@@ -128,7 +135,7 @@ class _Invalid(ValueError):
 
 def _expect(value, kind, what):
     if not isinstance(value, kind):
-        raise _Invalid(f"{what} must be a {kind.__name__}, got {type(value).__name__} {value!r:.60}")
+        raise _Invalid(f"{what} must be a {kind.__name__}, got {type(value).__name__} {short_repr(value)}")
     return value
 
 

@@ -17,8 +17,10 @@ from typing import Optional
 import numpy as np
 
 from ..data.transforms import build_transforms
-from ..errors import (ConfigError, InputError, MissingFileError, check_choice, choice_error, did_you_mean, is_int,
-                      is_number)
+from ..errors import (ConfigError, InputError, check_choice, choice_error, did_you_mean, is_int, is_number,
+                      short_repr)
+from ..fileio import read_regular_file
+from ..yaml_io import decode_text, read_yaml_file
 from .model_dir import CONFIG_FILE, PROGRAM_FILES, InferenceConfig, committed_file
 
 logger = logging.getLogger(__name__)
@@ -122,20 +124,12 @@ def load_inference_config(model_dir, deploy_config=None):
 
 def read_deploy_config(path, overrides=()):
     """Reads and checks PaddleClas's ``inference_cls.yaml``; ``overrides`` are ``-o Section.key=value``."""
-    from ..config import apply_override, parse_yaml
+    from ..config import apply_override
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"deploy config {path} does not exist")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise InputError(f"{path}: {path.stat().st_size} bytes is too large for a deploy config "
-                         f"(at most {MAX_CONFIG_BYTES})")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start})") from None
-    data = parse_yaml(text, f"deploy config {path}") or {}
+    data = read_yaml_file(path, "deploy config", MAX_CONFIG_BYTES) or {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected the sections {', '.join(SECTIONS)}, got {type(data).__name__}")
+        raise ConfigError(f"{path}: expected the sections {', '.join(SECTIONS)}, got {type(data).__name__} "
+                          f"{short_repr(data)}")
     for override in overrides:
         apply_override(data, override)
     return _DeployConfigReader(path, data).read()
@@ -153,14 +147,14 @@ class _DeployConfigReader:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise self.error(name, f"must be a mapping, got {type(value).__name__} {value!r:.60}")
+            raise self.error(name, f"must be a mapping, got {type(value).__name__} {short_repr(value)}")
         return value
 
     def read(self):
         for name in self.data:
             if name not in SECTIONS:
-                raise ConfigError(f"{self.path}: unknown section {name!r}; a PaddleClas classification deploy "
-                                  f"config has {', '.join(SECTIONS)}{did_you_mean(name, SECTIONS)}")
+                raise ConfigError(f"{self.path}: unknown section {short_repr(name)}; a PaddleClas classification "
+                                  f"deploy config has {', '.join(SECTIONS)}{did_you_mean(name, SECTIONS)}")
         settings = self.read_global(self.section("Global"))
         transform_ops = self.read_preprocess(self.section("PreProcess"))
         top_k, names, labels_file = self.read_postprocess(self.section("PostProcess"))
@@ -208,11 +202,11 @@ class _DeployConfigReader:
 
     def check_global_type(self, key, value):
         if key in BOOL_KEYS and not isinstance(value, bool):
-            raise self.error(f"Global.{key}", f"must be true or false, got {value!r:.60}")
+            raise self.error(f"Global.{key}", f"must be true or false, got {short_repr(value)}")
         if key in INT_KEYS and not (is_int(value) and value >= 1):
-            raise self.error(f"Global.{key}", f"must be an integer >= 1, got {value!r:.60}")
+            raise self.error(f"Global.{key}", f"must be an integer >= 1, got {short_repr(value)}")
         if key in PATH_KEYS and not (isinstance(value, str) and value):
-            raise self.error(f"Global.{key}", f"must be a non-empty string, got {value!r:.60}")
+            raise self.error(f"Global.{key}", f"must be a non-empty string, got {short_repr(value)}")
 
     def device(self, use_gpu):
         if not use_gpu:
@@ -237,7 +231,7 @@ class _DeployConfigReader:
             raise self.error("PreProcess.transform_ops", "is missing: predict_cls.py would feed the decoded images "
                                                          "to the model as they are; list the ops")
         if not isinstance(ops, list):
-            raise self.error("PreProcess.transform_ops", f"must be a list of ops, got {ops!r:.60}")
+            raise self.error("PreProcess.transform_ops", f"must be a list of ops, got {short_repr(ops)}")
         ours = [DECODE] + [self.translate_op(i, entry) for i, entry in enumerate(ops)]
         build_transforms(ours, where=f"{self.path}: PreProcess.transform_ops")  # our checks of every value
         return ours
@@ -245,7 +239,7 @@ class _DeployConfigReader:
     def translate_op(self, index, entry):
         where = f"PreProcess.transform_ops[{index}]"
         if not (isinstance(entry, dict) and len(entry) == 1):
-            raise self.error(where, f"must be {{OpName: {{arguments}}}}, got {entry!r:.60}")
+            raise self.error(where, f"must be {{OpName: {{arguments}}}}, got {short_repr(entry)}")
         (name, args), = entry.items()
         if name in NOT_FOR_INFERENCE:
             raise ConfigError(f"{self.path}: {where}: {name} is not supported here: {NOT_FOR_INFERENCE[name]}")
@@ -253,13 +247,13 @@ class _DeployConfigReader:
             raise choice_error(f"{self.path}: {where}: op", name, SUPPORTED_OPS)
         args = {} if args is None else args
         if not isinstance(args, dict):
-            raise self.error(f"{where}.{name}", f"takes {{argument: value}}, got {args!r:.60}")
+            raise self.error(f"{where}.{name}", f"takes {{argument: value}}, got {short_repr(args)}")
         return {name: getattr(self, f"translate_{name}")(f"{where}.{name}", dict(args))}
 
     def known_arguments(self, where, args, known):
         for key in args:
             if key not in known:
-                raise self.error(where, f"has no argument {key!r}; its arguments are {', '.join(known)}"
+                raise self.error(where, f"has no argument {short_repr(key)}; its arguments are {', '.join(known)}"
                                         f"{did_you_mean(key, known)}")
 
     def translate_ResizeImage(self, where, args):
@@ -271,7 +265,7 @@ class _DeployConfigReader:
                                "scores can differ slightly from predict_cls.py's", self.path, where)
         return_numpy = args.pop("return_numpy", True)
         if not isinstance(return_numpy, bool):
-            raise self.error(f"{where}.return_numpy", f"must be true or false, got {return_numpy!r:.60}")
+            raise self.error(f"{where}.return_numpy", f"must be true or false, got {short_repr(return_numpy)}")
         if args.get("interpolation") == "random":
             raise self.error(f"{where}.interpolation", "'random' is random; an inference pipeline must be "
                                                        "deterministic")
@@ -291,11 +285,12 @@ class _DeployConfigReader:
         self.known_arguments(where, args, ("scale", "mean", "std", "order", "output_fp16", "channel_num"))
         channel_num = args.pop("channel_num", 3)
         if channel_num != 3 or isinstance(channel_num, bool):
-            raise self.error(f"{where}.channel_num", f"{channel_num!r:.60} is not supported: the fourth, all-zero "
-                                                     f"channel of channel_num 4 is for 4-channel models; use 3")
+            raise self.error(f"{where}.channel_num", f"{short_repr(channel_num)} is not supported: the fourth, "
+                                                     f"all-zero channel of channel_num 4 is for 4-channel "
+                                                     f"models; use 3")
         output_fp16 = args.pop("output_fp16", False)
         if output_fp16 is not False:
-            raise self.error(f"{where}.output_fp16", f"{output_fp16!r:.60} is not supported: the predictor feeds "
+            raise self.error(f"{where}.output_fp16", f"{short_repr(output_fp16)} is not supported: the predictor feeds "
                                                      f"float32 images (fp16 is Global.use_fp16); use false")
         return args
 
@@ -323,24 +318,25 @@ class _DeployConfigReader:
     def read_topk(self, args):
         where = "PostProcess.Topk"
         if not isinstance(args, dict):
-            raise self.error(where, f"takes {{argument: value}}, got {args!r:.60}")
+            raise self.error(where, f"takes {{argument: value}}, got {short_repr(args)}")
         self.known_arguments(where, args, ("topk", "class_id_map_file", "delimiter", "label_list"))
         top_k = args.get("topk", 1)  # PaddleClas's Topk default
         if not (is_int(top_k) and top_k >= 1):
-            raise self.error(f"{where}.topk", f"must be an integer >= 1, got {top_k!r:.60}")
+            raise self.error(f"{where}.topk", f"must be an integer >= 1, got {short_repr(top_k)}")
         delimiter = args.get("delimiter")
         if delimiter is not None and not (isinstance(delimiter, str) and delimiter and "\n" not in delimiter):
-            raise self.error(f"{where}.delimiter", f"must be a non-empty string on one line, got {delimiter!r:.60}")
+            raise self.error(f"{where}.delimiter", f"must be a non-empty string on one line, "
+                                                   f"got {short_repr(delimiter)}")
         label_list = args.get("label_list")
         if label_list:  # PaddleClas: label_list wins over class_id_map_file
             if not (isinstance(label_list, list) and all(isinstance(n, (str, int)) for n in label_list)):
-                raise self.error(f"{where}.label_list", f"must be a list of names, got {label_list!r:.60}")
+                raise self.error(f"{where}.label_list", f"must be a list of names, got {short_repr(label_list)}")
             return top_k, [str(n) for n in label_list], None
         file = args.get("class_id_map_file")
         if file is None:
             return top_k, None, None
         if not (isinstance(file, str) and file):
-            raise self.error(f"{where}.class_id_map_file", f"must be a path, got {file!r:.60}")
+            raise self.error(f"{where}.class_id_map_file", f"must be a path, got {short_repr(file)}")
         if not os.path.isfile(file):
             # PaddleClas warns and goes on without names; so does this.
             logger.warning("%s: %s.class_id_map_file %s does not exist: predictions carry class ids, no names",
@@ -352,15 +348,7 @@ class _DeployConfigReader:
 def read_class_id_map(path, delimiter=" "):
     """PaddleClas's class_id_map_file: one ``<class id><delimiter><name>`` line per class, ids 0..N-1 in any
     order (blank lines are skipped) -> names by id. Every problem names the file and the line."""
-    size = os.path.getsize(path)
-    if size > MAX_CLASS_MAP_BYTES:
-        raise InputError(f"{path}: {size} bytes is too large for a class id map (at most {MAX_CLASS_MAP_BYTES})")
-    with open(path, "rb") as f:
-        data = f.read(MAX_CLASS_MAP_BYTES + 1)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start})") from None
+    text = decode_text(read_regular_file(path, MAX_CLASS_MAP_BYTES, "class id map"), f"class id map {path}")
     names = {}
     for number, line in enumerate(text.split("\n"), 1):
         line = line.rstrip("\r")
@@ -368,7 +356,7 @@ def read_class_id_map(path, delimiter=" "):
             continue
         class_id, found, name = line.partition(delimiter)
         if not found or not class_id.strip().isdigit():
-            raise InputError(f"{path} line {number}: expected '<class id>{delimiter}<name>', got {line!r:.80}")
+            raise InputError(f"{path} line {number}: expected '<class id>{delimiter}<name>', got {short_repr(line)}")
         class_id = int(class_id)
         if class_id in names:
             raise InputError(f"{path} line {number}: class id {class_id} is listed twice")

@@ -38,7 +38,7 @@ for _depth in (50, 101, 152):
 
 def resolve_alias(name):
     """``(registered name, extra arguments)`` for a PaddleClas name, or None for any other name."""
-    entry = PADDLECLAS_ALIASES.get(name)
+    entry = PADDLECLAS_ALIASES.get(name) if isinstance(name, str) else None
     return (entry[0], dict(entry[1])) if entry else None
 
 
