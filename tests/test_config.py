@@ -1,12 +1,14 @@
 """Config validation: every bad value is one line naming the key, the value and the allowed ones, before
 anything is built; tools print it without a traceback and exit 1, while a real bug keeps its traceback."""
 import copy
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_tool
 from engine_fixtures import make_image_folder, tiny_config, write_config
 from paddle_resnet.cli import common
 from paddle_resnet.config import load_config, validate
@@ -170,3 +172,154 @@ def test_a_real_bug_keeps_its_traceback(monkeypatch):
     with pytest.raises(ValueError, match="an internal bug"):  # not SystemExit: the traceback is printed
         common.run_engine("d", "train", ["-c", "x.yaml"], lambda engine, args: None)
     assert not issubclass(ValueError, UserError)
+
+
+# ---- hostile YAML (issue 20): refused while the file is read, in one bounded line ----
+
+def alias_bomb(levels=9, width=9):
+    """``a: &a [324 bytes]``, ``b: &b [*a x 9]``, ...: 9**8 copies of ``a`` once expanded (a few hundred bytes)."""
+    lines = ["a: &a [" + ",".join(["x" * 36] * width) + "]"]
+    for level in range(1, levels):
+        name, previous = chr(ord("a") + level), chr(ord("a") + level - 1)
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def bomb_config(folders, tmp_path):
+    """The tiny config with the bomb anchored in Arch.freeze (any value passes the schema there) and used as
+    Global.image_shape, whose check formatted the value it refused: ``repr`` expanded it."""
+    text = open(write_config(tmp_path / "ok.yaml", tiny_config(tmp_path, *folders))).read()
+    assert text.startswith("Arch:\n") and "  image_shape:\n  - 3\n  - 16\n  - 16\n" in text
+    bomb = "".join(f"    {line}\n" for line in alias_bomb().splitlines())  # lines 3-11
+    text = text.replace("Arch:\n", "Arch:\n  freeze:\n" + bomb, 1)
+    path = tmp_path / "bomb.yaml"
+    path.write_text(text.replace("  image_shape:\n  - 3\n  - 16\n  - 16\n", "  image_shape: *i\n"))
+    return path
+
+
+def test_alias_bomb_is_refused_at_once_in_one_short_line(folders, tmp_path):
+    path = bomb_config(folders, tmp_path)
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert time.perf_counter() - started < 1
+    assert str(err.value) == (f"config file {path}: aliases expand to more than 10,000 nodes (at line 7); "
+                              f"write the values out instead")
+
+
+@pytest.mark.slow
+def test_alias_bomb_under_a_2_gib_address_space(folders, tmp_path):
+    """Before: minutes and 6-13 GB (``repr`` of the shared lists). Now one line, under a 2 GiB cap."""
+    path = bomb_config(folders, tmp_path)
+    script = ("import resource, sys\nresource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+              "from paddle_resnet.config import load_config\nfrom paddle_resnet.errors import ConfigError\n"
+              "try:\n    load_config(sys.argv[1])\nexcept ConfigError as error:\n    print(error)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert (done.returncode, done.stdout) == (0, f"config file {path}: aliases expand to more than 10,000 nodes "
+                                                 f"(at line 7); write the values out instead\n"), done.stderr[-2000:]
+
+
+def test_anchors_and_merge_keys_within_bounds_still_load(folders, tmp_path):
+    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))
+    with open(path, "a") as f:
+        f.write("Metric:\n  Train: &m [{TopkAcc: {topk: [1, 2]}}]\n  Eval: *m\n"
+                "Infer:\n  PostProcess: {<<: {topk: 3, delimiter: ' '}, topk: 2}\n")
+    config = load_config(path)
+    assert config["Metric"]["Eval"] == [{"TopkAcc": {"topk": [1, 2]}}]
+    assert (config["Infer"]["PostProcess"]["topk"], config["Infer"]["PostProcess"]["delimiter"]) == (2, " ")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("Global:\n  epochs: 1\nArch:\n  name: resnet18\nGlobal:\n  epochs: 2\n",
+     "duplicate key 'Global' at lines 1 and 5"),
+    ("Global:\n  epochs: 1\n  seed: 3\n  epochs: 2\n", "duplicate key 'epochs' at lines 2 and 4"),
+    ("Global: {epochs: 1, epochs: 2}\n", "duplicate key 'epochs' at lines 1 and 1"),
+])
+def test_duplicate_keys_are_refused_with_both_lines(tmp_path, text, message):
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert str(err.value) == f"config file {path}: {message}"
+
+
+def test_a_latin1_config_names_the_byte_and_offset(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"Global:\n  output_dir: caf\xe9\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert str(err.value) == f"config file {path} is not UTF-8 text (byte 0xe9 at offset 25)"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_utf8_with_bom_and_utf16_with_bom_load(folders, tmp_path, encoding):
+    text = open(write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))).read()
+    path = tmp_path / f"{encoding}.yaml"
+    path.write_bytes(text.encode(encoding))  # both codecs write the BOM (Windows Notepad, PowerShell's >)
+    assert load_config(str(path))["Global"]["image_shape"] == [3, 16, 16]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("Global: " + "[" * 20000 + "]" * 20000 + "\n", "nesting deeper than 64 levels at line 1"),
+    ("Global:\n  seed: " + "9" * 5000 + "\n", "an integer of 5,000 characters at line 2; at most 40"),
+    ("Global: &g\n  seed: [*g]\n", "alias 'g' at line 2 refers to a collection that contains it"),
+], ids=["20000-deep", "5000-digit-int", "alias-cycle"])
+def test_deep_nesting_huge_integers_and_cycles_are_one_line(tmp_path, text, message):
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert str(err.value) == f"config file {path}: {message}"
+
+
+def test_a_fifo_or_huge_file_named_as_config_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(UserError) as err:
+        load_config(str(fifo))  # a blocking open would wait here for a writer forever
+    assert str(err.value) == f"config file {fifo} is not a regular file"
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * ((1 << 20) + 1))
+    with pytest.raises(UserError) as err:
+        load_config(str(big))
+    assert str(err.value) == f"config file {big} has 1,048,577 bytes, more than the 1,048,576 allowed"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("Arch.name=[a]", "Arch.name must be a model name such as resnet50, got list ['a']"),
+    ("Arch.name={a: 1}", "Arch.name must be a model name such as resnet50, got dict <dict of 1>"),
+    ("Global.seed=99999999999999999999", "Global.seed must be an integer from 0 to 4294967295, "
+                                         "got 99999999999999999999"),
+    ("Global.seed=4294967296", "Global.seed must be an integer from 0 to 4294967295, got 4294967296"),
+])
+def test_values_that_crashed_later_are_refused_at_load(folders, tmp_path, override, message):
+    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))
+    with pytest.raises(ConfigError) as err:
+        load_config(path, [override])
+    assert str(err.value) == message
+
+
+def test_the_largest_seed_numpy_and_paddle_take_is_accepted(folders, tmp_path):
+    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))
+    assert load_config(path, ["Global.seed=4294967295"])["Global"]["seed"] == 2**32 - 1
+
+
+def test_a_long_value_is_cut_in_the_message(folders, tmp_path):
+    path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["Global.epochs=" + "x" * 100000])
+    assert len(str(err.value)) < 200 and str(err.value).startswith("Global.epochs must be int, got str 'xxx")
+
+
+@pytest.mark.slow
+def test_train_tool_prints_the_duplicate_key_line(folders, tmp_path):
+    path = tmp_path / "dup.yaml"
+    text = open(write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))).read()
+    path.write_text(text + "Global:\n  epochs: 5\n")
+    first = text.splitlines().index("Global:") + 1
+    done = run_tool("train.py", "-c", str(path))
+    assert (done.returncode, done.stderr.strip().splitlines()[-1]) == (
+        1, f"train.py: error: config file {path}: duplicate key 'Global' at lines {first} and "
+           f"{len(text.splitlines()) + 1}")
+    assert "Traceback" not in done.stderr

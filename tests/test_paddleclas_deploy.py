@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from paddle_resnet.cli.predict import main as predict_main
 from paddle_resnet.deploy import Predictor
 from paddle_resnet.deploy.paddleclas import read_deploy_config
 from paddleclas_code import paddleclas_resnet, paddleclas_root
+from test_config import alias_bomb
 from test_weights import seeded_array
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -327,3 +329,34 @@ def test_predict_arguments_without_a_deploy_config(capsys, argv, message):
         predict_main(argv, prog="predict.py")
     assert info.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == f"predict.py: error: {message}"
+
+
+def deploy_config_with(tmp_path, *replacements):
+    """The stock inference_cls.yaml with each (old, new) text of ``replacements`` replaced."""
+    text = STOCK_CONFIG.read_text()
+    for old, new in replacements:
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / "inference_cls.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_alias_bomb_in_a_deploy_config_label_list_is_refused_at_once(capsys, tmp_path):
+    """Before: the bomb (anchored under SavePreLabel, which is ignored) reached Topk's label_list check, whose
+    message formatted it: 9**8 copies of 324 bytes, gigabytes and minutes."""
+    bomb = "".join(f"    {line}\n" for line in alias_bomb().splitlines())  # lines 32-40
+    path = deploy_config_with(tmp_path, ("  SavePreLabel:\n    save_dir: ./pre_label/\n", ""),
+                              ("  Topk:\n    topk: 5\n", "  SavePreLabel:\n" + bomb + "  Topk:\n    topk: 5\n"
+                                                         "    label_list: *i\n"))
+    started = time.perf_counter()
+    code, err = run_predict(capsys, path)
+    assert time.perf_counter() - started < 1
+    assert (code, err) == (1, f"predict.py: error: deploy config {path}: aliases expand to more than 10,000 nodes "
+                              f"(at line 36); write the values out instead\n")
+
+
+def test_duplicate_key_in_a_deploy_config_names_both_lines(capsys, tmp_path):
+    path = deploy_config_with(tmp_path, ("    topk: 5\n", "    topk: 5\n    topk: 1\n"))
+    assert run_predict(capsys, path) == (1, f"predict.py: error: deploy config {path}: duplicate key 'topk' at "
+                                            f"lines 32 and 33\n")
