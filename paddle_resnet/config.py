@@ -122,6 +122,11 @@ def shown(value):
     return short_repr(value)
 
 
+def _key_text(key):
+    """A key as a message names it: as written when it is a short string (``Global.epochz``)."""
+    return key if isinstance(key, str) and len(key) <= 80 else short_repr(key)
+
+
 def _check_type(path, default, value):
     if default is None or default is REQUIRED or default is OPTIONAL or value is None:
         return value
@@ -144,7 +149,7 @@ def _merge(schema, user, path):
         raise ConfigError(f"{path} must be a mapping of keys, got {_typename(user)} {shown(user)}")
     for key in user:
         if key not in schema:
-            what = f"key {path}.{key}" if path else f"section {short_repr(key)}"
+            what = f"key {path}.{_key_text(key)}" if path else f"section {short_repr(key)}"
             raise ConfigError(f"unknown {what}{did_you_mean(key, schema)}")
     out = {}
     for key, default in schema.items():

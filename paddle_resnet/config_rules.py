@@ -18,6 +18,7 @@ from .models import check_build_args
 MODES = ("Train", "Eval")
 MAX_WORKERS = 64  # loader processes or CPU threads: more is a typo that would fork the machine to a halt
 MAX_SEED = 2**32 - 1  # what np.random.seed accepts (paddle.seed takes up to 2**64 - 1)
+MAX_NAME_CHARS = 64  # the longest model name, ResNeXt152_vd_64x4d, has 20
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")  # what Arch.freeze and Arch.lr_mult_list refer to
 
 
@@ -251,7 +252,7 @@ def _check_image_shape(shape):
 
 
 def _check_arch(arch, channels):
-    if not isinstance(arch["name"], str):
+    if not isinstance(arch["name"], str) or len(arch["name"]) > MAX_NAME_CHARS:
         raise ConfigError(f"Arch.name must be a model name such as resnet50, got {type(arch['name']).__name__} "
                           f"{shown(arch['name'])}")
     options = {k: v for k, v in arch.items()

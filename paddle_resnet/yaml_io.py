@@ -136,17 +136,20 @@ def parse_yaml(text, where):
 
 def decode_text(data, where):
     """UTF-8 (with or without a BOM), or UTF-16 that starts with its BOM; anything else is refused naming
-    the first byte that is not UTF-8."""
+    the first byte that is not UTF-8 (or the first NUL byte, which UTF-16 without a BOM has)."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError as error:
             raise ConfigError(f"{where} is not valid UTF-16 text (at offset {error.start})") from None
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ConfigError(f"{where} is not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start})") \
             from None
+    if "\0" in text:  # UTF-16 or UTF-32 without a BOM decodes as UTF-8; YAML never holds a NUL
+        raise ConfigError(f"{where} is not UTF-8 text (byte 0x00 at offset {data.index(0)})")
+    return text
 
 
 def read_yaml_file(path, what, max_bytes=MAX_YAML_BYTES, shown_as=None):

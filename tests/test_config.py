@@ -12,7 +12,7 @@ from conftest import ROOT, run_tool
 from engine_fixtures import make_image_folder, tiny_config, write_config
 from paddle_resnet.cli import common
 from paddle_resnet.config import load_config, validate
-from paddle_resnet.errors import ConfigError, UserError
+from paddle_resnet.errors import ConfigError, UserError, short_repr
 
 
 @pytest.fixture(scope="module")
@@ -252,6 +252,16 @@ def test_a_latin1_config_names_the_byte_and_offset(tmp_path):
     assert str(err.value) == f"config file {path} is not UTF-8 text (byte 0xe9 at offset 25)"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-32-le"])
+def test_utf16_or_utf32_without_a_bom_is_refused_naming_the_nul_byte(folders, tmp_path, encoding):
+    text = open(write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))).read()
+    path = tmp_path / f"{encoding}.yaml"
+    path.write_bytes(text.encode(encoding))
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert str(err.value) == f"config file {path} is not UTF-8 text (byte 0x00 at offset 1)"
+
+
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
 def test_utf8_with_bom_and_utf16_with_bom_load(folders, tmp_path, encoding):
     text = open(write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))).read()
@@ -289,10 +299,12 @@ def test_a_fifo_or_huge_file_named_as_config_is_refused_without_blocking(tmp_pat
 @pytest.mark.parametrize("override, message", [
     ("Arch.name=[a]", "Arch.name must be a model name such as resnet50, got list ['a']"),
     ("Arch.name={a: 1}", "Arch.name must be a model name such as resnet50, got dict <dict of 1>"),
+    ("Arch.name=" + "r" * 100000, "Arch.name must be a model name such as resnet50, got str "
+                                  + short_repr("r" * 100000)),
     ("Global.seed=99999999999999999999", "Global.seed must be an integer from 0 to 4294967295, "
                                          "got 99999999999999999999"),
     ("Global.seed=4294967296", "Global.seed must be an integer from 0 to 4294967295, got 4294967296"),
-])
+], ids=["list-name", "dict-name", "100000-char-name", "seed-1e20", "seed-2**32"])
 def test_values_that_crashed_later_are_refused_at_load(folders, tmp_path, override, message):
     path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))
     with pytest.raises(ConfigError) as err:

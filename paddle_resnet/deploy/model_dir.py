@@ -23,6 +23,7 @@ PARAMS_FILE = "inference.pdiparams"
 ONNX_FILE = "inference.onnx"
 INT8_ONNX_FILE = "inference_int8.onnx"  # export_model.py --quantize int8 (deploy/quantize.py)
 ALL_MODEL_FILES = PROGRAM_FILES + (PARAMS_FILE, ONNX_FILE, INT8_ONNX_FILE)
+MAX_CONFIG_BYTES = 16 << 20  # inference.yml is a few KB; label_list of 100,000 class names is ~2 MB
 EXPORT_UNIT = "inference"  # fileio's unit name: the export's files are written and read as one unit
 
 _HEADER = ("# Written by paddle_resnet.deploy.export_inference.\n"
@@ -88,7 +89,7 @@ class InferenceConfig:
         if not path.is_file():
             raise missing_file_error(model_dir, CONFIG_FILE)
         try:
-            data = read_yaml_file(path, CONFIG_FILE, shown_as=Path(model_dir) / CONFIG_FILE)
+            data = read_yaml_file(path, CONFIG_FILE, MAX_CONFIG_BYTES, shown_as=Path(model_dir) / CONFIG_FILE)
             if not data:
                 raise _Invalid("the file is empty")
             return cls._from_dict(data)
