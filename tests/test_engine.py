@@ -164,17 +164,21 @@ def test_loss_goes_to_zero_on_a_fixed_batch(tmp_path):
     assert first_step > 0.5 and last_steps < 0.01
 
 
-def test_nan_loss_names_the_step_and_the_last_good_checkpoint(folders, tmp_path):
+def test_divergence_names_the_last_good_checkpoint_and_never_replaces_it(folders, tmp_path):
     constant = lambda lr: {"lr": {"name": "Constant", "learning_rate": lr, "warmup_epoch": 0}}
     Engine(validate(tiny_config(tmp_path, *folders, Global={"epochs": 1}, Optimizer=constant(0.05)))).train()
     latest = str(tmp_path / "out" / "latest")  # a good checkpoint; resuming from it with lr 1e30 diverges
+    good = {suffix: open(latest + suffix, "rb").read() for suffix in (".pdparams", ".pdstates")}
     diverging = tiny_config(tmp_path, *folders, Global={"epochs": 3, "checkpoints": latest}, Optimizer=constant(1e30))
     with pytest.raises(TrainingDiverged) as err:
         Engine(validate(diverging)).train()
-    message = str(err.value)
-    # epoch 2 (lr 1e30 from its second step) blows the weights up; BN keeps its loss finite until epoch 3
-    assert message.startswith("loss is nan at epoch 3, step 1 (global step 7); "), message
-    assert f"last good checkpoint: {latest} (resume with -o Global.checkpoints={latest})" in message
+    # epoch 2's last update makes the weights non-finite while its step losses stay finite (BN)
+    assert re.fullmatch(rf"training diverged at epoch 2 \(\d+ of \d+ weight and state tensors are not finite, e\.g\. "
+                        rf"\S+\); the last good checkpoint is {re.escape(latest)} \(epoch 1\)\. Lower "
+                        rf"Optimizer\.lr\.learning_rate or set Global\.clip_grad_norm, and resume with "
+                        rf"-o Global\.checkpoints={re.escape(latest)}", str(err.value)), str(err.value)
+    assert {suffix: open(latest + suffix, "rb").read() for suffix in good} == good
+    assert not os.path.exists(tmp_path / "out" / "epoch_2.pdparams")
 
 
 def test_amp_on_cpu_falls_back_to_fp32_with_a_warning(folders, tmp_path, caplog):

@@ -23,13 +23,21 @@ A sample that fails (e.g. ``CropImage`` larger than the image) raises the same `
 file and the op with any ``num_workers``: workers return it as data (``SampleError``) instead of raising,
 since an exception in a Paddle 3.3 worker can hang the loader, and ``Loader`` raises it in the main
 process. With ``num_workers: 0`` batches are loaded in the calling thread, not through paddle.io.DataLoader.
+
+Workers end with the process that started them, even when it is SIGKILLed (Linux: ``PR_SET_PDEATHSIG``):
+an orphaned worker would keep the output folder's lock (an inherited file descriptor) and its memory.
+A pass can resume where an interrupted one stopped: ``position()`` of the interrupted pass, given to
+``resume_at`` before the next, skips the batches already seen (the same seeded order) without loading them.
 """
+import ctypes
+import functools
 import os
+import signal
 
 import numpy as np
 import paddle
 
-from ..errors import ConfigError, InputError, MissingFileError, check_choice
+from ..errors import ConfigError, InputError, MissingFileError, check_choice, is_int, short_repr
 from .datasets import (DEFAULT_TRANSFORM_OPS, FileList, ImageFolder, ImageNetDataset, SampleError,
                        collate_valid_samples)
 from .registry import instantiate
@@ -49,6 +57,19 @@ _WORKER_CHECK_SECONDS = 5
 # Random streams of the sampler and the batch ops. A spawn key keeps them apart from the per-sample
 # streams [seed, epoch, index]: SeedSequence pads short entropy with zeros, so [s, e] would equal [s, e, 0].
 _ORDER_STREAM, _BATCH_OPS_STREAM = 1, 2
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _end_with_parent(parent_pid, worker_id):
+    """``worker_init_fn``: the kernel SIGKILLs this worker when its parent dies (Linux; elsewhere a no-op)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the trainer's handler, inherited by fork
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # no prctl: not Linux
+        return
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _epoch_rng(seed, epoch, stream):
@@ -75,6 +96,7 @@ class SeededBatchSampler(paddle.io.DistributedBatchSampler):
         if int(seed) < 0:
             raise ConfigError(f"seed must be >= 0, got {seed}")
         self.seed, self.pad = int(seed), pad
+        self.skip = 0  # batches the next pass leaves out (a resumed pass)
 
     def _local_indices(self):
         n = len(self.dataset)
@@ -91,7 +113,8 @@ class SeededBatchSampler(paddle.io.DistributedBatchSampler):
 
     def __iter__(self):
         local = self._local_indices()
-        for start in range(0, len(local), self.batch_size):
+        skip, self.skip = self.skip, 0
+        for start in range(skip * self.batch_size, len(local), self.batch_size):
             batch = local[start:start + self.batch_size]
             if len(batch) < self.batch_size and self.drop_last:
                 return
@@ -106,14 +129,33 @@ class Loader:
         self.batch_transform, self.seed = batch_transform, seed
         self.epoch, self.skipped_total = 0, 0
         self._dataloader = None
+        self._start, self._batches, self._batch_rng = None, 0, None
         if num_workers > 0:
             self._dataloader = paddle.io.DataLoader(dataset, batch_sampler=batch_sampler, num_workers=num_workers,
                                                     collate_fn=collate_valid_samples,
                                                     use_shared_memory=use_shared_memory,
-                                                    timeout=_WORKER_CHECK_SECONDS)
+                                                    timeout=_WORKER_CHECK_SECONDS,
+                                                    worker_init_fn=functools.partial(_end_with_parent, os.getpid()))
 
     def set_epoch(self, epoch):
         self.epoch = int(epoch)
+
+    def position(self):
+        """Where the current pass is, as plain values: sampler batches consumed and the batch ops' RNG state."""
+        return {"batches": self._batches, "batch_rng": self._batch_rng.bit_generator.state}
+
+    def resume_at(self, position, where):
+        """Starts the next pass at ``position`` (``position()`` of an interrupted pass of the same epoch); a
+        position that is not one is an InputError naming ``where``."""
+        batches, state = (position or {}).get("batches"), (position or {}).get("batch_rng")
+        if not (is_int(batches) and 0 <= batches <= len(self)):
+            raise InputError(f"{where}: partial.loader.batches must be an integer from 0 to {len(self)}, "
+                             f"got {short_repr(batches)}")
+        try:
+            np.random.default_rng().bit_generator.state = state
+        except (TypeError, ValueError, KeyError, OverflowError):
+            raise InputError(f"{where}: partial.loader.batch_rng is not a PCG64 state (got {short_repr(state)})") from None
+        self._start = (batches, state)
 
     def __len__(self):
         return len(self.batch_sampler)
@@ -123,9 +165,14 @@ class Loader:
         # Set before iter(): that is when the workers start, each with its own copy of the dataset.
         self.batch_sampler.set_epoch(epoch)
         self.dataset.set_epoch(epoch)
-        batch_rng = _epoch_rng(self.seed, epoch, _BATCH_OPS_STREAM)
+        batch_rng = self._batch_rng = _epoch_rng(self.seed, epoch, _BATCH_OPS_STREAM)
+        (self._batches, rng_state), self._start = self._start or (0, None), None
+        if rng_state is not None:
+            batch_rng.bit_generator.state = rng_state
+        self.batch_sampler.skip = self._batches
         self.skipped_total = pending_skipped = yielded = 0
         for images, labels, n_skipped in self._collated_batches():
+            self._batches += 1
             self.skipped_total += n_skipped
             pending_skipped += n_skipped
             if images is None:  # every sample of the batch was unreadable

@@ -231,11 +231,14 @@ class Engine:
 
     # ---------------------------------------------------------------- train
     def train(self):
-        from .trainer import Trainer
+        from .trainer import Preempted, Trainer
         try:
             result = Trainer(self).fit()
         except UserError:
             self._release_output_dir(refused=True)
+            raise
+        except Preempted:  # latest is saved: the folder is free for the resume
+            self._release_output_dir()
             raise
         self._release_output_dir()
         return result

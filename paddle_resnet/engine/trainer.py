@@ -1,7 +1,16 @@
-"""Training: one Trainer runs the epochs of an Engine's model, with its checkpoints and resume."""
+"""Training: one Trainer runs the epochs of an Engine's model, with its checkpoints and resume.
+
+Exits that a run may end with besides success: a ``UserError`` (exit code 1 from the tools), among them
+``TrainingDiverged`` (a NaN/inf loss or weights: nothing non-finite is ever saved, the message names the
+last good checkpoint) and an ``OutputError`` for a checkpoint that cannot be written; and ``Preempted``
+(exit code 143, 128 + SIGTERM, what schedulers expect) when SIGTERM asks the run to stop: it stops at the
+next step boundary, saves ``latest`` there (a resume continues from that exact step) and ends its workers.
+"""
 import contextlib
 import math
 import os
+import signal
+import threading
 import time
 
 import paddle
@@ -9,10 +18,10 @@ import paddle.distributed as dist
 
 from ..config import dump_config
 from ..data.datasets import CLASS_INDICES_FILE, check_same_classes
-from ..errors import ConfigError, InputError, UserError
+from ..errors import ConfigError, InputError, OutputError, UserError, is_int, short_repr
 from ..fileio import write_atomically
-from .checkpoint import (load_training_state, optimizer_state_for_loading, optimizer_state_for_saving, rng_state,
-                         save_checkpoint, set_rng_state)
+from .checkpoint import (check_training_state, load_training_state, nonfinite_tensors, optimizer_state_for_loading,
+                         optimizer_state_for_saving, rng_state, save_checkpoint, set_rng_state)
 from .curves import TrainingCurves
 from .ema import ModelEMA
 from .engine import check_batches
@@ -26,8 +35,20 @@ AMP_LEVELS = ("O1", "O2")
 AMP_DTYPES = ("float16", "bfloat16")
 
 
+PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM
+
+
 class TrainingDiverged(UserError, RuntimeError):
     pass
+
+
+class Preempted(SystemExit):
+    """A stop signal ended the run at a step boundary, after ``latest`` was saved there. A SystemExit (code
+    143), so that it passes ``except Exception`` and the tools exit with the code schedulers expect."""
+
+    def __init__(self, message):
+        super().__init__(PREEMPTED_EXIT_CODE)
+        self.message = message
 
 
 DIST_BN_MODES = ("reduce", "broadcast", "none")
@@ -98,7 +119,9 @@ class Trainer:
         self.loss_fn = self._criterion()
         self.start_epoch, self.global_step = 0, 0
         self.best = {"top1": -1.0, "epoch": -1}
-        self.last_good = None
+        self.last_good = None  # (prefix, "epoch 2"): what a divergence or a failed save names
+        self.resume_step = 0  # the first step of the first epoch: > 0 when resumed from a preempted run
+        self.stop_signal = None  # set by the SIGTERM handler; the loop stops at the next step boundary
         if g["checkpoints"]:
             self._resume(g["checkpoints"])
         self.writer = ScalarWriter(engine.output_dir, g["use_visualdl"] and self.is_main)
@@ -156,13 +179,14 @@ class Trainer:
         return paddle.amp.auto_cast(enable=True, level=self.amp_level, dtype=self.amp_dtype)
 
     # ------------------------------------------------------------ checkpoints
-    def _state(self, epoch):
+    def _state(self, epoch, partial=None):
+        """``partial``: where in epoch ``epoch + 1`` a preempted run stopped ({"step", "loader"}), else None."""
         return {
             "model": self.model.state_dict(), "optimizer": optimizer_state_for_saving(self.optimizer, self.model),
             "lr": self.schedule.state_dict(), "epoch": epoch, "global_step": self.global_step,
             "best": dict(self.best), "ema": self.ema.state_dict() if self.ema else None,
             "scaler": self.scaler.state_dict() if self.scaler else None, "rng": rng_state(),
-            "run": self._run_identity(),
+            "run": self._run_identity(), "partial": partial,
         }
 
     def _run_identity(self):
@@ -175,13 +199,55 @@ class Trainer:
         """``<checkpoint>.run.json``: what eval, export and predict need besides the weights."""
         return {**self._run_identity(), "class_names": self.class_names}
 
-    def _save(self, name, epoch):
+    def _save(self, name, epoch, partial=None):
         prefix = os.path.join(self.engine.output_dir, name)
-        save_checkpoint(prefix, self.model.state_dict(), self._state(epoch), self.run_info())
+        self._write_checkpoint(prefix, self.model.state_dict(), self._state(epoch, partial))
         return prefix
+
+    def _write_checkpoint(self, prefix, weights, state=None):
+        """``save_checkpoint``, with a failed write (a full disk, ``ulimit -f``) as one line naming the last
+        good checkpoint; the unit is written atomically, so that one is still whole."""
+        try:
+            save_checkpoint(prefix, weights, state, self.run_info())
+        except OSError as error:  # also fileio's OutputError("cannot write <file>: <reason>"): keep the reason
+            reason = error.strerror or str(error).rsplit(": ", 1)[-1]
+            raise OutputError(f"cannot save checkpoint {prefix}: {reason}; {self._last_good_text()}") from None
+
+    def _last_good_text(self):
+        if self.last_good is None:
+            return "no checkpoint of this run was saved before"
+        prefix, when = self.last_good
+        return f"the last good checkpoint is {prefix} ({when})"
+
+    def _diverged(self, where, what):
+        hint = " Lower Optimizer.lr.learning_rate or set Global.clip_grad_norm"
+        if self.last_good is not None:
+            hint += f", and resume with -o Global.checkpoints={self.last_good[0]}"
+        return TrainingDiverged(f"training diverged at {where} ({what}); {self._last_good_text()}.{hint}")
+
+    def _check_finite(self, where):
+        """Refuses to go on (and so to save) with a NaN or inf in the weights, BN statistics, EMA or optimizer
+        state: a checkpoint holding one would replace the last good one."""
+        tensors = dict(self.model.state_dict())
+        tensors.update({f"ema.{k}": v for k, v in (self.ema.state_dict() if self.ema else {}).items()})
+        tensors.update({f"optimizer.{k}": v for k, v in self.optimizer.state_dict().items()})
+        bad = nonfinite_tensors(tensors)
+        if bad:
+            raise self._diverged(where, f"{len(bad)} of {len(tensors)} weight and state tensors are not finite, "
+                                        f"e.g. {bad[0]}")
 
     def _resume(self, prefix):
         state = load_training_state(prefix)
+        path = f"{prefix}.pdstates"
+        check_training_state(state, path)
+        partial = state.get("partial")
+        if partial is not None:
+            step = partial.get("step")
+            if not (is_int(step) and 0 <= step <= len(self.train_loader)):
+                raise InputError(f"{path}: not a valid training state: partial.step must be an integer from 0 to "
+                                 f"{len(self.train_loader)}, got {short_repr(step)}")
+            self.train_loader.resume_at(partial.get("loader"), f"{path}: not a valid training state")
+            self.resume_step = step
         self._check_resumable(state, prefix)
         self.model.set_state_dict(state["model"])
         self.optimizer.set_state_dict(optimizer_state_for_loading(state["optimizer"], self.model))
@@ -190,11 +256,13 @@ class Trainer:
             self.ema.set_state_dict(state["ema"])
         if self.scaler and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
+        set_rng_state(state["rng"], path)
         self.start_epoch, self.global_step = state["epoch"] + 1, state["global_step"]
         self.best = state["best"]
-        self.last_good = prefix
-        LOGGER.info(f"resumed from {prefix}: next epoch {self.start_epoch + 1}, global step {self.global_step}")
+        where = f", step {self.resume_step} of {len(self.train_loader)}" if partial is not None else ""
+        self.last_good = (prefix, f"epoch {self.start_epoch + (partial is not None)}{where}")
+        LOGGER.info(f"resumed from {prefix}: next epoch {self.start_epoch + 1}{where.replace(', step', ' from step')}, "
+                    f"global step {self.global_step}")
 
     def _check_resumable(self, state, prefix):
         saved, ours = state.get("run"), self._run_identity()
@@ -208,7 +276,7 @@ class Trainer:
             raise ConfigError(f"cannot resume from {prefix}: it was trained as {describe(saved)}, the config builds "
                               f"{describe(ours)}; resume with the config it was trained with (its config.yaml), "
                               f"or start from its weights with -o Global.pretrained_model={prefix}")
-        finished, epochs = int(state["epoch"]) + 1, self.g["epochs"]
+        finished, epochs = state["epoch"] + 1, self.g["epochs"]
         if finished >= epochs:
             raise ConfigError(f"Global.epochs is {epochs} but {prefix} has already finished epoch {finished}: "
                               f"nothing left to train; set Global.epochs above {finished} to train on")
@@ -221,13 +289,51 @@ class Trainer:
             write_atomically(os.path.join(self.engine.output_dir, "config.yaml"),
                              lambda tmp: dump_config(self.config, tmp))
             self._log_config()
-        for epoch in range(self.start_epoch, g["epochs"]):
-            self.end_epoch(epoch, self.train_epoch(epoch))
+        with self._stop_on_sigterm():
+            for epoch in range(self.start_epoch, g["epochs"]):
+                self.end_epoch(epoch, self.train_epoch(epoch))
+                if epoch + 1 < g["epochs"] and self._stop_requested():
+                    self._preempted(os.path.join(self.engine.output_dir, "latest"), f"epoch {epoch + 1}")
         if self.engine.world_size > 1:
             self._check_ranks_in_sync()
         self.writer.close()
         return {"best_top1": self.best["top1"], "best_epoch": self.best["epoch"] + 1,
                 "output_dir": self.engine.output_dir}
+
+    @contextlib.contextmanager
+    def _stop_on_sigterm(self):
+        """SIGTERM sets ``stop_signal`` (a second one during the save changes nothing); the loop stops at the
+        next step boundary. Only the main thread can take signals: elsewhere SIGTERM keeps its default."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        def request_stop(signum, _frame):
+            self.stop_signal = signal.Signals(signum).name
+        previous = signal.signal(signal.SIGTERM, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _stop_requested(self):
+        """Whether any rank got a stop signal: all ranks agree (one all-reduce of a flag per step under
+        paddle.distributed), so that none waits in a collective for a rank that stopped."""
+        stop = self.stop_signal is not None
+        if self.engine.world_size > 1:
+            flag = paddle.to_tensor([int(stop)], dtype="int32")
+            dist.all_reduce(flag)
+            stop = int(flag) > 0
+            if stop and self.stop_signal is None:  # another rank got it
+                self.stop_signal = "SIGTERM"
+        return stop
+
+    def _preempted(self, prefix, where):
+        """Logs the preemption (rank 0, which saved ``prefix``) and raises Preempted on every rank."""
+        message = (f"preempted by {self.stop_signal}: saved {prefix} ({where}); resume with "
+                   f"-o Global.checkpoints={prefix}")
+        if self.is_main:
+            LOGGER.warning(message)
+        raise Preempted(message)
 
     def _log_config(self):
         """The saved config's path and the overrides; the whole config goes to train.log only (debug)."""
@@ -252,6 +358,7 @@ class Trainer:
     def train_epoch(self, epoch):
         """One pass over the Train set; returns the epoch's summary (loss, top1, skipped, ips)."""
         g, loader = self.g, self.train_loader
+        start_step, self.resume_step = self.resume_step, 0
         loader.set_epoch(epoch)
         self._train_mode(self.net)
         loss_avg = Average()
@@ -262,44 +369,58 @@ class Trainer:
         steps = len(loader)
         bar = progress_bar(steps, f"epoch {epoch + 1}/{g['epochs']}", self.is_main)
         tic = time.perf_counter()
-        for step, (images, target, n_skipped) in enumerate(loader):
-            skipped += n_skipped
-            batch = images.shape[0]
-            if batch == 0:
-                continue
-            loss, logits = self._forward_backward(images, target, step, steps)
-            loss_value = float(loss)
-            if not math.isfinite(loss_value):
-                resume = (f"last good checkpoint: {self.last_good} (resume with -o Global.checkpoints="
-                          f"{self.last_good})" if self.last_good else "no checkpoint saved yet")
-                raise TrainingDiverged(
-                    f"loss is {loss_value} at epoch {epoch + 1}, step {step + 1} (global step {self.global_step}); "
-                    f"{resume}. Lower Optimizer.lr.learning_rate or set Global.clip_grad_norm.")
-            loss_avg.update(loss_value, batch)
-            if metric_avgs:
-                labels = target[0] if isinstance(target, tuple) else target
-                for k, hits in topk_correct(logits, labels, self.engine.train_topk).items():
-                    metric_avgs[f"top{k}"].update(hits / batch, batch)
-            now = time.perf_counter()
-            speed.update(step, batch * self.engine.world_size, now - tic)
-            tic = now
-            bar.update(1)
-            if self.is_main and ((step + 1) % g["print_batch_step"] == 0 or step + 1 == steps):
-                ips = speed.images_per_second
-                lr = self.optimizer.get_lr()
-                LOGGER.info(f"epoch {epoch + 1}/{g['epochs']} step {step + 1}/{steps} loss {loss_avg.value:.4f} "
-                            f"lr {lr:.6f}{_format_metrics(metric_avgs)} ips {ips:.1f} img/s "
-                            f"{self._eta(speed.seconds_per_step, epoch, step, steps)}")
-                self.writer.add({"train/loss": loss_avg.value, "train/lr": lr, "train/ips": ips}
-                                | {f"train/{name}": avg.value for name, avg in metric_avgs.items()}, self.global_step)
+        batches = iter(loader)
+        with contextlib.closing(batches):  # ends the DataLoader workers however the loop ends
+            for step, (images, target, n_skipped) in enumerate(batches, start=start_step):
+                skipped += n_skipped
+                batch = images.shape[0]
+                if batch == 0:
+                    continue
+                self._train_step(epoch, step, steps, images, target, batch, loss_avg, metric_avgs)
+                now = time.perf_counter()
+                speed.update(step - start_step, batch * self.engine.world_size, now - tic)
+                tic = now
+                bar.update(1)
+                if self.is_main and ((step + 1) % g["print_batch_step"] == 0 or step + 1 == steps):
+                    self._log_step(epoch, step, steps, loss_avg, metric_avgs, speed)
+                if self._is_sync_step(step, steps) and self._stop_requested():
+                    self._preempt(epoch, step + 1, steps)
         bar.close()
-        if self.global_step == first_step:
+        if self.global_step == first_step and start_step == 0:
             raise InputError(f"epoch {epoch + 1} made no optimizer step ({steps} batches, {skipped} images skipped); "
                              f"the model would be saved untrained")
         if skipped:
             LOGGER.warning(f"epoch {epoch + 1}: skipped {skipped} unreadable image(s); see the warnings above")
         return {"loss": loss_avg.value, "metrics": metric_avgs, "skipped": skipped,
                 "ips": speed.images_per_second}
+
+    def _train_step(self, epoch, step, steps, images, target, batch, loss_avg, metric_avgs):
+        loss, logits = self._forward_backward(images, target, step, steps)
+        loss_value = float(loss)
+        if not math.isfinite(loss_value):
+            raise self._diverged(f"epoch {epoch + 1}, step {step + 1}", f"loss {loss_value}")
+        loss_avg.update(loss_value, batch)
+        if metric_avgs:
+            labels = target[0] if isinstance(target, tuple) else target
+            for k, hits in topk_correct(logits, labels, self.engine.train_topk).items():
+                metric_avgs[f"top{k}"].update(hits / batch, batch)
+
+    def _log_step(self, epoch, step, steps, loss_avg, metric_avgs, speed):
+        g, ips, lr = self.g, speed.images_per_second, self.optimizer.get_lr()
+        LOGGER.info(f"epoch {epoch + 1}/{g['epochs']} step {step + 1}/{steps} loss {loss_avg.value:.4f} "
+                    f"lr {lr:.6f}{_format_metrics(metric_avgs)} ips {ips:.1f} img/s "
+                    f"{self._eta(speed.seconds_per_step, epoch, step, steps)}")
+        self.writer.add({"train/loss": loss_avg.value, "train/lr": lr, "train/ips": ips}
+                        | {f"train/{name}": avg.value for name, avg in metric_avgs.items()}, self.global_step)
+
+    def _preempt(self, epoch, steps_done, steps):
+        """At a step boundary after a stop signal: rank 0 saves ``latest`` where the epoch stands (a resume
+        continues from the next step, skipping the batches seen), then every rank raises Preempted."""
+        prefix, where = os.path.join(self.engine.output_dir, "latest"), f"epoch {epoch + 1}, step {steps_done} of {steps}"
+        if self.is_main:
+            self._check_finite(where)
+            self._save("latest", epoch - 1, partial={"step": steps_done, "loader": self.train_loader.position()})
+        self._preempted(prefix, where)
 
     def _eta(self, seconds_per_step, epoch, step, steps):
         """``eta 0:01:10 epoch, 0:25:40 run``: the run's adds the later epochs and their evals (as long as
@@ -317,8 +438,12 @@ class Trainer:
         """Whether the epoch numbered ``done`` (1-based) ends with an eval: every Global.eval_interval, and the last."""
         return done % self.g["eval_interval"] == 0 or done == self.g["epochs"]
 
+    def _is_sync_step(self, step, steps):
+        """Whether ``step`` ends with an optimizer step (every Global.accum_steps, and the epoch's last)."""
+        return (step + 1) % self.accum == 0 or step + 1 == steps
+
     def _forward_backward(self, images, target, step, steps):
-        sync_step = (step + 1) % self.accum == 0 or step + 1 == steps
+        sync_step = self._is_sync_step(step, steps)
         no_sync = (self.net.no_sync() if isinstance(self.net, paddle.DataParallel) and not sync_step
                    else contextlib.nullcontext())
         with no_sync:
@@ -347,6 +472,7 @@ class Trainer:
             sync_bn_statistics(self.model.state_dict(), g["dist_bn"])
             if self.ema:
                 sync_bn_statistics(self.ema.state_dict(), g["dist_bn"])
+        self._check_finite(f"epoch {done}")  # every rank, so that all stop together
         eval_result = None
         if self.eval_loader is not None and self._evaluates_after(done):
             started = time.perf_counter()
@@ -358,7 +484,7 @@ class Trainer:
         self.curves.add(done, summary["loss"], top1, self.optimizer.get_lr(), eval_result)
         LOGGER.info(f"epoch {done}/{g['epochs']} done: loss {summary['loss']:.4f}{_format_metrics(summary['metrics'])}"
                     f" ips {summary['ips']:.1f} img/s, skipped images {summary['skipped']}")
-        self.last_good = self._save("latest", epoch)
+        self.last_good = (self._save("latest", epoch), f"epoch {done}")
         if g["save_interval"] and done % g["save_interval"] == 0:
             self._save(f"epoch_{done}", epoch)
 
@@ -369,11 +495,12 @@ class Trainer:
             self.model.set_state_dict(self.ema.state_dict())
         try:
             result = self.engine.evaluate(self.eval_loader, self.model)
+            if not math.isfinite(result["loss"]):  # every rank: the sums were all-reduced
+                raise self._diverged(f"epoch {epoch + 1}", f"eval loss {result['loss']}")
             if result["top1"] > self.best["top1"]:
                 self.best = {"top1": result["top1"], "epoch": epoch}
                 if self.is_main:
-                    save_checkpoint(os.path.join(self.engine.output_dir, "best"), self.model.state_dict(),
-                                    run_info=self.run_info())
+                    self._write_checkpoint(os.path.join(self.engine.output_dir, "best"), self.model.state_dict())
         finally:
             if restore is not None:
                 self.model.set_state_dict(restore)
