@@ -131,7 +131,8 @@ def parse_yaml(text, where):
         mark = getattr(error, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(f"{where} is not valid YAML: {problem}{at}") from None
+        context = getattr(error, "context", None)  # "while parsing a flow sequence"
+        raise ConfigError(f"{where} is not valid YAML: {context + ', ' if context else ''}{problem}{at}") from None
 
 
 def decode_text(data, where):

@@ -60,3 +60,9 @@ def test_a_valid_label_list_still_loads(tmp_path):
     write_inference_yml(tmp_path, "label_list: [cat, 7]\n")
     config = InferenceConfig.load(tmp_path)
     assert load_label_names(tmp_path, config) == ["cat", "7"]
+
+
+def test_inference_yml_linked_to_a_device_is_refused_not_read(tmp_path):
+    (tmp_path / "inference.yml").symlink_to("/dev/zero")
+    assert load_error(tmp_path) == (f"inference.yml {tmp_path / 'inference.yml'} is not a regular file. "
+                                    f"Export the model again: {export_command(tmp_path)}")

@@ -86,7 +86,7 @@ class InferenceConfig:
     def load(cls, model_dir):
         """Raises MissingFileError when the file is missing, ConfigError (naming it) when it is corrupt."""
         path = committed_file(model_dir, CONFIG_FILE)
-        if not path.is_file():
+        if not path.exists():  # anything else there (a folder, a device) is refused by read_yaml_file
             raise missing_file_error(model_dir, CONFIG_FILE)
         try:
             data = read_yaml_file(path, CONFIG_FILE, MAX_CONFIG_BYTES, shown_as=Path(model_dir) / CONFIG_FILE)
