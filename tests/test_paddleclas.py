@@ -346,12 +346,16 @@ def mnist_three_digits(tmp_path_factory):
 
 SIZE = 16
 EPOCHS = 10  # ~110 s on 2 cores
+# The config's 0.1 (for batch 64 x 8 GPUs on ImageNet) is chaotic on 1,500 16-px digits: oneDNN's AVX2 and
+# AVX-512 kernels round differently and the run amplifies it (best top1 0.9116 with ONEDNN_MAX_CPU_ISA=AVX2,
+# 0.7403 on AVX-512, Intel Xeon). At 0.02 both give 0.9890.
+LEARNING_RATE = 0.02
 
 
 @pytest.fixture(scope="module")
 def trained_resnet18_vd(mnist_three_digits, tmp_path_factory):
     """PaddleClas's ResNet18_vd.yaml, unmodified, trained 10 epochs: -o only for data paths, device, image size,
-    class count and length."""
+    class count, length and learning rate."""
     data, out = mnist_three_digits, tmp_path_factory.mktemp("run")
     overrides = [
         f"DataLoader.Train.dataset.image_root={data}",
@@ -360,6 +364,7 @@ def trained_resnet18_vd(mnist_three_digits, tmp_path_factory):
         f"DataLoader.Eval.dataset.cls_label_path={data}/three/eval_list.txt",
         f"Global.output_dir={out}/output", f"Global.save_inference_dir={out}/inference",
         "Global.device=cpu", f"Global.epochs={EPOCHS}", "Arch.class_num=3", f"Global.image_shape=[3,{SIZE},{SIZE}]",
+        f"Optimizer.lr.learning_rate={LEARNING_RATE}",
         f"DataLoader.Train.dataset.transform_ops.1.RandCropImage.size={SIZE}",
         f"DataLoader.Eval.dataset.transform_ops.1.ResizeImage.resize_short={SIZE}",
         f"DataLoader.Eval.dataset.transform_ops.2.CropImage.size={SIZE}",
@@ -376,10 +381,10 @@ def test_unmodified_resnet18_vd_config_trains_evaluates_and_exports(trained_resn
     assert run["train"].returncode == 0, run["train"].stderr[-3000:]
     best = float(re.search(r"best top1 ([\d.]+) at epoch", run["train"].stdout)[1])
     print(f"ResNet18_vd.yaml, {EPOCHS} epochs on 1500 MNIST digits 0-2: best top1 {best}")  # pytest -s shows it
-    # Three classes, chance 1/3; 181 real held-out digits. The config's mixup, lr 0.1 from the first step and
-    # RandCropImage (8-100% of the area) on 16-px digits make early epochs erratic: after 2 epochs 0.59, after
-    # 5 0.73; after 10 0.9006 (the static step on the CPU, deterministic).
-    assert best > 0.85
+    # Three classes, chance 1/3; 181 real held-out digits, with the config's mixup and RandCropImage (8-100% of
+    # the area). Deterministic per CPU type, not across types: 0.9890 on an AVX-512 Intel Xeon and with
+    # ONEDNN_MAX_CPU_ISA=AVX2 there (10 epochs, lr 0.02).
+    assert best > 0.95
     pretrained = f"Global.pretrained_model={run['out']}/output/best"
     evaluated = run_tool("eval.py", *run["args"], "-o", pretrained)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
