@@ -320,9 +320,9 @@ class Trainer:
         paddle.distributed), so that none waits in a collective for a rank that stopped."""
         stop = self.stop_signal is not None
         if self.engine.world_size > 1:
-            flag = paddle.to_tensor([int(stop)], dtype="int32")
+            flag = paddle.to_tensor(int(stop), dtype="int32")
             dist.all_reduce(flag)
-            stop = int(flag) > 0
+            stop = flag.item() > 0
             if stop and self.stop_signal is None:  # another rank got it
                 self.stop_signal = "SIGTERM"
         return stop
