@@ -1,6 +1,10 @@
 """Train a ResNet from a config:  python tools/train.py -c configs/resnet50.yaml [-o Section.key=value ...]
 
 Many GPUs / machines:  python -m paddle.distributed.launch --gpus 0,1,2,3 tools/train.py -c ...
+
+Exit codes: 0 done; 1 a user error in one line (among them a diverged run, which saves nothing non-finite
+and names the last good checkpoint, and a checkpoint that cannot be written); 143 stopped by SIGTERM after
+saving latest at the step it reached (resume with -o Global.checkpoints=<output_dir>/latest).
 """
 from .common import run_engine
 
