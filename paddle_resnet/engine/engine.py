@@ -91,7 +91,7 @@ class Engine:
         self.topk = tuple(single_entry(config["Metric"]["Eval"])["topk"])
         self.train_topk = tuple(single_entry(config["Metric"]["Train"])["topk"]) if config["Metric"]["Train"] else ()
         self.eval_loss = build_loss(config["Loss"]["Eval"])
-        seed_everything(g["seed"] + self.rank)  # per-rank dropout and mixup draws
+        seed_everything((g["seed"] + self.rank) % 2**32)  # per-rank dropout and mixup draws (numpy: < 2**32)
 
     # ---------------------------------------------------------------- model
     def model_options(self):
