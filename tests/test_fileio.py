@@ -128,9 +128,9 @@ def test_sigkill_at_random_moments_never_leaves_a_mixed_or_missing_unit(tmp_path
     folder = str(tmp_path / "run")
     os.makedirs(folder)
     write_generation(folder, "latest", 0)
-    seen = 0
+    seen, script = 0, WRITER.format(package=os.path.dirname(fileio.__file__), folder=folder)
     for kill in range(12):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER.format(package=os.path.dirname(fileio.__file__), folder=folder)],
+        proc = subprocess.Popen([sys.executable, "-c", script],
                                 stdout=subprocess.PIPE, text=True)
         assert int(proc.stdout.readline()) >= 1  # writing has started
         time.sleep(0.003 * kill)  # spread the kills over different moments of a write
