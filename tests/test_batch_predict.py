@@ -1,6 +1,7 @@
 """Predicting a folder into JSON Lines (paddle_resnet/deploy/batch_predict.py, predict.py --output): order,
 unreadable files, resume after a kill, one writer per output, dead workers, and two processes under
 paddle.distributed.launch. A small-stem ResNet-18 at 32x32 keeps it fast."""
+import base64
 import dataclasses
 import glob
 import inspect
@@ -23,7 +24,8 @@ from paddle_resnet.cli import predict
 from paddle_resnet.deploy import Predictor, export_inference
 from paddle_resnet.deploy import batch_predict
 from paddle_resnet.deploy.batch_predict import FolderPrediction, InputFiles, walk_images, walk_order
-from paddle_resnet.errors import InputError
+from paddle_resnet.deploy.backends import RuntimeOptions
+from paddle_resnet.errors import ConfigError, InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABELS = [f"digit_{i}" for i in range(10)]
@@ -72,9 +74,21 @@ def folder(tmp_path_factory):
     return directory, write_folder(directory, 30)
 
 
-def read_records(path):
+def read_header(path):
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+        return json.loads(f.readline())["predict"]
+
+
+def read_records(path):
+    """The records of a predictions file, after its header line; strict JSON (no NaN)."""
+    with open(path, encoding="utf-8") as f:
+        header, *records = [json.loads(line, parse_constant=reject_constant) for line in f]
+    assert set(header) == {"predict"}
+    return records
+
+
+def reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
 
 
 def expected_records(predictor, paths, top_k=3):
@@ -136,7 +150,7 @@ def test_resume_drops_a_torn_last_line_and_lists_each_file_once(predictor, folde
     run_folder(predictor, directory, full)
     lines = full.read_bytes().splitlines(keepends=True)
     partial = tmp_path / "partial.jsonl"
-    partial.write_bytes(b"".join(lines[:11]) + lines[11][:25])  # as a kill in the middle of a write leaves it
+    partial.write_bytes(b"".join(lines[:12]) + lines[12][:25])  # header, 11 records, a kill in the middle of a write
     summary = run_folder(predictor, directory, partial, resume=True)
     assert (summary.already_done, summary.predicted + summary.unreadable) == (11, len(paths) - 11)
     assert_same_records(read_records(partial), read_records(full))
@@ -188,12 +202,6 @@ def test_ranks_shard_the_files_and_rank0_merges_even_when_resumed_with_another_p
     assert_same_records(read_records(output), expected_records(predictor, paths))
 
 
-def test_resume_refuses_a_file_that_is_not_predictions(folder, tmp_path):
-    output = tmp_path / "notes.jsonl"
-    output.write_text('{"path": "a.jpg"}\nsome notes\n')
-    with pytest.raises(InputError, match=f"^{output} line 2 is not a prediction record of predict.py; choose "
-                                         f"another --output$"):
-        FolderPrediction(InputFiles(folder[0]), output, resume=True)
 
 
 def test_a_second_live_run_on_the_same_output_is_refused(folder, tmp_path):
@@ -391,3 +399,213 @@ def test_two_processes_cover_each_file_once_and_rank0_merges_them(model_dir, pre
     assert sorted(n for n in names if not n.startswith(".")) == ["preds.jsonl", "preds.rank0.jsonl",
                                                                  "preds.rank1.jsonl"]
     assert not [n for n in names if n.endswith(".done")]  # rank 0 removed the completion markers
+
+
+# ---- hostile outputs, names, models and inputs (issue 20) -------------------------------------------------
+
+def export_small(directory, seed=0, nan=False):
+    paddle.seed(seed)
+    model = build_model("resnet18", num_classes=len(LABELS), stem_type="small")
+    model.eval()
+    if nan:  # as a diverged run or a bad conversion leaves it
+        weight = model.fc.weight
+        weight.set_value(paddle.full(weight.shape, float("nan"), weight.dtype))
+    export_inference(model, directory, image_shape=(3, 32, 32), eval_ops=EVAL_OPS, label_list=LABELS,
+                     model_name="resnet18")
+    return str(directory)
+
+
+def write_png(path, seed=0):
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(path,
+                                                                                                    format="PNG")
+
+
+def run_top_k(predictor, inputs, output, top_k, resume=False, batch_size=4, workers=0):
+    job = FolderPrediction(InputFiles(inputs), output, resume=resume)
+    try:
+        return job.run(predictor, top_k=top_k, batch_size=batch_size, workers=workers, progress=False)
+    finally:
+        job.close()
+
+
+class Hang(Exception):
+    pass
+
+
+@pytest.fixture
+def alarm():
+    """``alarm(seconds)``: a Hang raised in the test if it runs longer (a FIFO read would block forever)."""
+    def ring(signum, frame):
+        raise Hang()
+    previous = signal.signal(signal.SIGALRM, ring)
+    yield signal.alarm
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("text, line", [
+    ("my notes, the last line without its newline", 1),
+    ("first thoughts\nsecond thoughts\n", 1),
+    ('{"predict": {"model": "x", "top_k": 3, "backend": "paddle", "precision": "fp32", "device": "cpu"}}\n'
+     '{"path": "a.jpg", "class_ids": [], "scores": [], "label_names": [], "error": null}\nsome notes', 3),
+    ('{"path": "a.jpg", "class_ids": [], "scores": [], "label_names": [], "error": null}\n', 1),  # no header
+    ("[" * 100_000 + "\n", 1),  # nested 100,000 deep: json.loads raises RecursionError
+], ids=["prose_without_newline", "prose", "prose_after_records", "records_without_header", "deep_line"])
+def test_resume_refuses_a_file_predict_did_not_write_and_leaves_it_untouched(folder, tmp_path, text, line):
+    output = tmp_path / "notes.txt"
+    output.write_text(text)
+    with pytest.raises(InputError, match=rf"^--resume: {output} is not a predictions file written by predict.py "
+                                         rf"\(line {line} is not a record\); choose another --output$"):
+        FolderPrediction(InputFiles(folder[0]), output, resume=True)
+    assert output.read_text() == text
+
+
+def test_resume_refuses_an_output_of_another_model_or_top_k_naming_both(predictor, model_dir, folder, tmp_path):
+    directory, paths = folder
+    output = tmp_path / "preds.jsonl"
+    run_top_k(predictor, directory, output, top_k=3)
+    before = output.read_bytes()
+    with pytest.raises(InputError, match=rf"^--resume: {output} was written by another run \(top_k 3; this run: "
+                                         rf"top_k 5\); resume with that run's model and options, or choose "
+                                         rf"another --output$"):
+        run_top_k(predictor, directory, output, top_k=5, resume=True)
+    other = Predictor(export_small(tmp_path / "other", seed=1), backend="paddle", max_batch_size=4)
+    ours, theirs = read_header(output)["model"], other.fingerprint()
+    assert ours == predictor.fingerprint() != theirs
+    with pytest.raises(InputError, match=rf"^--resume: {output} was written by another run \(model {ours[:12]} in "
+                                         rf"{model_dir}; this run: model {theirs[:12]} in {tmp_path / 'other'}\); "):
+        run_top_k(other, directory, output, top_k=3, resume=True)
+    assert output.read_bytes() == before
+    summary = run_top_k(predictor, directory, output, top_k=3, resume=True)  # the same run continues
+    assert (summary.already_done, summary.predicted) == (len(paths), 0)
+
+
+def test_resume_knows_a_file_by_its_resolved_folder_whatever_the_spelling(predictor, folder, tmp_path,
+                                                                          monkeypatch):
+    directory, paths = folder
+    monkeypatch.chdir(os.path.dirname(directory))
+    name = os.path.basename(directory)
+    output = tmp_path / "preds.jsonl"
+    run_top_k(predictor, name, output, top_k=3)
+    lines = output.read_bytes().splitlines(keepends=True)
+    output.write_bytes(b"".join(lines[:11]))  # the header and 10 records, as a kill leaves it
+    summary = run_top_k(predictor, f"./{name}/", output, top_k=3, resume=True)
+    assert (summary.already_done, summary.predicted + summary.unreadable) == (10, len(paths) - 10)
+    summary = run_top_k(predictor, directory + "/sub/..", output, top_k=3, resume=True)
+    assert (summary.already_done, summary.predicted + summary.unreadable) == (len(paths), 0)
+    records = read_records(output)
+    assert len(records) == len(paths)
+    assert sorted(os.path.realpath(r["path"]) for r in records) == sorted(map(os.path.realpath, paths))
+    assert records[0]["path"] == os.path.join(name, paths[0][len(directory) + 1:])  # as the user spelled it
+    assert records[-1]["path"].startswith(f"./{name}/")
+    monkeypatch.chdir(tmp_path)  # relative paths no longer name the same files
+    with pytest.raises(InputError, match=rf"^--resume: {output} was written by another run \(cwd "
+                                         rf"{os.path.dirname(directory)}; this run: cwd {tmp_path}\)"):
+        run_top_k(predictor, directory, output, top_k=3, resume=True)
+
+
+def test_a_name_that_is_not_utf8_is_written_reversibly_and_resumed(predictor, tmp_path):
+    directory = tmp_path / "photos"
+    directory.mkdir()
+    raw = os.fsencode(directory) + b"/\xff\xfe.png"
+    write_png(raw)
+    write_png(directory / "ok.png", seed=1)
+    output = tmp_path / "preds.jsonl"
+    run_top_k(predictor, str(directory), output, top_k=3)
+    data = output.read_bytes()
+    data.decode("utf-8", errors="strict")
+    plain, strange = read_records(output)  # "\udcff" sorts after "o"
+    assert strange["path"] == str(directory) + "/\\xff\\xfe.png" and strange["error"] is None
+    assert base64.b64decode(strange["path_bytes"]) == raw
+    assert plain["path"] == str(directory / "ok.png") and "path_bytes" not in plain
+    summary = run_top_k(predictor, str(directory), output, top_k=3, resume=True)
+    assert (summary.already_done, summary.predicted) == (2, 0)
+
+
+def test_a_model_with_nan_weights_is_refused_at_load_and_never_writes_nan(folder, tmp_path, capsys):
+    nan_dir = export_small(tmp_path / "nan", nan=True)
+    with pytest.raises(ConfigError, match=rf"^{nan_dir}: the model gives non-finite scores \(NaN or inf\) for a "
+                                          rf"blank image: its weights are damaged\. Export the model again"):
+        Predictor(nan_dir, backend="paddle")
+    code = predict.main(["--model-dir", nan_dir, "--input", folder[0], "--workers", "0"], prog="predict.py")
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith(f"predict.py: error: {nan_dir}: the model gives")
+
+    unchecked = Predictor(nan_dir, backend="paddle", warmup=0, max_batch_size=4)
+    output = tmp_path / "preds.jsonl"
+    summary = run_top_k(unchecked, folder[0], output, top_k=3)
+    records = read_records(output)  # parses strictly: no NaN
+    assert summary.predicted == 0 and len(records) == len(folder[1])
+    readable = [r for r in records if "cannot" not in r["error"] and "empty" not in r["error"]]
+    assert len(readable) == 30
+    for record in readable:
+        assert record["error"] == f"{record['path']}: model produced non-finite scores"
+        assert record["class_ids"] == record["scores"] == record["label_names"] == []
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_fifos_devices_and_symlink_loops_are_skipped_with_a_reason_never_read(predictor, tmp_path, alarm, workers):
+    directory = tmp_path / "photos"
+    directory.mkdir()
+    write_png(directory / "b_good.png")
+    os.mkfifo(directory / "a_fifo.png")
+    os.symlink("/dev/zero", directory / "c_zero.png")
+    os.symlink("d_loop.png", directory / "d_loop.png")
+    os.symlink(".", directory / "e_folder_loop")
+    output = tmp_path / "preds.jsonl"
+    alarm(60)
+    summary = run_top_k(predictor, str(directory), output, top_k=3, workers=workers, batch_size=1)
+    alarm(0)
+    errors = {os.path.basename(r["path"]): r["error"] for r in read_records(output)}
+    assert errors == {
+        "a_fifo.png": f"{directory / 'a_fifo.png'}: not a regular file (a FIFO)",
+        "b_good.png": None,
+        "c_zero.png": f"{directory / 'c_zero.png'}: not a regular file (a device)",
+        "d_loop.png": f"{directory / 'd_loop.png'}: Too many levels of symbolic links"}
+    assert (summary.predicted, summary.unreadable) == (1, 3)
+
+
+def test_a_list_of_paths_naming_a_fifo_or_a_device_is_skipped_with_a_reason(predictor, tmp_path, alarm):
+    os.mkfifo(tmp_path / "fifo.png")
+    os.symlink("/dev/zero", tmp_path / "zero.png")
+    alarm(60)
+    predictions = predictor.predict([str(tmp_path / "fifo.png"), str(tmp_path / "zero.png")])
+    alarm(0)
+    assert [p.error for p in predictions] == [f"{tmp_path / 'fifo.png'}: not a regular file (a FIFO)",
+                                              f"{tmp_path / 'zero.png'}: not a regular file (a device)"]
+
+
+def test_resume_refuses_an_output_that_is_a_fifo_without_blocking(folder, tmp_path, alarm):
+    output = tmp_path / "preds.jsonl"
+    os.mkfifo(output)
+    alarm(60)
+    with pytest.raises(InputError, match=rf"^{output} is not a regular file$"):
+        FolderPrediction(InputFiles(folder[0]), output, resume=True)
+
+
+@pytest.mark.parametrize("option", ["--cpu-threads", "--workers"])
+def test_thread_and_worker_counts_beyond_the_config_s_bound_are_a_usage_error(tmp_path, capsys, option):
+    with pytest.raises(SystemExit) as stop:
+        predict.main(["--model-dir", str(tmp_path), "--input", str(tmp_path), option, "1000"], prog="predict.py")
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (f"predict.py: error: argument {option}: must be an "
+                                                        f"integer from {'1' if option == '--cpu-threads' else '0'} "
+                                                        f"to 64, got 1000")
+    with pytest.raises(ConfigError, match="^cpu_threads must be an integer from 1 to 64, got 1000$"):
+        RuntimeOptions(cpu_threads=1000)  # the Python API and a -c config's cpu_num_threads
+
+
+@pytest.mark.parametrize("option", ["--model-dir", "--output", "--input"])
+def test_a_path_too_long_for_the_system_is_one_short_line(folder, tmp_path, capsys, option):
+    arguments = {"--model-dir": str(tmp_path), "--input": folder[0], "--output": str(tmp_path / "preds.jsonl")}
+    arguments[option] = str(tmp_path / ("x" * 100_000))
+    code = predict.main([word for pair in arguments.items() for word in pair], prog="predict.py")
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and len(err) < 300, err[:300]
+    assert err.startswith(f"predict.py: error: {option} '{tmp_path}") and err.endswith(": File name too long\n")
+
+
+def test_an_input_that_matches_nothing_is_a_user_error_exit_1(tmp_path, capsys):
+    missing = str(tmp_path / "missing_dir")
+    assert predict.main(["--model-dir", str(tmp_path), "--input", missing], prog="predict.py") == 1
+    assert capsys.readouterr().err == f"predict.py: error: --input {missing!r} matches no image file\n"

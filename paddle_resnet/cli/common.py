@@ -1,10 +1,12 @@
 """What the commands share: the program name in messages, one-line user errors, ``-c/-o`` config tools."""
 import argparse
+import errno
 import os
 import sys
 
 from ..config import config_argument_parser, load_config
-from ..errors import UserError
+from ..config_rules import MAX_WORKERS
+from ..errors import InputError, UserError, short_repr
 
 
 def program_name(prog=None):
@@ -18,21 +20,39 @@ def fail(prog, message, exit_code=1):
     return exit_code
 
 
-def int_at_least(minimum):
-    """argparse type: an integer >= ``minimum`` (anything else is argparse's one-line usage error, exit code 2)."""
+def int_at_least(minimum, maximum=None):
+    """argparse type: an integer >= ``minimum`` (and <= ``maximum``); anything else is argparse's one-line usage
+    error, exit code 2."""
     def parse(text):
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {shown}")
         return value
     return parse
 
 
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
+thread_count = int_at_least(1, MAX_WORKERS)  # the bound of Global.num_threads and DataLoader.num_workers
+worker_count = int_at_least(0, MAX_WORKERS)
+
+
+def check_path_lengths(**paths):
+    """InputError for a path (given as ``option=path``) the system cannot even look up: a name or path
+    longer than it allows (ENAMETOOLONG), shown cut short."""
+    for option, path in paths.items():
+        if path is None:
+            continue
+        try:
+            os.stat(path)
+        except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:
+                raise InputError(f"--{option.replace('_', '-')} {short_repr(path)}: {error.strerror}") from None
 
 
 def run_engine(description, mode, argv, action, add_arguments=None, prog=None):

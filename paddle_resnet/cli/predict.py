@@ -13,9 +13,22 @@ PaddleClas's predict_cls.py does. -c reads PaddleClas's deploy config (Global, P
 arguments given on the command line win over its values.
 
 A folder is walked recursively (names sorted within each folder). Images are decoded in --workers processes
-while the model runs. --output writes one JSON object per file and line as it goes, with a progress bar;
---resume skips the files an interrupted run already wrote. Under paddle.distributed.launch each process
-predicts every N-th file into <output stem>.rank<r>.jsonl, and rank 0 merges them into --output.
+while the model runs. --output writes one JSON object per file and line as it goes, with a progress bar,
+after a first line {"predict": {...}} naming the model (a sha256 of its files and preprocessing), --top-k,
+backend, precision and device. --resume skips the files an interrupted run already wrote, whatever the
+spelling of --input (dir, ./dir/, /abs/dir; relative paths are resolved in the current folder). It refuses a
+file that predict.py did not write and one begun by another model or with other options. Under
+paddle.distributed.launch each process predicts every N-th file into <output stem>.rank<r>.jsonl, and rank 0
+merges them into --output.
+
+Every record has "path", "class_ids", "scores", "label_names" and "error". A file that cannot be read (not an
+image, a FIFO or device: "not a regular file") or for which the model gives non-finite scores has its error
+and empty lists; scores are never NaN. A file name that is not valid UTF-8 is written (and printed) with its
+undecodable bytes as \\xNN, and its exact bytes are in "path_bytes" (base64; --json: "input_bytes").
+
+Exit codes: 0 done; 1 a user error (one line on stderr: a missing --input, a bad model folder, an output
+that cannot be written; the records written so far are kept) or no input could be read; 2 a malformed
+command line (argparse's usage error, e.g. --cpu-threads 1000: at most 64).
 """
 import argparse
 import json
@@ -23,16 +36,17 @@ import logging
 import sys
 from pathlib import Path
 
-from .common import fail, non_negative_int, positive_int, program_name
+from ..deploy.predictor import printable
+from .common import check_path_lengths, fail, positive_int, program_name, thread_count, worker_count
 
 
 def print_predictions(predictions):
     for prediction in predictions:
         if prediction.skipped:
-            print(f"{prediction.input}: SKIPPED ({prediction.error})")
+            print(printable(f"{prediction.input}: SKIPPED ({prediction.error})"))
             continue
         ranked = ", ".join(f"{name} {score:.4f}" for name, score in zip(prediction.label_names, prediction.scores))
-        print(f"{prediction.input}: {ranked}")
+        print(printable(f"{prediction.input}: {ranked}"))
 
 
 def parse_args(argv, prog=None):
@@ -50,9 +64,9 @@ def parse_args(argv, prog=None):
     parser.add_argument("--backend", default=None, choices=["auto", "paddle", "onnxruntime"], help="default: auto")
     parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"],
                         help="int8 on CPU: the model of export_model.py --quantize int8; fp16: GPU (default: fp32)")
-    parser.add_argument("--cpu-threads", type=positive_int, default=None,
+    parser.add_argument("--cpu-threads", type=thread_count, default=None,
                         help="default: this process's share of the cores (all of them without distributed launch)")
-    parser.add_argument("--workers", type=non_negative_int, default=None,
+    parser.add_argument("--workers", type=worker_count, default=None,
                         help="processes decoding images while the model runs (0: decode in the main process); "
                              "default: this process's share of the cores")
     parser.add_argument("--json", help="also write the predictions to this JSON file")
@@ -106,9 +120,12 @@ def main(argv=None, prog=None):
     args = parse_args(argv, prog)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     logging.getLogger("paddle_resnet.deploy.paddleclas").setLevel(logging.INFO)  # says where preprocessing came from
-    from ..errors import UserError
+    from ..errors import UserError, short_repr
     try:
+        check_path_lengths(config=args.config, model_dir=args.model_dir, input=args.input, output=args.output,
+                           json=args.json)
         apply_deploy_config(args)
+        check_path_lengths(model_dir=args.model_dir, input=args.input)  # as the -c config gave them
     except UserError as error:
         return fail(prog, error)
     from ..cpu import cores_per_process
@@ -116,7 +133,7 @@ def main(argv=None, prog=None):
 
     inputs = InputFiles(args.input)
     if inputs.is_empty():
-        return fail(prog, f"--input {args.input!r} matches no image file", exit_code=2)
+        return fail(prog, f"--input {short_repr(args.input)} matches no image file")
     if args.workers is None:
         args.workers = cores_per_process()
     try:
@@ -174,7 +191,7 @@ def predict_to_stdout(args, inputs, prog=None):
         if args.json:
             collected.extend(predictions)
     if args.json:
-        text = json.dumps([p.to_dict() for p in collected], indent=2)
+        text = json.dumps([p.to_dict() for p in collected], indent=2, allow_nan=False)
         try:
             write_atomically(args.json, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         except OSError as err:  # the message would name the temporary file

@@ -4,8 +4,9 @@ from typing import Optional
 
 import numpy as np
 
+from ..config_rules import MAX_WORKERS
 from ..cpu import available_cores
-from ..errors import ConfigError, MissingFileError, UserError, check_choice
+from ..errors import ConfigError, MissingFileError, UserError, check_choice, short_repr
 
 DEVICES = ("cpu", "gpu")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -42,7 +43,9 @@ class RuntimeOptions:
             raise ConfigError("precision='int8' needs use_tensorrt=True (TensorRT calibrates and runs int8)")
         for what, value in (("max_batch_size", self.max_batch_size), ("cpu_threads", self.cpu_threads)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise ConfigError(f"{what} must be an integer >= 1, got {value!r}")
+                raise ConfigError(f"{what} must be an integer >= 1, got {short_repr(value)}")
+        if self.cpu_threads is not None and self.cpu_threads > MAX_WORKERS:
+            raise ConfigError(f"cpu_threads must be an integer from 1 to {MAX_WORKERS}, got {self.cpu_threads}")
         self.cpu_threads = self.cpu_threads or available_cores()
 
 

@@ -4,10 +4,17 @@ resume after a kill, and one shard per rank under ``paddle.distributed.launch``.
 * **Order.** A folder is walked lazily, names sorted within each folder and sub-folders visited where their
   name falls, so every run and every rank sees the same sequence while holding one listing per level.
   Rank r of N takes the files at positions i with i % N == r: deterministic, balanced, and streaming.
-* **Output.** One JSON object per file and line: ``{"path", "class_ids", "scores", "label_names", "error"}``
-  (an unreadable file has its error and empty lists), appended, flushed and fsync'ed after every batch.
-  With ``resume`` the paths already in the output are skipped; a last line a kill cut short is dropped
-  and its file predicted again, so each file is listed exactly once.
+* **Output.** A header line ``{"predict": {...}}`` that identifies the run (the model's fingerprint, top_k,
+  backend, precision, device), then one JSON object per file and line: ``{"path", "class_ids", "scores",
+  "label_names", "error"}`` (an unreadable file, or one the model gave non-finite scores, has its error and
+  empty lists), appended, flushed and fsync'ed after every batch. Strict JSON: never NaN. ``path`` is as the
+  walk spelled it; a name that is not valid UTF-8 has its undecodable bytes as ``\\xXX`` there and its exact
+  bytes, base64, in ``path_bytes``.
+* **Resume** skips the files already in the output, compared by their resolved folder (``dir``, ``./dir/`` and
+  an absolute spelling are the same file; relative paths are resolved in the current folder, so resume from
+  the folder the run started in: a run from another folder is refused). A last line a kill cut short (a
+  prefix of a record) is dropped and its file predicted again, so each file is listed exactly once. A file
+  whose lines are not this tool's records, or whose header names another model or other settings, is refused.
 * **One writer per output**: an ``flock`` (engine/run_dir.py) on ``.<output>.lock``, which the kernel drops
   when the process dies; a second live run on the same output is refused, naming the first one's pid.
 * **Several processes.** Each rank writes ``<stem>.rank<r><suffix>`` and, when finished, a completion marker
@@ -19,7 +26,10 @@ resume after a kill, and one shard per rank under ``paddle.distributed.launch``.
   seconds: it ensures every rank holds its lock and has removed its old marker before rank 0 looks for
   markers. While waiting, rank 0 checks each rank's lock, so a rank that died is an error, never a hang.
 """
+import base64
+import binascii
 import contextlib
+import functools
 import glob
 import heapq
 import itertools
@@ -42,9 +52,9 @@ import numpy as np
 from ..cpu import available_cores, cores_per_process
 from ..data.datasets import is_image_file
 from ..engine.run_dir import acquire_lock, lock_is_held
-from ..errors import InputError
+from ..errors import InputError, OutputError, short_repr
 from ..fileio import write_atomically
-from .predictor import Prediction, _skip_reason
+from .predictor import Prediction, _skip_reason, open_regular_file, path_bytes, printable
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +79,15 @@ def walk_images(root):
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
             yield from walk_images(entry.path)
-        elif is_image_file(entry.name) and not entry.is_dir():
-            yield entry.path
+        elif is_image_file(entry.name) and not _links_to_folder(entry):
+            yield entry.path  # a FIFO or device too: its record says why it is not read
+
+
+def _links_to_folder(entry):
+    try:
+        return entry.is_dir()
+    except OSError:  # a symlink loop: reported as the file's error
+        return False
 
 
 class InputFiles:
@@ -325,83 +342,206 @@ def predict_stream(predictor, paths, *, top_k=5, batch_size=8, workers=0, ahead=
 
 # ---- the output file ----------------------------------------------------------------------------------------
 
+HEADER_KEY = "predict"
+RECORD_KEYS = {"path", "class_ids", "scores", "label_names", "error"}
+RUN_KEYS = ("model", "top_k", "backend", "precision", "device")  # a resume must match them all
+MAX_LINE_BYTES = 1 << 22  # far above any record (1000 classes with 100-character names: ~130 KB)
+RECORD_START, HEADER_START = b'{"path": ', b'{"%s": ' % HEADER_KEY.encode()
+
+
+def run_header(predictor, top_k):
+    """What identifies a run's scores, written as the output's first line."""
+    options = predictor.options
+    return {"model": predictor.fingerprint(), "top_k": top_k, "backend": predictor.backend_name,
+            "precision": options.precision, "device": options.device,
+            "model_dir": os.path.abspath(predictor.model_dir), "cwd": os.getcwd()}
+
+
+def to_json_line(value):
+    return (json.dumps(value, allow_nan=False) + "\n").encode()
+
+
 def to_record(prediction):
-    return {"path": prediction.input, "class_ids": prediction.class_ids, "scores": prediction.scores,
-            "label_names": prediction.label_names, "error": prediction.error}
+    record = {"path": printable(prediction.input), "class_ids": prediction.class_ids, "scores": prediction.scores,
+              "label_names": prediction.label_names,
+              "error": None if prediction.error is None else printable(prediction.error)}
+    if (raw := path_bytes(prediction.input)) is not None:
+        record["path_bytes"] = raw
+    return record
+
+
+def record_path(record):
+    """The path a record names, exactly (``path_bytes`` when the name is not valid UTF-8)."""
+    if "path_bytes" in record:
+        return os.fsdecode(base64.b64decode(record["path_bytes"], validate=True))
+    return record["path"]
+
+
+def path_keys():
+    """-> ``key(path)``: the path with its folder resolved (symlinks, ``.``, ``..``, relative to the current
+    folder), so any spelling of a file has one key; the name itself is kept, so two links in a folder stay
+    two files. Folders are resolved once each."""
+    folder_of = functools.lru_cache(maxsize=4096)(lambda folder: os.path.realpath(folder or "."))
+    return lambda path: os.path.join(folder_of(os.path.dirname(path)), os.path.basename(path))
+
+
+def _parse_line(line, first):
+    """The header (``first``) or record a line holds, else None."""
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):  # RecursionError: a line nested 100,000 deep
+        return None
+    if first:
+        run = value.get(HEADER_KEY) if isinstance(value, dict) and len(value) == 1 else None
+        return value if isinstance(run, dict) and all(key in run for key in RUN_KEYS) else None
+    if (not isinstance(value, dict) or not isinstance(value.get("path"), str)
+            or set(value) - {"path_bytes"} != RECORD_KEYS):
+        return None
+    try:
+        record_path(value)
+    except (binascii.Error, TypeError, ValueError):
+        return None
+    return value
+
+
+@dataclass
+class OutputFile:
+    """What an existing output holds: its header's run, the keys of the files it lists, whether any path is
+    relative, and the length of its whole lines (after them, a line a kill cut short)."""
+    path: str
+    run: dict = None
+    keys: set = None
+    relative: bool = False
+    whole: int = 0
+
+    @classmethod
+    def read(cls, path, key):
+        """InputError if ``path`` is not a predictions file (a last line a kill cut short excepted)."""
+        found = cls(path, keys=set())
+        try:
+            f = open_regular_file(path)
+        except FileNotFoundError:
+            return found
+        with f:
+            for number in itertools.count(1):
+                line = f.readline(MAX_LINE_BYTES + 1)
+                if not line:
+                    break
+                if not line.endswith(b"\n") and len(line) <= MAX_LINE_BYTES and _torn(line, number == 1):
+                    break
+                if (value := _parse_line(line, number == 1)) is None:
+                    raise InputError(f"--resume: {path} is not a predictions file written by predict.py (line "
+                                     f"{number} is not a record); choose another --output")
+                if number == 1:
+                    found.run = value[HEADER_KEY]
+                else:
+                    found.keys.add(key(record_path(value)))
+                    found.relative = found.relative or not os.path.isabs(value["path"])
+                found.whole += len(line)
+        return found
+
+    def check_run(self, run):
+        """InputError, naming both, if this file was written by another model, with other settings or (with
+        relative paths) from another folder."""
+        if self.run is None:
+            return
+        keys = [*RUN_KEYS, *(("cwd",) if self.relative else ())]
+        differ = [key for key in keys if self.run.get(key) != run[key]]
+        if differ:
+            def settings(values):
+                return ", ".join(f"{key} {_shown(key, values)}" for key in differ)
+            raise InputError(f"--resume: {self.path} was written by another run ({settings(self.run)}; this run: "
+                             f"{settings(run)}); resume with that run's model and options, or choose another "
+                             f"--output")
+
+
+def _shown(key, run):
+    value = run.get(key)
+    if key == "model" and isinstance(value, str):
+        return f"{value[:12]} in {run.get('model_dir')}"
+    return str(value)[:200]
+
+
+def _torn(line, first):
+    """Whether a last line without its newline is the start of what this tool writes there (a kill cut it)."""
+    start = HEADER_START if first else RECORD_START
+    return line.startswith(start) or start.startswith(line)
 
 
 def complete_lines(path):
-    """The lines of ``path`` that end in a newline (a last line a kill cut short does not count)."""
+    """The records of ``path`` that end in a newline (not its header, nor a last line a kill cut short)."""
     try:
-        with open(path, "rb") as f:
-            yield from (line for line in f if line.endswith(b"\n"))
+        f = open_regular_file(path)
     except FileNotFoundError:
         return
+    with f:
+        yield from (line for line in f if line.endswith(b"\n") and not line.startswith(HEADER_START))
 
 
-def recorded_paths(path):
-    """The paths ``path`` already lists; InputError if a line is not a prediction record."""
-    paths = set()
-    for number, line in enumerate(complete_lines(path), 1):
-        try:
-            paths.add(json.loads(line)["path"])
-        except (ValueError, KeyError, TypeError):
-            raise InputError(f"{path} line {number} is not a prediction record of predict.py; "
-                             f"choose another --output") from None
-    return paths
-
-
-def drop_torn_tail(path, block=1 << 16):
-    """Truncates ``path`` after its last newline: removes a line a kill cut short."""
-    with open(path, "r+b") as f:
-        end = f.seek(0, os.SEEK_END)
-        position = end
-        while position > 0:
-            start = max(0, position - block)
-            f.seek(start)
-            newline = f.read(position - start).rfind(b"\n")
-            if newline >= 0:
-                keep = start + newline + 1
-                break
-            position = start
-        else:
-            keep = 0
-        if keep < end:
-            f.truncate(keep)
-            os.fsync(f.fileno())
+def _write_failed(path, error, written):
+    return OutputError(f"cannot write --output {path}: {error.strerror or error}; the {written} records written "
+                       f"so far are kept, and the same command with --resume continues")
 
 
 class RecordWriter:
-    """Appends prediction records to a JSON Lines file; every ``write`` is flushed and fsync'ed."""
+    """Appends prediction records to a JSON Lines file; every ``write`` is flushed and fsync'ed. ``keep``: the
+    length of the existing file's whole lines (what follows, a line a kill cut short, is dropped); a file
+    without a header gets ``header``."""
 
-    def __init__(self, path):
-        if os.path.exists(path):
-            drop_torn_tail(path)
-        self._file = open(path, "ab")
+    def __init__(self, path, header, keep=0):
+        self.path, self.written = path, 0
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError as error:
+            raise _write_failed(path, error, 0) from None
+        try:
+            os.ftruncate(self._fd, keep)
+            os.lseek(self._fd, keep, os.SEEK_SET)
+            if keep == 0:
+                self._append(to_json_line({HEADER_KEY: header}))
+        except OSError as error:
+            os.close(self._fd)
+            raise _write_failed(path, error, 0) from None
+
+    def _append(self, data):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        os.fsync(self._fd)
 
     def write(self, predictions):
-        self._file.write("".join(json.dumps(to_record(p)) + "\n" for p in predictions).encode())
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._append(b"".join(to_json_line(to_record(p)) for p in predictions))
+        except OSError as error:  # EFBIG (ulimit -f), ENOSPC: a line cut short, which --resume drops
+            raise _write_failed(self.path, error, self.written) from None
+        self.written += len(predictions)
 
     def close(self):
-        self._file.close()
+        os.close(self._fd)
 
 
-def merge_records(sources, destination):
-    """Writes the records of ``sources`` into ``destination`` (atomically) in walk order, each path once."""
+def merge_records(sources, destination, header):
+    """Writes ``header`` and the records of ``sources`` into ``destination`` (atomically) in walk order, each
+    file once."""
+    key = path_keys()
+
     def keyed(path):
         for line in complete_lines(path):
-            yield walk_order(json.loads(line)["path"]), line
+            yield walk_order(key(record_path(json.loads(line)))), line
 
     def write(tmp):
         seen = set()
         with open(tmp, "wb") as out:
-            for key, line in heapq.merge(*map(keyed, sources), key=lambda item: item[0]):
-                if tuple(key) not in seen:
-                    seen.add(tuple(key))
+            out.write(to_json_line({HEADER_KEY: header}))
+            for order, line in heapq.merge(*map(keyed, sources), key=lambda item: item[0]):
+                if tuple(order) not in seen:
+                    seen.add(tuple(order))
                     out.write(line)
-    write_atomically(destination, write)
+    try:
+        write_atomically(destination, write)
+    except OSError as error:
+        raise OutputError(f"cannot write --output {destination}: {error.strerror or error}; the rank files are "
+                          f"kept, and the same command with --resume merges them") from None
 
 
 # ---- one run over a folder ----------------------------------------------------------------------------------
@@ -440,8 +580,11 @@ class FolderPrediction:
         except BaseException:
             self.close()
             raise
+        self.key, self.header = path_keys(), None
         # Every file any run recorded, whatever its rank or process count then: none is predicted twice.
-        self.done = set().union(*map(recorded_paths, [self.output, *self._rank_paths()])) if resume else set()
+        self.existing = {path: OutputFile.read(path, self.key) for path in [self.output, *self._rank_paths()]
+                         if resume}
+        self.done = set().union(*(found.keys for found in self.existing.values()))
 
     def _rank_paths(self):
         return [path for _, path in self._rank_files()]
@@ -461,7 +604,7 @@ class FolderPrediction:
     def _lock_and_check(self, resume):
         folder = os.path.dirname(os.path.abspath(self.output))
         if not os.path.isdir(folder):
-            raise InputError(f"--output {self.output}: the folder {folder} does not exist")
+            raise InputError(f"--output {short_repr(self.output)}: the folder does not exist")
         if self.rank == 0:
             self._lock(self.output)
         if self.target != self.output:
@@ -484,19 +627,25 @@ class FolderPrediction:
         return _beside(rank_file(self.output, rank), ".{}.done")
 
     def todo(self):
-        return (path for path in shard(iter(self.inputs), self.rank, self.world_size) if path not in self.done)
+        return (path for path in shard(iter(self.inputs), self.rank, self.world_size)
+                if self.key(path) not in self.done)
 
     def run(self, predictor, *, top_k=5, batch_size=8, workers=0, progress=True, decode_ahead=None):
-        """Predicts this rank's files not yet recorded; -> Summary. ``decode_ahead``: see ``predict_stream``."""
+        """Predicts this rank's files not yet recorded; -> Summary. ``decode_ahead``: see ``predict_stream``.
+        InputError if the output was begun by another model or with other settings."""
         import tqdm
 
+        self.header = run_header(predictor, top_k)
+        for found in self.existing.values():
+            found.check_run(self.header)
         summary, total = Summary(), 0
         for path in shard(iter(self.inputs), self.rank, self.world_size):  # one walk for both counts
-            if path in self.done:
+            if self.key(path) in self.done:
                 summary.already_done += 1
             else:
                 total += 1
-        writer = RecordWriter(self.target)
+        writer = RecordWriter(self.target, self.header,
+                              self.existing[self.target].whole if self.target in self.existing else 0)
         description = f"rank {self.rank}" if self.world_size > 1 else "predict"
         # On a terminal the bar redraws in place; in a log file (launch's workerlog) one line every 30 s.
         bar = tqdm.tqdm(total=total, unit="img", desc=description, disable=not progress or not total,
@@ -524,7 +673,7 @@ class FolderPrediction:
         for rank in range(1, self.world_size):
             self._wait_for(rank, poll_seconds)
         sources = [self.output, *self._rank_paths()] if os.path.exists(self.output) else self._rank_paths()
-        merge_records(sources, self.output)
+        merge_records(sources, self.output, self.header)
         for rank in range(1, self.world_size):
             os.remove(self._marker(rank))
 

@@ -1,7 +1,11 @@
 """Classify images with an exported model: preprocessing from inference.yml, batching, top-k."""
+import base64
+import hashlib
+import json
 import logging
 import numbers
 import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -18,7 +22,27 @@ from .paddleclas import load_inference_config
 
 logger = logging.getLogger(__name__)
 
-# PIL names the stream it was given; for a file read into memory that is this, which tells the user nothing.
+NON_FINITE = "model produced non-finite scores"
+
+
+def printable(text):
+    """``text`` as valid UTF-8 that any terminal, JSON reader or ``PYTHONIOENCODING=utf-8`` stream accepts: a
+    file name's undecodable bytes (Python's lone surrogates ``\\udcXX``) become ``\\xXX``."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def path_bytes(path):
+    """base64 of the file name's bytes when they are not valid UTF-8 (``printable`` cannot be reversed), else None."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return base64.b64encode(os.fsencode(path)).decode("ascii")
+    return None
+
+
 @dataclass
 class Prediction:
     """One input's top-k; a skipped (unreadable) input has ``error`` set and empty lists."""
@@ -33,7 +57,13 @@ class Prediction:
         return self.error is not None
 
     def to_dict(self):
-        return asdict(self)
+        """For JSON: ``input`` printable, plus ``input_bytes`` (base64) for a name that is not valid UTF-8."""
+        record = {**asdict(self), "input": printable(self.input)}
+        if self.error is not None:
+            record["error"] = printable(self.error)
+        if (raw := path_bytes(self.input)) is not None:
+            record["input_bytes"] = raw
+        return record
 
 
 def _describe(item, index):
@@ -72,6 +102,30 @@ def _softmax(logits):
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+def check_regular_file(path):
+    """InputError unless ``path`` (its symlinks followed) is a regular file: a FIFO would block the read, a
+    device (``/dev/zero``) never ends. Checked without opening it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:  # missing, a symlink loop, a name too long
+        raise InputError(f"{path}: {error.strerror}") from None
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+                                             (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"),
+                                             (stat.S_ISDIR, "a folder")) if test(mode)), "special")
+        raise InputError(f"{path}: not a regular file ({kind})")
+
+
+def open_regular_file(path):
+    """``path`` opened for reading in binary if it is a regular file (opened non-blocking: a FIFO never blocks);
+    else InputError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InputError(f"{path} is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
 class InputTransform:
     """An image -> the model's input array: the export's preprocessing, then a check of the shape it gave (a
     model is never run on another size). Folder prediction's decoding workers run this same object."""
@@ -80,6 +134,8 @@ class InputTransform:
         self.transforms, self.image_shape = transforms, tuple(image_shape)
 
     def __call__(self, item):
+        if isinstance(item, (str, os.PathLike)):
+            check_regular_file(item)
         image = self.transforms(item)
         if tuple(image.shape) != self.image_shape:
             raise InputError(f"preprocessing gave {list(image.shape)}, not the model's input {list(self.image_shape)}")
@@ -121,7 +177,11 @@ class Predictor:
                                       input_name=self.config.input_name, data_format=self.config.data_format)
         self.backend = self._load_backend(backend)
         for _ in range(warmup):
-            self._check_label_count(self.run(np.zeros((1, *self.config.image_shape), np.float32)))
+            outputs = self.run(np.zeros((1, *self.config.image_shape), np.float32))
+            self._check_label_count(outputs)
+            if not np.isfinite(outputs).all():
+                raise self._damaged("the model gives non-finite scores (NaN or inf) for a blank image: its "
+                                    "weights are damaged")
 
     def _damaged(self, what):
         return ConfigError(f"{self.model_dir}: {what}. {self.config.remedy(self.model_dir)}")
@@ -167,6 +227,17 @@ class Predictor:
     @property
     def backend_name(self):
         return self.backend.name
+
+    def fingerprint(self):
+        """sha256 of what decides the scores: the model files and the preprocessing, label names and softmax."""
+        digest = hashlib.sha256(json.dumps([self.config.transform_ops, list(self.config.image_shape),
+                                            self.config.softmax, self.label_names], default=str).encode())
+        for path in (self.files.program, self.files.params, self.files.onnx, self.files.int8_onnx):
+            if path is not None:
+                with open_regular_file(path) as f:
+                    while chunk := f.read(1 << 20):
+                        digest.update(chunk)
+        return digest.hexdigest()
 
     def run(self, batch_nchw):
         """Raw model output (probabilities if exported with softmax, else logits) for a float32 NCHW batch."""
@@ -223,6 +294,9 @@ class Predictor:
         k = min(top_k, probabilities.shape[1])
         top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
         for prediction, ids, row in zip(predictions, top, probabilities):
+            if not np.isfinite(row).all():  # never NaN in a result: JSON has no NaN
+                prediction.error = _skip_reason(prediction.input, NON_FINITE)
+                continue
             prediction.class_ids = [int(i) for i in ids]
             prediction.scores = [float(row[i]) for i in ids]
             prediction.label_names = [self.label_name(int(i)) for i in ids]
