@@ -15,23 +15,28 @@ as a pair is ``[width, height]``; ``RandFlipImage.flip_code`` follows cv2 (1 hor
 
 A bad op argument is a ``ConfigError`` when the pipeline is built. At run time, an op that cannot handle
 an image raises ``TransformError`` (an ``InputError`` naming the file and the op); an input that is not
-a readable image raises ``ImageDecodeError`` (or ``OSError``), which callers skip.
+a readable image, or one with more pixels than ``MAX_IMAGE_PIXELS`` (as decoded or as an op would make it),
+raises ``ImageDecodeError`` (or ``OSError``), which callers skip.
 """
 import io
 import logging
 import math
 import os
 import re
+import struct
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import ConfigError, InputError, check_choice, choice_error, is_int, is_number
+from ..errors import ConfigError, InputError, check_choice, choice_error, is_int, is_number, short_repr
+from ..fileio import read_regular_file
 from .registry import instantiate
 
 __all__ = [
-    "ImageDecodeError", "TransformError", "DecodeImage", "RandCropImage", "RandFlipImage", "ResizeImage",
+    "ImageDecodeError", "ImageTooLargeError", "TransformError", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS",
+    "read_image_file", "DecodeImage", "RandCropImage", "RandFlipImage", "ResizeImage",
     "CropImage", "NormalizeImage", "ToCHWImage", "Compose", "MixupOperator", "MixupLabels", "build_transforms",
     "build_batch_transform", "describe_eval_preprocess", "parse_scale", "with_chw",
 ]
@@ -46,9 +51,23 @@ _INTERPOLATIONS = {
 # PIL names the stream it read from; for bytes read into memory that is this, which tells the user nothing.
 _BYTESIO_REPR = re.compile(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
 
+MAX_IMAGE_BYTES = 256 << 20  # an image file larger than this is refused unread (a 2 GB TIFF, /dev/zero behind a link)
+# Pixels an image may have, as decoded and as any op would make it: PIL's default decompression-bomb threshold,
+# held here so that a program raising PIL's does not raise ours (3 channels: 268 MB of uint8, 1 GB as float32).
+MAX_IMAGE_PIXELS = 89_478_485
+# What PIL raises for a broken file besides OSError: SyntaxError for a bad PNG chunk, TypeError for a TIFF whose
+# strip offsets are floats, struct.error, EOFError, IndexError, KeyError, ZeroDivisionError for damaged headers.
+_PIL_DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, struct.error, EOFError, IndexError, KeyError,
+                      ZeroDivisionError, Image.DecompressionBombError, Image.DecompressionBombWarning)
+
 
 class ImageDecodeError(InputError):
-    """The input is not a readable image (empty, truncated, corrupt or another file type)."""
+    """The input cannot be used as an image (empty, truncated, corrupt, another file type, not a regular file,
+    too large); callers skip it with this message as the reason."""
+
+
+class ImageTooLargeError(ImageDecodeError):
+    """An image, or what an op would make of it, has more pixels than ``MAX_IMAGE_PIXELS``."""
 
 
 class TransformError(InputError):
@@ -142,11 +161,44 @@ def _to_uint8_by_value(pil_image):
     values = np.asarray(pil_image)
     if pil_image.mode == "F":
         return np.rint(np.clip(np.nan_to_num(values) * 255.0, 0, 255)).astype(np.uint8)
-    return (np.clip(values.astype(np.int64), 0, 65535) >> 8).astype(np.uint8)
+    if values.dtype.kind == "u" and values.dtype.itemsize == 2:  # I;16 and I;16B: no wider copy
+        return (values >> 8).astype(np.uint8)
+    return (np.clip(values, 0, 65535) >> 8).astype(np.uint8)
 
 
 def _is_high_depth(pil_image):
     return pil_image.mode.startswith("I") or pil_image.mode == "F"
+
+
+def read_image_file(path):
+    """The bytes of an image file. Anything but a regular file of at most ``MAX_IMAGE_BYTES`` (a FIFO, which would
+    block, a device such as /dev/zero behind a link, a folder, a larger file) is an ``ImageDecodeError`` naming
+    it, read no further; a missing file stays a ``MissingFileError`` (an ``OSError``)."""
+    if "\0" in os.fsdecode(path):
+        raise ImageDecodeError(f"image {short_repr(os.fsdecode(path))}: the path holds a NUL byte")
+    try:
+        return read_regular_file(path, MAX_IMAGE_BYTES, "image")
+    except InputError as error:
+        raise ImageDecodeError(str(error)) from None
+
+
+def _check_pixels(width, height, what):
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageTooLargeError(f"{what} would give {width}x{height} pixels, more than the "
+                                 f"{MAX_IMAGE_PIXELS:,} allowed")
+
+
+def _open_image(data):
+    """``Image.open`` (the header only) of a file of at most ``MAX_IMAGE_PIXELS``, checked before any decoding."""
+    # PIL only warns about an image above its threshold (ours) and decodes it: make the warning an error.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        pil_image = Image.open(io.BytesIO(data))
+    if pil_image.width * pil_image.height > MAX_IMAGE_PIXELS:  # PIL's own threshold may have been raised
+        pil_image.close()
+        raise ImageTooLargeError(f"image of {pil_image.width}x{pil_image.height} pixels, more than the "
+                                 f"{MAX_IMAGE_PIXELS:,} allowed")
+    return pil_image
 
 
 class DecodeImage:
@@ -180,18 +232,18 @@ class DecodeImage:
         path = None
         if isinstance(img, (str, os.PathLike)):
             path = img
-            with open(img, "rb") as f:
-                img = f.read()
+            img = read_image_file(path)
         if isinstance(img, (bytes, bytearray, memoryview)):
             if len(img) == 0:
                 raise ImageDecodeError(_named(path, "empty file"))
             try:
-                with Image.open(io.BytesIO(img)) as pil_image:
+                with _open_image(img) as pil_image:
                     return self._from_pil(pil_image)
-            # PIL signals broken files with any of these (e.g. SyntaxError for a bad PNG chunk).
-            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-                reason = _BYTESIO_REPR.sub("", str(error)) or type(error).__name__
-                raise ImageDecodeError(_named(path, f"cannot decode image: {reason}")) from error
+            except ImageTooLargeError as error:
+                raise ImageTooLargeError(_named(path, str(error))) from None
+            except _PIL_DECODE_ERRORS as error:
+                reason = " ".join(_BYTESIO_REPR.sub("", str(error)).split()) or type(error).__name__
+                raise ImageDecodeError(_named(path, f"cannot decode image: {reason[:200]}")) from error
         if isinstance(img, Image.Image):
             return self._from_pil(img)
         raise ImageDecodeError(f"cannot decode an object of type {type(img).__name__}")
@@ -282,7 +334,10 @@ class ResizeImage:
             return _resize(img, *self.size, self.resample)
         img_h, img_w = img.shape[:2]
         percent = self.resize_short / min(img_w, img_h)
-        return _resize(img, int(round(img_w * percent)), int(round(img_h * percent)), self.resample)
+        width, height = int(round(img_w * percent)), int(round(img_h * percent))
+        # A sliver (1x4000000) scaled to a short side of 256 would be 256x1024000000: refused before allocating.
+        _check_pixels(width, height, f"resizing {img_w}x{img_h} to short side {self.resize_short}")
+        return _resize(img, width, height, self.resample)
 
 
 class CropImage:
@@ -371,7 +426,8 @@ class Compose:
     """Apply ops in order; ``rng`` (default: a fresh unseeded Generator) is handed to every op.
 
     An op's InputError becomes a TransformError naming the op (and the file, when given a path);
-    an unreadable input's ImageDecodeError or OSError passes through for the caller to skip.
+    an unreadable input's ImageDecodeError or OSError passes through for the caller to skip (an op's
+    ImageDecodeError, e.g. ``ImageTooLargeError``, named after the file and the op).
     """
 
     def __init__(self, ops):
@@ -383,8 +439,10 @@ class Compose:
         for name, step in _fused(self.ops):
             try:
                 img = step(img, rng)
-            except ImageDecodeError:
-                raise
+            except ImageDecodeError as error:
+                if path is None or os.fspath(path) in str(error):
+                    raise
+                raise type(error)(_named(path, f"{name}: {error}")) from None
             except InputError as error:
                 raise TransformError(path, name, error) from None
         return img
