@@ -1,4 +1,5 @@
 """Export a dygraph model to a Paddle Inference directory (and optionally ONNX) with its ``inference.yml``."""
+import contextlib
 import logging
 import os
 import subprocess
@@ -71,7 +72,14 @@ def export_inference(model, save_dir, *, image_shape=(3, 224, 224), eval_ops, la
         roles.update((role, path.name) for role, path in written.items())
 
     save_dir = Path(save_dir)
-    fileio.commit_unit(save_dir, EXPORT_UNIT, write_into_staging, remove=ALL_MODEL_FILES)
+    created = not os.path.lexists(save_dir)
+    try:
+        fileio.commit_unit(save_dir, EXPORT_UNIT, write_into_staging, remove=ALL_MODEL_FILES)
+    except BaseException:
+        if created:  # a failed export leaves no empty folder of its own behind
+            with contextlib.suppress(OSError):
+                os.rmdir(save_dir)  # only when still empty
+        raise
     final = {role: save_dir / name for role, name in roles.items()}
     logger.info("exported %s to %s", ", ".join(path.name for path in final.values()), save_dir)
     return final
