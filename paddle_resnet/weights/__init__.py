@@ -7,8 +7,8 @@ unpickled with ``pickle``/``paddle.load``: ``load_pickle`` reads Paddle's pickle
 from ..fileio import save_atomically
 from .files import read_state_dict, resolve_weights_path
 from .keymaps import SOURCES, detect_source, to_our_names
-from .loader import LoadReport, convert_checkpoint, load_pretrained
+from .loader import LoadReport, check_finite, convert_checkpoint, load_pretrained
 from .safe_pickle import MAX_FILE_BYTES, load_pickle
 
-__all__ = ["MAX_FILE_BYTES", "SOURCES", "LoadReport", "convert_checkpoint", "detect_source", "load_pickle",
+__all__ = ["MAX_FILE_BYTES", "SOURCES", "LoadReport", "check_finite", "convert_checkpoint", "detect_source", "load_pickle",
            "load_pretrained", "read_state_dict", "resolve_weights_path", "save_atomically", "to_our_names"]

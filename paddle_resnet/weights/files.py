@@ -5,6 +5,7 @@ The format is told from the file's content, not its suffix: torch zip (.pth/.pt/
 than the file holds: pickles go through the restricted ``safe_pickle``/``torch_zip`` unpicklers, and
 an .npz member's header must agree with the member's size before its array is made.
 """
+import json
 import math
 import os
 import struct
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, MissingFileError, UnsafeFileError, UserError
+from ..errors import InputError, MissingFileError, UnsafeFileError, UserError, short_repr
 from ..fileio import committed_path
 from .named import is_weights_name, named_weights_path
 from .safe_pickle import MAX_FILE_BYTES, load_pickle
@@ -25,6 +26,9 @@ KNOWN_FORMATS = ("a Paddle pickle (.pdparams), a PyTorch zip (.pth/.pt/.bin), .s
 WRAPPER_KEYS = ("state_dict", "model", "model_state")
 NPY_SUFFIX = ".npy"
 PICKLE_PROTO = b"\x80"  # every pickle from protocol 2 on starts with the PROTO opcode
+# What safetensors.numpy reads (numpy has no bfloat16 or float8).
+SAFETENSORS_DTYPES = ("F64", "F32", "F16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL")
+MAX_NAME_CHARS = 1000  # a parameter name is a dotted path of a few dozen characters
 
 
 def resolve_weights_path(path):
@@ -87,16 +91,33 @@ def _read_npz(path, max_bytes=MAX_FILE_BYTES):
     return state
 
 
+def _safetensors_dtypes(path):
+    """The dtype names in a .safetensors header (a broken header gives none: the library then says why)."""
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = f.read(length)  # _is_safetensors checked that the length is below the file's size
+    try:
+        entries = json.loads(header)
+    except (ValueError, RecursionError):
+        return set()
+    if not isinstance(entries, dict):
+        return set()
+    return {entry["dtype"] for name, entry in entries.items()
+            if name != "__metadata__" and isinstance(entry, dict) and isinstance(entry.get("dtype"), str)}
+
+
 def _read_safetensors(path):
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
+    unsupported = sorted(_safetensors_dtypes(path) - set(SAFETENSORS_DTYPES))
+    if unsupported:
+        raise InputError(f"{path}: tensor dtype {short_repr(unsupported[0])} is not supported (supported: "
+                         f"{', '.join(SAFETENSORS_DTYPES)}); re-save its tensors as float32 (e.g. torch: "
+                         f"{{k: v.float() for k, v in state.items()}})")
     try:
         return load_file(str(path))
     except SafetensorError as err:  # the library checks every offset against the file before reading
         raise InputError(f"{path}: not a readable .safetensors file: {err}") from None
-    except TypeError as err:  # a dtype numpy has no type for, such as bfloat16
-        raise InputError(f"{path}: {err}; re-save its tensors as float32 (e.g. torch: "
-                         f"{{k: v.float() for k, v in state.items()}})") from None
 
 
 def _refuse_legacy_torch(path):
@@ -130,14 +151,20 @@ def _reader_for(path):
 
 def unwrap_state_dict(obj, path):
     """The flat tensor dict inside a checkpoint, after unwrapping ``state_dict``/``model``/``model_state``."""
-    while isinstance(obj, dict):
+    unwrapped = set()  # a pickle can make a dict its own "state_dict"
+    while isinstance(obj, dict) and id(obj) not in unwrapped:
+        unwrapped.add(id(obj))
         wrapper = next((k for k in WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
         if wrapper is None:
             break
         obj = obj[wrapper]
     if not isinstance(obj, dict):
         raise InputError(f"{path}: holds a {type(obj).__name__}, not a dict of tensors")
-    not_tensors = sorted(str(k) for k, v in obj.items() if not isinstance(v, np.ndarray))
+    not_names = [k for k in obj if not isinstance(k, str) or len(k) > MAX_NAME_CHARS]
+    if not_names:
+        raise InputError(f"{path}: key {short_repr(not_names[0])} is not a parameter name (a string of at most "
+                         f"{MAX_NAME_CHARS} characters; {len(not_names)} such keys)")
+    not_tensors = sorted(k for k, v in obj.items() if not isinstance(v, np.ndarray))
     if not_tensors:
         raise InputError(f"{path}: entries that are not tensors: {', '.join(not_tensors[:10])}")
     return dict(obj)

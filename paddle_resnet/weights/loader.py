@@ -5,13 +5,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_choice, is_int, short_repr
 from ..fileio import save_atomically
 from .files import read_state_dict
 from .keymaps import HEAD_KEYS, paddleclas_layout_problem, to_our_names, to_paddleclas_names, with_identity_projection
 
 logger = logging.getLogger("paddle_resnet")
 MAX_LISTED = 20  # names listed per kind of problem before "... and N more"
+MAX_NONFINITE_LISTED = 3
+MAX_CLASSES = 100_000  # ImageNet-21k has 21,841; a 2048 x 100,000 float32 head is 0.8 GB
+
+
+def check_num_classes(num_classes, what="num_classes"):
+    """``num_classes`` if it is an integer from 0 (no classifier head) to MAX_CLASSES; InputError otherwise."""
+    if not (is_int(num_classes) and 0 <= num_classes <= MAX_CLASSES):
+        raise InputError(f"{what} must be an integer from 0 (no classifier head) to {MAX_CLASSES:,}, "
+                         f"got {short_repr(num_classes)}")
+    return num_classes
 
 
 @dataclass(frozen=True)
@@ -114,14 +124,24 @@ def _settle_head(renamed, expected, file, reinit_head):
     return f"classifier head {'re-initialised' if model_classes else 'dropped'}: {counts}"
 
 
-def _assign(renamed, expected):
-    for key, array in renamed.state.items():
-        target = expected[key]
-        target.set_value(np.ascontiguousarray(array, dtype=_numpy_dtype(target)))
-
-
 def _numpy_dtype(tensor):
     return np.dtype(str(tensor.dtype).rsplit(".", 1)[-1])
+
+
+def _in_model_dtypes(renamed, expected):
+    with np.errstate(over="ignore"):  # an overflow becomes inf, which check_finite then reports
+        return {key: np.ascontiguousarray(array, dtype=_numpy_dtype(expected[key])) for key, array in renamed.state.items()}
+
+
+def check_finite(state, file, origin=None):
+    """Refuses a state dict with NaN or inf in a float tensor: such weights evaluate to ``loss nan`` without
+    a word. ``origin`` maps a name to the checkpoint's own, which the message shows."""
+    bad = [key for key, array in state.items() if array.dtype.kind in "fc" and not np.isfinite(array).all()]
+    if bad:
+        shown = [(origin or {}).get(key, key) for key in bad[:MAX_NONFINITE_LISTED]]
+        more = ", ..." if len(bad) > MAX_NONFINITE_LISTED else ""
+        raise InputError(f"weights file {file} holds non-finite values in {len(bad)} tensors "
+                         f"({', '.join(shown)}{more}); refusing to load them")
 
 
 def _load_renamed(model, file, renamed, reinit_head):
@@ -129,10 +149,13 @@ def _load_renamed(model, file, renamed, reinit_head):
     checkpoint_classes = _class_count(renamed.state)
     head_note = _settle_head(renamed, expected, file, reinit_head)
     _check_fit(renamed, expected, file, exempt=HEAD_KEYS if head_note else ())
+    arrays = _in_model_dtypes(renamed, expected)  # checked after the cast: 1e300 in float64 is inf in float32
+    check_finite(arrays, file, renamed.origin)
     reinitialized = head_note is not None and "fc.weight" in expected
     if reinitialized:
         _reinit_head(expected)
-    _assign(renamed, expected)
+    for key, array in arrays.items():
+        expected[key].set_value(array)
     if head_note:
         logger.warning(head_note)
     return LoadReport(renamed.source, str(file), len(renamed.state), reinitialized,
@@ -179,10 +202,11 @@ def convert_checkpoint(arch, src, dst, source="auto", num_classes=None, to="padd
     ResNet18/34 without stage 1's projection gets one that computes the identity, as PaddleClas's layout
     has it); a model PaddleClas has no layout for is an InputError saying why.
     """
-    from ..errors import check_choice
     from ..models import build_model
     from ..models.resnet import model_args
     check_choice("to", to, TARGETS, InputError)
+    if num_classes is not None:
+        check_num_classes(num_classes)
     file, state = read_state_dict(src)
     renamed = _renamed(file, state, source)
     if num_classes is None:

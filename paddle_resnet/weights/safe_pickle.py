@@ -21,17 +21,20 @@ file's size. Afterwards ``paddle.load``'s own post-processing is applied: the
 joined again.
 """
 import collections
+import contextlib
 import io
 import math
 import os
 import pickle
 import pickletools
 import re
+import stat
 import struct
 
 import numpy as np
 
 from ..errors import InputError, UnsafeFileError, UserError
+from ..fileio import read_regular_file
 
 MAX_BYTES_ENV = "PADDLE_RESNET_MAX_WEIGHTS_BYTES"
 NAME_TABLE_KEY = "StructuredToParameterName@@"
@@ -58,16 +61,16 @@ MAX_FILE_BYTES = _max_bytes_from_env()
 
 
 def read_bounded(path, max_bytes=MAX_FILE_BYTES):
-    """The bytes of ``path``, refused before reading when the file is larger than ``max_bytes``."""
-    size = os.path.getsize(path)
-    if size > max_bytes:
-        raise InputError(f"{path}: {size} bytes is more than the {max_bytes}-byte limit for a weights "
-                         f"file (raise it with {MAX_BYTES_ENV})")
-    with open(path, "rb") as f:
-        data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise InputError(f"{path}: grew past the {max_bytes}-byte limit while it was being read")
-    return data
+    """The bytes of ``path``, a regular file of at most ``max_bytes``, refused before reading otherwise.
+
+    Only what the file holds is read (never a ``max_bytes`` buffer: the 8 GiB default would fail under
+    ``ulimit -v``); FIFOs and devices are refused by ``read_regular_file`` without blocking."""
+    with contextlib.suppress(OSError):  # a missing or unreadable file: read_regular_file says so
+        info = os.stat(path)
+        if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
+            raise InputError(f"{path}: {info.st_size} bytes is more than the {max_bytes}-byte limit for a weights "
+                             f"file (raise it with {MAX_BYTES_ENV})")
+    return read_regular_file(path, max_bytes, "weights file")
 
 
 def check_opcodes(data, source):
