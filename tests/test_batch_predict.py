@@ -609,3 +609,49 @@ def test_an_input_that_matches_nothing_is_a_user_error_exit_1(tmp_path, capsys):
     missing = str(tmp_path / "missing_dir")
     assert predict.main(["--model-dir", str(tmp_path), "--input", missing], prog="predict.py") == 1
     assert capsys.readouterr().err == f"predict.py: error: --input {missing!r} matches no image file\n"
+
+
+@pytest.mark.slow
+def test_a_file_size_limit_during_the_write_is_one_line_and_resume_completes(model_dir, predictor, folder, tmp_path):
+    directory, paths = folder
+    output = tmp_path / "preds.jsonl"
+
+    def limit_file_size():
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))  # the header and a few batches
+
+    command = [sys.executable, *predict_command(model_dir, directory, output, "--batch-size", "2", "--workers", "0")]
+    result = subprocess.run(command, env=python_env(), capture_output=True, text=True, timeout=300,
+                            preexec_fn=limit_file_size)
+    last = result.stderr.splitlines()[-1]
+    written = int(last.split("; the ")[1].split(" records")[0]) if "; the " in last else -1
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert last == (f"predict.py: error: cannot write --output {output}: File too large; the {written} records "
+                    f"written so far are kept, and the same command with --resume continues")
+    assert 0 < written < len(paths) and len(read_records_whole(output)) == written
+    resumed = subprocess.run([sys.executable, *predict_command(model_dir, directory, output, "--resume")],
+                             env=python_env(), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert_same_records(read_records(output), expected_records(predictor, paths))  # each file once
+
+
+def read_records_whole(path):
+    """The records of the lines that end in a newline (a write cut short leaves a last line without it)."""
+    lines = path.read_bytes().split(b"\n")[1:-1]
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.slow
+def test_stdout_mode_prints_a_name_that_is_not_utf8_under_a_strict_utf8_stdout(model_dir, tmp_path):
+    directory = tmp_path / "photos"
+    directory.mkdir()
+    write_png(os.fsencode(directory) + b"/\xff\xfe.png")
+    out = tmp_path / "out.json"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "predict.py"), "--model-dir", model_dir,
+                             "--input", str(directory), "--top-k", "2", "--json", str(out)],
+                            env={**python_env(), "PYTHONIOENCODING": "utf-8"}, capture_output=True, timeout=300)
+    assert result.returncode == 0 and b"Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stdout.decode("utf-8").startswith(f"{directory}/\\xff\\xfe.png: digit_")
+    (record,) = json.loads(out.read_bytes().decode("utf-8"))
+    assert record["input"] == f"{directory}/\\xff\\xfe.png"
+    assert base64.b64decode(record["input_bytes"]) == os.fsencode(directory) + b"/\xff\xfe.png"
