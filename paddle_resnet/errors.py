@@ -68,7 +68,7 @@ def did_you_mean(value, choices):
 def choice_error(what, value, choices, error=ConfigError):
     """``<what> 'x' is not supported; choose one of a, b, c`` (plus the nearest choice) as ``error``."""
     listed = ", ".join(str(c) for c in choices)
-    return error(f"{what} {value!r} is not supported; choose one of {listed}{did_you_mean(value, choices)}")
+    return error(f"{what} {short_repr(value)} is not supported; choose one of {listed}{did_you_mean(value, choices)}")
 
 
 def check_choice(what, value, choices, error=ConfigError):

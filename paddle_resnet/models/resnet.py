@@ -10,7 +10,7 @@ import re
 import paddle
 import paddle.nn as nn
 
-from ..errors import ConfigError, check_choice, did_you_mean, is_int, is_number
+from ..errors import ConfigError, check_choice, did_you_mean, is_int, is_number, short_repr
 from .aliases import PADDLECLAS_ALIASES, resolve_alias
 from .blocks import BLOCKS, conv, make_shortcut
 
@@ -24,6 +24,7 @@ DEPTHS = {
 }
 STEM_TYPES = ("classic", "deep", "small")
 DATA_FORMATS = ("NCHW", "NHWC")
+MAX_CLASSES = 100_000  # a 2048 x 100,000 classifier is 0.8 GB; more is a mistake, not a data set
 
 
 def _choices(values):
@@ -37,23 +38,24 @@ def check_model_args(depth=50, num_classes=1000, *, stem_type="classic", avg_dow
     check_choice("depth", depth, tuple(DEPTHS))
     check_choice("stem_type", stem_type, STEM_TYPES)
     check_choice("data_format", data_format, DATA_FORMATS)
-    if not is_int(num_classes):
-        raise ConfigError(f"num_classes must be an integer (<= 0 for no classifier), got {num_classes!r}")
+    if not is_int(num_classes) or num_classes > MAX_CLASSES:
+        raise ConfigError(f"num_classes must be an integer up to {MAX_CLASSES:,} (<= 0 for no classifier), "
+                          f"got {short_repr(num_classes)}")
     if num_classes > 0 and not with_pool:
         raise ConfigError("a classifier needs pooled features: set with_pool=True, "
                           "or num_classes=0 to get the unpooled feature map")
     for name, value in (("groups", groups), ("base_width", base_width), ("in_channels", in_channels)):
         if not is_int(value) or value < 1:
-            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+            raise ConfigError(f"{name} must be an integer >= 1, got {short_repr(value)}")
     if DEPTHS[depth][0] == "basic" and (groups != 1 or base_width != 64):
         raise ConfigError(f"depth {depth} uses BasicBlock, which supports only groups=1 and base_width=64; "
                           f"use a bottleneck depth (50, 101, 152, 200) for ResNeXt or wide models")
     for name, value in (("avg_down", avg_down), ("preact", preact), ("with_pool", with_pool),
                         ("zero_init_residual", zero_init_residual), ("project_stage1", project_stage1)):
         if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be true or false, got {value!r}")
+            raise ConfigError(f"{name} must be true or false, got {short_repr(value)}")
     if not is_number(drop_rate) or not 0 <= drop_rate < 1:
-        raise ConfigError(f"drop_rate must be a number in [0, 1), got {drop_rate!r}")
+        raise ConfigError(f"drop_rate must be a number in [0, 1), got {short_repr(drop_rate)}")
 
 
 def _build_stem(stem_type, in_channels, preact, data_format):
@@ -213,7 +215,7 @@ def model_args(name):
         return {**_MODELS[target], **extra}
     if name not in _MODELS:
         known = list(_MODELS) + list(PADDLECLAS_ALIASES)
-        raise ConfigError(f"unknown model {name!r}{did_you_mean(name, known)} Available: {_choices(list_models())} "
+        raise ConfigError(f"unknown model {short_repr(name)}{did_you_mean(name, known)} Available: {_choices(list_models())} "
                           f"(and PaddleClas's names: paddle-resnet models)")
     return dict(_MODELS[name])
 
@@ -224,7 +226,7 @@ def check_build_args(name, num_classes=1000, **kwargs):
     args.update(kwargs)
     unknown = sorted(set(args) - set(inspect.signature(check_model_args).parameters))
     if unknown:
-        raise ConfigError(f"unknown model argument {unknown[0]!r}"
+        raise ConfigError(f"unknown model argument {short_repr(unknown[0])}"
                           f"{did_you_mean(unknown[0], inspect.signature(check_model_args).parameters)}")
     check_model_args(num_classes=num_classes, **args)
 
