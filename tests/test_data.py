@@ -1,4 +1,5 @@
 """Tests of paddle_resnet.data: transforms, datasets, loader, MNIST preparation, dataset split."""
+import contextlib
 import gzip
 import importlib.util
 import io
@@ -6,8 +7,12 @@ import json
 import logging
 import os
 import pickle
+import resource
+import signal
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -18,7 +23,8 @@ from paddle_resnet.data.datasets import (FileList, ImageFolder, SampleError, che
 from paddle_resnet.data.loader import SeededBatchSampler, build_dataloader, check_data_paths
 from paddle_resnet.data import transforms
 from paddle_resnet.data.prepare import find_mnist_pickle, prepare_mnist, split_image_folder
-from paddle_resnet.data.transforms import (Compose, CropImage, DecodeImage, ImageDecodeError, MixupOperator,
+from paddle_resnet.data.transforms import (Compose, CropImage, DecodeImage, ImageDecodeError, ImageTooLargeError,
+                                           MixupOperator,
                                            NormalizeImage, RandCropImage, RandFlipImage, ResizeImage, ToCHWImage,
                                            TransformError, build_batch_transform, build_transforms,
                                            describe_eval_preprocess, parse_scale)
@@ -842,3 +848,148 @@ def test_pixel_ops_after_normalize_or_chw_are_refused(ops, message):
     with pytest.raises(ConfigError) as err:
         build_transforms(ops, where="DataLoader.Train.dataset.transform_ops")
     assert str(err.value) == message
+
+
+# ---------------------------------------------------------------- hostile files (issue 20)
+
+@contextlib.contextmanager
+def time_limit(seconds=20):
+    """Fails a test that blocks (a FIFO opened for reading) instead of hanging the suite."""
+    def on_alarm(signum, frame):
+        raise AssertionError(f"blocked for more than {seconds} s")
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def address_space_limit(extra_bytes):
+    """This process may map at most ``extra_bytes`` more while inside (a big allocation is a MemoryError)."""
+    with open("/proc/self/statm") as f:
+        mapped = int(f.read().split()[0]) * resource.getpagesize()
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (mapped + extra_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def make_hostile_names(folder):
+    """A FIFO, /dev/zero behind a link and a symlink loop, each named like an image; -> their paths."""
+    os.makedirs(folder, exist_ok=True)
+    fifo, zero, loop = (os.path.join(folder, name) for name in ("fifo.png", "zero.png", "loop.png"))
+    os.mkfifo(fifo)
+    os.symlink("/dev/zero", zero)
+    os.symlink("loop.png", loop)
+    return fifo, zero, loop
+
+
+def test_fifo_dev_zero_and_symlink_loop_in_a_class_folder_are_left_out_at_scan(tmp_path, caplog):
+    write_image(str(tmp_path / "cat" / "good.png"), random_image(8, 8))
+    fifo, _, _ = make_hostile_names(str(tmp_path / "cat"))
+    with time_limit(), caplog.at_level(logging.WARNING, logger="paddle_resnet"):
+        dataset = ImageFolder(str(tmp_path), SMALL_OPS)
+        assert [os.path.basename(path) for path, _ in dataset.samples] == ["good.png"]
+        assert dataset[0][0].shape == (3, 8, 8)
+    assert (f"{tmp_path}: ignored 3 image names that are not regular files (FIFOs, devices, broken links or "
+            f"symlink loops), e.g. {fifo}") in caplog.text
+
+
+def test_fifo_and_dev_zero_in_a_list_are_skipped_unread_naming_the_file(tmp_path, caplog):
+    write_image(str(tmp_path / "good.png"), random_image(8, 8))
+    fifo, zero, _ = make_hostile_names(str(tmp_path))
+    (tmp_path / "list.txt").write_text("good.png 0\nfifo.png 1\nzero.png 1\ngood.png 1\n")
+    section = {"dataset": {"name": "FileList", "image_root": str(tmp_path), "transform_ops": SMALL_OPS,
+                           "cls_label_path": str(tmp_path / "list.txt")},
+               "sampler": {"batch_size": 2, "shuffle": False}, "loader": {"num_workers": 0}}
+    with time_limit(), caplog.at_level(logging.WARNING, logger="paddle_resnet"):
+        loader = build_dataloader(section, "Eval")
+        labels = [y.numpy().tolist() for _, y, _ in loader]
+    assert labels == [[0], [1]] and loader.skipped_total == 2
+    assert f"skipping unreadable image: image {fifo} is not a regular file" in caplog.text
+    assert f"skipping unreadable image: image {zero} is not a regular file" in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero"])
+def test_a_list_file_that_is_a_fifo_or_dev_zero_is_one_line(tmp_path, kind):
+    write_image(str(tmp_path / "good.png"), random_image(8, 8))
+    list_path = str(tmp_path / "list.txt")
+    os.mkfifo(list_path) if kind == "fifo" else os.symlink("/dev/zero", list_path)
+    with time_limit(), pytest.raises(InputError) as error:
+        FileList(str(tmp_path), list_path, SMALL_OPS)
+    assert str(error.value) == f"list file {list_path} is not a regular file"
+
+
+@pytest.mark.parametrize("line, message", [
+    ("a\x00b.png 0", "the line holds a NUL byte, which no path can: 'a\\x00b.png 0'"),
+    ("x" * 5000 + ".png 0", "5,006 characters, more than the 4096 a path and label may have"),
+], ids=["nul_byte", "over_long"])
+def test_a_list_line_with_a_nul_byte_or_over_long_is_one_line(tmp_path, line, message):
+    write_image(str(tmp_path / "good.png"), random_image(8, 8))
+    (tmp_path / "list.txt").write_text(f"good.png 0\n{line}\n")
+    with pytest.raises(InputError) as error:
+        FileList(str(tmp_path), str(tmp_path / "list.txt"), SMALL_OPS)
+    assert str(error.value) == f"{tmp_path / 'list.txt'}, line 2: {message}"
+
+
+def test_a_sliver_png_is_refused_before_resize_short_allocates(tmp_path, caplog):
+    path = str(tmp_path / "sliver.png")
+    Image.new("L", (1, 4_000_000)).save(path)
+    assert os.path.getsize(path) < 20_000
+    transform = build_transforms(EVAL_OPS[:1] + [{"ResizeImage": {"resize_short": 256}}] + EVAL_OPS[2:])
+    with address_space_limit(1 << 30), pytest.raises(ImageTooLargeError) as error:
+        transform(path)
+    assert str(error.value) == (f"{path}: ResizeImage: resizing 1x4000000 to short side 256 would give "
+                                f"256x1024000000 pixels, more than the 89,478,485 allowed")
+    (tmp_path / "list.txt").write_text("sliver.png 0\n")
+    dataset = FileList(str(tmp_path), str(tmp_path / "list.txt"), transform)
+    with caplog.at_level(logging.WARNING, logger="paddle_resnet"):
+        assert dataset[0] is None
+    assert f"skipping unreadable image: {error.value}" in caplog.text
+
+
+def png_declaring(width, height):
+    """An 8x8 PNG whose header declares width x height (checksum fixed): a decompression bomb's shape."""
+    png = encode(random_image(8, 8))
+    ihdr = b"IHDR" + struct.pack(">II", width, height) + png[24:29]
+    return png[:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + png[33:]
+
+
+def test_a_png_declaring_too_many_pixels_is_refused_before_decoding(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png_declaring(100_000, 100_000))
+    with pytest.raises(ImageDecodeError) as error:
+        DecodeImage()(str(path))
+    assert "exceeds limit of" in str(error.value) and "\n" not in str(error.value)
+    path.write_bytes(png_declaring(10_000, 10_000))  # above PIL's warning, below its error: PIL would decode it
+    with address_space_limit(1 << 30):
+        with pytest.raises(ImageDecodeError) as error:
+            DecodeImage()(str(path))
+    assert str(error.value) == (f"{path}: cannot decode image: Image size (100000000 pixels) exceeds limit of "
+                                f"89478485 pixels, could be decompression bomb DOS attack.")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # a program that turned PIL's check off keeps ours
+    with pytest.raises(ImageTooLargeError) as error:
+        DecodeImage()(str(path))
+    assert str(error.value) == f"{path}: image of 10000x10000 pixels, more than the 89,478,485 allowed"
+
+
+def test_a_16_bit_tiff_with_float_strip_offsets_is_skipped_not_a_crash(tmp_path, caplog):
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((8, 8), 1000, np.uint16)).save(buffer, format="TIFF")
+    tiff = bytearray(buffer.getvalue())
+    ifd = struct.unpack_from("<I", tiff, 4)[0]
+    for entry in range(ifd + 2, ifd + 2 + 12 * struct.unpack_from("<H", tiff, ifd)[0], 12):
+        if struct.unpack_from("<H", tiff, entry)[0] == 273:  # StripOffsets, as FLOAT instead of LONG
+            struct.pack_into("<H", tiff, entry + 2, 11)
+    (tmp_path / "fuzzed.tif").write_bytes(bytes(tiff))
+    (tmp_path / "list.txt").write_text("fuzzed.tif 0\n")
+    dataset = FileList(str(tmp_path), str(tmp_path / "list.txt"), SMALL_OPS)
+    with caplog.at_level(logging.WARNING, logger="paddle_resnet"):
+        assert dataset[0] is None
+    assert (f"skipping unreadable image: {tmp_path / 'fuzzed.tif'}: cannot decode image: 'float' object cannot be "
+            f"interpreted as an integer") in caplog.text

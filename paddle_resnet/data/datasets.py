@@ -12,6 +12,7 @@ exception inside a Paddle 3.3 worker can hang the loader.
 Augmentation of sample ``i`` draws from ``np.random.default_rng([seed, epoch, i])``: it is the same
 whichever worker loads it and in whatever order, and changes with ``set_epoch``.
 """
+import io
 import json
 import logging
 import numbers
@@ -22,7 +23,8 @@ from typing import NamedTuple
 import numpy as np
 import paddle
 
-from ..errors import ConfigError, InputError, MissingFileError, UserError
+from ..errors import ConfigError, InputError, MissingFileError, UserError, short_repr
+from ..fileio import read_regular_file
 from .transforms import Compose, DecodeImage, ImageDecodeError, build_transforms
 
 __all__ = ["ImageFolder", "FileList", "ImageNetDataset", "SampleError", "collate_valid_samples", "check_same_classes",
@@ -38,32 +40,55 @@ DEFAULT_TRANSFORM_OPS = ["DecodeImage", {"NormalizeImage": {"mean": [0, 0, 0], "
                          "ToCHWImage"]  # float32 CHW in [0, 1]
 _FILES_CHECKED_FOR_ROOT = 20
 _CLASSES_LISTED = 10  # a longer class list is reported by its first differences
+MAX_LIST_BYTES = 1 << 30  # ImageNet's train list is ~40 MB
+MAX_LIST_LINE = 4096  # characters: a longer path cannot be opened (PATH_MAX)
+MAX_CLASS_INDICES_BYTES = 64 << 20
 
 
 def is_image_file(name):
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def _kind(entry):
+    """'dir', 'file' (a regular file, links followed) or 'other': a FIFO, a device such as /dev/zero behind a
+    link, a broken link or a symlink loop. Nothing is opened."""
+    try:
+        return "dir" if entry.is_dir() else "file" if entry.is_file() else "other"
+    except OSError:  # ELOOP
+        return "other"
+
+
 def scan_class_folders(root):
-    """-> (sorted class folder names, {class: sorted image file names}, number of non-image files skipped)."""
-    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("."))
-    files, n_non_image = {}, 0
+    """-> (sorted class folder names, {class: sorted image file names}, number of non-image files skipped).
+    Entries that are not regular files are left out, with a warning giving their count and the first one."""
+    classes = sorted(entry.name for entry in os.scandir(root) if _kind(entry) == "dir" and not entry.name.startswith("."))
+    files, n_non_image, others = {}, 0, []
     for name in classes:
-        entries = [entry.name for entry in os.scandir(os.path.join(root, name)) if entry.is_file()]
+        entries = []
+        for entry in os.scandir(os.path.join(root, name)):
+            kind = _kind(entry)
+            if kind == "file":
+                entries.append(entry.name)
+            elif kind == "other" and is_image_file(entry.name):
+                others.append(entry.path)
         files[name] = sorted(entry for entry in entries if is_image_file(entry))
         n_non_image += len(entries) - len(files[name])
+    if others:
+        logger.warning("%s: ignored %d image names that are not regular files (FIFOs, devices, broken links or "
+                       "symlink loops), e.g. %s", os.fspath(root), len(others), sorted(others)[0])
     return classes, files, n_non_image
 
 
 def read_class_indices(path):
     """``{"0": "daisy", "1": "dandelion", ...}`` -> ``["daisy", "dandelion", ...]``."""
+    if not os.path.exists(path):
+        raise MissingFileError(f"class indices file {os.fspath(path)!r} does not exist")
     try:
-        with open(path, encoding="utf-8") as f:
-            mapping = json.load(f)
-    except FileNotFoundError:
-        raise MissingFileError(f"class indices file {os.fspath(path)!r} does not exist") from None
-    except ValueError as error:  # not JSON, or not UTF-8
-        raise InputError(f"{path}: not a JSON file ({error})") from None
+        mapping = json.loads(read_regular_file(path, MAX_CLASS_INDICES_BYTES, "class indices file"))
+    except (ValueError, RecursionError) as error:  # not JSON, not UTF-8, or nested deeper than Python recurses
+        if isinstance(error, InputError):
+            raise
+        raise InputError(f"{path}: not a JSON file ({str(error)[:200]})") from None
     if not isinstance(mapping, dict) or set(mapping) != {str(i) for i in range(len(mapping))}:
         raise InputError(f"{path}: expected {{\"0\": name, \"1\": name, ...}} with indices 0..N-1")
     return [str(mapping[str(i)]) for i in range(len(mapping))]
@@ -203,17 +228,18 @@ class ImageFolder(_ImageDataset):
 
 
 def _read_lines(path):
+    """The lines of a list file, read bounded: a FIFO, a device or a file over MAX_LIST_BYTES is an InputError."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return list(f)
+        text = read_regular_file(path, MAX_LIST_BYTES, "list file").decode("utf-8")
     except UnicodeDecodeError as error:
         raise InputError(f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start})") from None
+    return list(io.StringIO(text, newline=None))  # the lines open() gives: \n, \r\n or \r
 
 
 def read_file_list(path, class_num=None, delimiter=None):
     """PaddleClas ``relative/path label`` lines -> [(relative path, label)]; blank lines are ignored.
     ``delimiter`` splits the two fields (None: any whitespace)."""
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise MissingFileError(f"FileList: cls_label_path {os.fspath(path)!r} does not exist")
     if delimiter is not None and (not isinstance(delimiter, str) or not delimiter):
         raise ConfigError(f"delimiter must be a non-empty string (or null for any whitespace), got {delimiter!r}")
@@ -223,13 +249,18 @@ def read_file_list(path, class_num=None, delimiter=None):
         if not line:
             continue
         where = f"{path}, line {line_number}"
+        if len(line) > MAX_LIST_LINE:
+            raise InputError(f"{where}: {len(line):,} characters, more than the {MAX_LIST_LINE} a path and label "
+                             f"may have")
+        if "\0" in line:
+            raise InputError(f"{where}: the line holds a NUL byte, which no path can: {short_repr(line)}")
         fields = line.split(delimiter)
         if len(fields) != 2:
-            raise InputError(f"{where}: expected 'relative/path label', got {line!r}")
+            raise InputError(f"{where}: expected 'relative/path label', got {short_repr(line)}")
         try:
             label = int(fields[1])
         except ValueError:
-            raise InputError(f"{where}: label {fields[1]!r} is not an integer") from None
+            raise InputError(f"{where}: label {short_repr(fields[1])} is not an integer") from None
         if label < 0 or (class_num is not None and label >= class_num):
             bound = class_num if class_num is not None else "class_num"
             raise InputError(f"{where}: label {label} is outside [0, {bound})")
