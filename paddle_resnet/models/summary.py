@@ -5,10 +5,12 @@ import io
 import paddle
 
 from .flops import count_flops
-from ..errors import check_choice
+from ..errors import InputError, check_choice, is_int, short_repr
+from ..weights.loader import check_num_classes
 from .resnet import DEPTHS, build_model
 
 VARIANT_SUFFIX = {"v1": "", "vd": "_vd", "v2": "_v2"}
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 1, 2048
 
 
 def model_name(depth, variant="v1"):
@@ -18,7 +20,18 @@ def model_name(depth, variant="v1"):
     return f"resnet{depth}{VARIANT_SUFFIX[variant]}"
 
 
+def check_input_size(input_size):
+    """``input_size`` if a summary can run at it: every model takes 1 px and up (its convolutions pad), and
+    the activations grow with the square of the size (resnet50 peaks at 0.8 GB at 1024 px)."""
+    if not (is_int(input_size) and MIN_INPUT_SIZE <= input_size <= MAX_INPUT_SIZE):
+        raise InputError(f"input size must be an integer from {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} pixels, "
+                         f"got {short_repr(input_size)}")
+    return input_size
+
+
 def summarize(name, input_size=224, num_classes=1000, **model_kwargs):
+    check_input_size(input_size)
+    check_num_classes(num_classes)
     model = build_model(name, num_classes=num_classes, **model_kwargs)
     in_channels = model_kwargs.get("in_channels", 3)
     model.eval()
@@ -59,6 +72,7 @@ def reference_of(name):
 
 def model_table(names, input_size=224):
     """Markdown rows: name, trainable parameters, GFLOPs at ``input_size``, reference."""
+    check_input_size(input_size)
     rows = ["| model | params | GFLOPs @224 | matches |", "| --- | ---: | ---: | --- |"]
     for name in names:
         model = build_model(name)
