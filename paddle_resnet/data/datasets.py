@@ -61,7 +61,8 @@ def _kind(entry):
 def scan_class_folders(root):
     """-> (sorted class folder names, {class: sorted image file names}, number of non-image files skipped).
     Entries that are not regular files are left out, with a warning giving their count and the first one."""
-    classes = sorted(entry.name for entry in os.scandir(root) if _kind(entry) == "dir" and not entry.name.startswith("."))
+    classes = sorted(entry.name for entry in os.scandir(root)
+                     if _kind(entry) == "dir" and not entry.name.startswith("."))
     files, n_non_image, others = {}, 0, []
     for name in classes:
         entries = []
