@@ -27,7 +27,12 @@ class MissingFileError(UserError, FileNotFoundError):
 
 
 class OutputError(UserError, OSError):
-    """A file or folder that cannot be written: read-only, full, over the file-size limit, or in use."""
+    """A file or folder that cannot be written: read-only, full, over the file-size limit, or in use.
+    ``reason`` is the system's word for it ("File too large"), for callers that rephrase the message."""
+
+    def __init__(self, message, reason=None):
+        super().__init__(message)
+        self.reason = reason
 
 
 class UnsafeFileError(UserError, pickle.UnpicklingError):

@@ -102,7 +102,8 @@ def reported_as_output_error(path, rename=lambda filename: filename):
         if isinstance(error, UserError) or error.errno not in _OUTPUT_ERRNOS:
             raise
         filename = rename(os.fsdecode(error.filename)) if error.filename else path
-        raise OutputError(f"cannot write {short_repr(filename, 300)[1:-1]}: {error.strerror}") from None
+        raise OutputError(f"cannot write {short_repr(filename, 300)[1:-1]}: {error.strerror}",
+                          reason=error.strerror) from None
 
 
 def _make_folder(folder):

@@ -16,7 +16,7 @@ from paddle_resnet.config import ConfigError, apply_override, load_config, valid
 from paddle_resnet.engine import Engine, TrainingDiverged
 from paddle_resnet.engine.device import DeviceUnavailable
 from paddle_resnet.engine import Trainer
-from paddle_resnet.errors import InputError
+from paddle_resnet.errors import InputError, OutputError
 
 
 @pytest.fixture(scope="module")
@@ -423,7 +423,7 @@ def test_a_refused_run_leaves_no_output_dir(folders, tmp_path):
 def test_an_output_dir_that_cannot_be_made_is_one_line(folders, tmp_path):
     (tmp_path / "file").write_text("not a folder")
     config = tiny_config(tmp_path, *folders, Global={"output_dir": str(tmp_path / "file" / "out")})
-    with pytest.raises(InputError) as err:
+    with pytest.raises(OutputError) as err:
         Engine(validate(config))
     assert str(err.value) == f"Global.output_dir '{tmp_path / 'file' / 'out'}' cannot be created: Not a directory"
 

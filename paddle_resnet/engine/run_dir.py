@@ -12,7 +12,7 @@ import socket
 import stat
 import time
 
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputError, short_repr
 from ..fileio import recover
 
 LOCK_FILE = ".lock"
@@ -105,7 +105,8 @@ def lock_output_dir(output_dir):
     try:
         os.makedirs(output_dir, exist_ok=True)
     except OSError as err:
-        raise InputError(f"Global.output_dir {output_dir!r} cannot be created: {err.strerror}") from None
+        raise OutputError(f"Global.output_dir {short_repr(output_dir, 300)} cannot be created: {err.strerror}",
+                          reason=err.strerror) from None
     key = os.path.realpath(output_dir)
     if key in _HELD:  # an earlier Engine of this process (e.g. a notebook re-running a cell)
         return

@@ -210,7 +210,7 @@ class Trainer:
         try:
             save_checkpoint(prefix, weights, state, self.run_info())
         except OSError as error:  # also fileio's OutputError("cannot write <file>: <reason>"): keep the reason
-            reason = error.strerror or str(error).rsplit(": ", 1)[-1]
+            reason = getattr(error, "reason", None) or error.strerror or str(error)
             raise OutputError(f"cannot save checkpoint {prefix}: {reason}; {self._last_good_text()}") from None
 
     def _last_good_text(self):
