@@ -498,7 +498,8 @@ def test_predict_tool_end_to_end(exports, images, tmp_path):
 def test_predict_tool_rejects_counts_below_one(tmp_path, option, value):
     result = run_predict_tool("--model-dir", tmp_path, "--input", tmp_path, option, value)
     assert result.returncode == 2
-    expected = f"predict.py: error: argument {option}: must be an integer >= 1, got {value}"
+    bound = "from 1 to 64" if option == "--cpu-threads" else ">= 1"
+    expected = f"predict.py: error: argument {option}: must be an integer {bound}, got {value}"
     assert result.stderr.splitlines()[-1] == expected
 
 
