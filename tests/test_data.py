@@ -993,3 +993,17 @@ def test_a_16_bit_tiff_with_float_strip_offsets_is_skipped_not_a_crash(tmp_path,
         assert dataset[0] is None
     assert (f"skipping unreadable image: {tmp_path / 'fuzzed.tif'}: cannot decode image: 'float' object cannot be "
             f"interpreted as an integer") in caplog.text
+
+
+def test_an_image_path_with_a_nul_byte_is_a_skip_reason_not_a_value_error():
+    with pytest.raises(ImageDecodeError) as error:
+        DecodeImage()("a\0b.png")
+    assert str(error.value) == "image 'a\\x00b.png': the path holds a NUL byte"
+
+
+def test_a_class_indices_file_that_is_a_fifo_is_one_line(tmp_path):
+    write_image(str(tmp_path / "cat" / "good.png"), random_image(8, 8))
+    os.mkfifo(tmp_path / "class_indices.json")
+    with time_limit(), pytest.raises(InputError) as error:
+        ImageFolder(str(tmp_path), SMALL_OPS)
+    assert str(error.value) == f"class indices file {tmp_path / 'class_indices.json'} is not a regular file"
