@@ -269,6 +269,14 @@ def test_crafted_state_values_are_one_line_naming_the_key(saved_state, key, valu
     assert str(err.value) == f"x.pdstates: not a valid training state: {message}"
 
 
+def test_a_state_with_non_finite_weights_is_not_resumed_from(saved_state):
+    name = next(iter(saved_state["model"]))
+    weights = dict(saved_state["model"], **{name: saved_state["model"][name] * float("nan")})
+    with pytest.raises(InputError) as err:
+        check_training_state(dict(saved_state, model=weights), "x.pdstates")
+    assert str(err.value) == f"x.pdstates: model holds non-finite values in 1 tensors ({name}); refusing to resume from it"
+
+
 @pytest.mark.slow
 def test_resume_from_crafted_values_is_one_line(folders, trained, tmp_path):
     latest, state = trained

@@ -194,6 +194,11 @@ def check_training_state(state, path):
             refuse(f"lr.{key}", "a number", value)
     if not (is_int(state["lr"].get("last_epoch", 0)) and -1 <= state["lr"].get("last_epoch", 0) <= MAX_STEP):
         refuse("lr.last_epoch", f"an integer from -1 to {MAX_STEP}", state["lr"]["last_epoch"])
+    for key in ("model", "ema"):
+        bad = nonfinite_tensors(state.get(key) or {})
+        if bad:
+            raise InputError(f"{path}: {key} holds non-finite values in {len(bad)} tensors "
+                             f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); refusing to resume from it")
     _rng_objects(state["rng"], path)
 
 

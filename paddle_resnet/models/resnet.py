@@ -10,7 +10,7 @@ import re
 import paddle
 import paddle.nn as nn
 
-from ..errors import ConfigError, check_choice, did_you_mean, is_int, is_number, short_repr
+from ..errors import ConfigError, InputError, check_choice, did_you_mean, is_int, is_number, short_repr
 from .aliases import PADDLECLAS_ALIASES, resolve_alias
 from .blocks import BLOCKS, conv, make_shortcut
 
@@ -29,6 +29,14 @@ MAX_CLASSES = 100_000  # a 2048 x 100,000 classifier is 0.8 GB; more is a mistak
 
 def _choices(values):
     return ", ".join(str(v) for v in values)
+
+
+def check_num_classes(num_classes, what="num_classes"):
+    """``num_classes`` if it is an integer from 0 (no classifier head) to MAX_CLASSES; InputError otherwise."""
+    if not (is_int(num_classes) and 0 <= num_classes <= MAX_CLASSES):
+        raise InputError(f"{what} must be an integer from 0 (no classifier head) to {MAX_CLASSES:,}, "
+                         f"got {short_repr(num_classes)}")
+    return num_classes
 
 
 def check_model_args(depth=50, num_classes=1000, *, stem_type="classic", avg_down=False, preact=False, groups=1,

@@ -6,7 +6,7 @@ import paddle
 
 from .flops import count_flops
 from ..errors import InputError, check_choice, is_int, short_repr
-from ..weights.loader import check_num_classes
+from .resnet import check_num_classes
 from .resnet import DEPTHS, build_model
 
 VARIANT_SUFFIX = {"v1": "", "vd": "_vd", "v2": "_v2"}

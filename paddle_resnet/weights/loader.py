@@ -7,21 +7,13 @@ import numpy as np
 
 from ..errors import InputError, check_choice, is_int, short_repr
 from ..fileio import save_atomically
+from ..models.resnet import check_num_classes
 from .files import read_state_dict
 from .keymaps import HEAD_KEYS, paddleclas_layout_problem, to_our_names, to_paddleclas_names, with_identity_projection
 
 logger = logging.getLogger("paddle_resnet")
 MAX_LISTED = 20  # names listed per kind of problem before "... and N more"
 MAX_NONFINITE_LISTED = 3
-MAX_CLASSES = 100_000  # ImageNet-21k has 21,841; a 2048 x 100,000 float32 head is 0.8 GB
-
-
-def check_num_classes(num_classes, what="num_classes"):
-    """``num_classes`` if it is an integer from 0 (no classifier head) to MAX_CLASSES; InputError otherwise."""
-    if not (is_int(num_classes) and 0 <= num_classes <= MAX_CLASSES):
-        raise InputError(f"{what} must be an integer from 0 (no classifier head) to {MAX_CLASSES:,}, "
-                         f"got {short_repr(num_classes)}")
-    return num_classes
 
 
 @dataclass(frozen=True)
