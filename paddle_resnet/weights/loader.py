@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError, check_choice, is_int, short_repr
+from ..errors import InputError, check_choice
 from ..fileio import save_atomically
 from ..models.resnet import check_num_classes
 from .files import read_state_dict
