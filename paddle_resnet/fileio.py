@@ -64,7 +64,8 @@ def read_regular_file(path, max_bytes, what="file"):
             raise InputError(f"{what} {path} has {info.st_size:,} bytes, more than the {max_bytes:,} allowed")
         chunks, left = [], max_bytes + 1
         while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
+            # the whole file in one read where it can (b"".join of one chunk is that chunk: no second copy)
+            chunk = os.read(fd, min(left, max(info.st_size + 1, 1 << 20), 1 << 30))
             if not chunk:
                 break
             chunks.append(chunk)
