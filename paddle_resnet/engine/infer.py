@@ -15,7 +15,7 @@ import paddle.nn.functional as F
 
 from ..data.datasets import is_image_file
 from ..data.transforms import ImageDecodeError, build_transforms
-from ..errors import ConfigError, InputError, MissingFileError
+from ..errors import ConfigError, InputError, MissingFileError, short_repr
 
 logger = logging.getLogger("paddle_resnet")
 
@@ -50,7 +50,7 @@ def read_class_id_map(path, class_num, delimiter=None):
         try:
             index = int(class_id)
         except ValueError:
-            raise InputError(f"{where}: expected '<class id>{separator}<name>', got {line!r}") from None
+            raise InputError(f"{where}: expected '<class id>{separator}<name>', got {short_repr(line)}") from None
         if not 0 <= index < class_num:
             raise InputError(f"{where}: class id {index} is outside [0, {class_num}) (Arch.class_num)")
         if index in names:
