@@ -45,35 +45,50 @@ _OUTPUT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ED
                   errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EMLINK}
 
 
-def read_regular_file(path, max_bytes, what="file"):
-    """The bytes of ``path`` if it is a regular file of at most ``max_bytes``; raises ``InputError`` (one
-    line naming the path) for anything else: a FIFO or device (opened non-blocking, so a FIFO with no writer
-    never blocks; ``/dev/zero`` behind a symlink is refused before any read), a folder, or a larger file.
-    A file that grows while it is read is still cut at ``max_bytes + 1`` and refused."""
+def open_regular_file(path, what=None):
+    """``path`` opened for binary reading if it is a regular file (its links followed); ``InputError`` naming it
+    otherwise: a FIFO (opened non-blocking, so one with no writer never blocks), a device (``/dev/zero``), a
+    folder. A missing file is ``MissingFileError`` (a ``FileNotFoundError``). ``what`` ("image") prefixes the
+    path in messages."""
+    name = f"{what} {path}" if what else f"{path}"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise MissingFileError(f"{what} {path} does not exist") from None
+        raise MissingFileError(f"{name} does not exist") from None
     except OSError as error:
-        raise InputError(f"cannot open {what} {path}: {error.strerror or error}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(f"{what} {path} is not a regular file")
-        if info.st_size > max_bytes:
-            raise InputError(f"{what} {path} has {info.st_size:,} bytes, more than the {max_bytes:,} allowed")
-        chunks, left = [], max_bytes + 1
-        while left > 0:
-            # the whole file in one read where it can (b"".join of one chunk is that chunk: no second copy)
-            chunk = os.read(fd, min(left, max(info.st_size + 1, 1 << 20), 1 << 30))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-    except OSError as error:
-        raise InputError(f"cannot read {what} {path}: {error.strerror or error}") from None
-    finally:
+        raise InputError(f"cannot open {name}: {error.strerror or error}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
+        raise InputError(f"{name} is not a regular file ({_file_kind(mode)})")
+    return os.fdopen(fd, "rb")
+
+
+def _file_kind(mode):
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+             (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+    return next((name for is_kind, name in kinds if is_kind(mode)), "not a file")
+
+
+def read_regular_file(path, max_bytes, what="file"):
+    """The bytes of ``path`` if it is a regular file (:func:`open_regular_file`) of at most ``max_bytes``;
+    ``InputError`` naming it otherwise. A file that grows while it is read is cut at ``max_bytes + 1`` and
+    refused."""
+    with open_regular_file(path, what) as f:
+        try:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_bytes:
+                raise InputError(f"{what} {path} has {size:,} bytes, more than the {max_bytes:,} allowed")
+            chunks, left = [], max_bytes + 1
+            while left > 0:
+                # the whole file in one read where it can (b"".join of one chunk is that chunk: no second copy)
+                chunk = os.read(f.fileno(), min(left, max(size + 1, 1 << 20), 1 << 30))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+        except OSError as error:
+            raise InputError(f"cannot read {what} {path}: {error.strerror or error}") from None
     data = b"".join(chunks)
     if len(data) > max_bytes:
         raise InputError(f"{what} {path} has more than the {max_bytes:,} bytes allowed")

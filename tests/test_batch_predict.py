@@ -558,10 +558,10 @@ def test_fifos_devices_and_symlink_loops_are_skipped_with_a_reason_never_read(pr
     alarm(0)
     errors = {os.path.basename(r["path"]): r["error"] for r in read_records(output)}
     assert errors == {
-        "a_fifo.png": f"{directory / 'a_fifo.png'}: not a regular file (a FIFO)",
+        "a_fifo.png": f"image {directory / 'a_fifo.png'} is not a regular file (a FIFO)",
         "b_good.png": None,
-        "c_zero.png": f"{directory / 'c_zero.png'}: not a regular file (a device)",
-        "d_loop.png": f"{directory / 'd_loop.png'}: Too many levels of symbolic links"}
+        "c_zero.png": f"image {directory / 'c_zero.png'} is not a regular file (a device)",
+        "d_loop.png": f"cannot open image {directory / 'd_loop.png'}: Too many levels of symbolic links"}
     assert (summary.predicted, summary.unreadable) == (1, 3)
 
 
@@ -571,15 +571,15 @@ def test_a_list_of_paths_naming_a_fifo_or_a_device_is_skipped_with_a_reason(pred
     alarm(60)
     predictions = predictor.predict([str(tmp_path / "fifo.png"), str(tmp_path / "zero.png")])
     alarm(0)
-    assert [p.error for p in predictions] == [f"{tmp_path / 'fifo.png'}: not a regular file (a FIFO)",
-                                              f"{tmp_path / 'zero.png'}: not a regular file (a device)"]
+    assert [p.error for p in predictions] == [f"image {tmp_path / 'fifo.png'} is not a regular file (a FIFO)",
+                                              f"image {tmp_path / 'zero.png'} is not a regular file (a device)"]
 
 
 def test_resume_refuses_an_output_that_is_a_fifo_without_blocking(folder, tmp_path, alarm):
     output = tmp_path / "preds.jsonl"
     os.mkfifo(output)
     alarm(60)
-    with pytest.raises(InputError, match=rf"^{output} is not a regular file$"):
+    with pytest.raises(InputError, match=rf"^{output} is not a regular file \(a FIFO\)$"):
         FolderPrediction(InputFiles(folder[0]), output, resume=True)
 
 

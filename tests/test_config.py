@@ -288,7 +288,7 @@ def test_a_fifo_or_huge_file_named_as_config_is_refused_without_blocking(tmp_pat
     os.mkfifo(fifo)
     with pytest.raises(UserError) as err:
         load_config(str(fifo))  # a blocking open would wait here for a writer forever
-    assert str(err.value) == f"config file {fifo} is not a regular file"
+    assert str(err.value) == f"config file {fifo} is not a regular file (a FIFO)"
     big = tmp_path / "big.yaml"
     big.write_bytes(b"#" * ((1 << 20) + 1))
     with pytest.raises(UserError) as err:

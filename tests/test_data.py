@@ -922,7 +922,8 @@ def test_a_list_file_that_is_a_fifo_or_dev_zero_is_one_line(tmp_path, kind):
     os.mkfifo(list_path) if kind == "fifo" else os.symlink("/dev/zero", list_path)
     with time_limit(), pytest.raises(InputError) as error:
         FileList(str(tmp_path), list_path, SMALL_OPS)
-    assert str(error.value) == f"list file {list_path} is not a regular file"
+    kind_shown = "a FIFO" if kind == "fifo" else "a device"
+    assert str(error.value) == f"list file {list_path} is not a regular file ({kind_shown})"
 
 
 @pytest.mark.parametrize("line, message", [
@@ -1006,4 +1007,4 @@ def test_a_class_indices_file_that_is_a_fifo_is_one_line(tmp_path):
     os.mkfifo(tmp_path / "class_indices.json")
     with time_limit(), pytest.raises(InputError) as error:
         ImageFolder(str(tmp_path), SMALL_OPS)
-    assert str(error.value) == f"class indices file {tmp_path / 'class_indices.json'} is not a regular file"
+    assert str(error.value) == f"class indices file {tmp_path / 'class_indices.json'} is not a regular file (a FIFO)"

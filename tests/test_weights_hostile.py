@@ -56,7 +56,7 @@ def test_a_fifo_named_as_weights_is_refused_without_blocking(tmp_path):
     if reader.is_alive():  # blocked in open(): give it a writer so that the thread ends
         os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
         pytest.fail("reading a FIFO blocked")
-    assert outcome == [f"weights file {path} is not a regular file"]
+    assert outcome == [f"weights file {path} is not a regular file (a FIFO)"]
 
 
 def _error_of(function, *args):

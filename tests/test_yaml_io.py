@@ -64,5 +64,5 @@ def test_a_valid_label_list_still_loads(tmp_path):
 
 def test_inference_yml_linked_to_a_device_is_refused_not_read(tmp_path):
     (tmp_path / "inference.yml").symlink_to("/dev/zero")
-    assert load_error(tmp_path) == (f"inference.yml {tmp_path / 'inference.yml'} is not a regular file. "
+    assert load_error(tmp_path) == (f"inference.yml {tmp_path / 'inference.yml'} is not a regular file (a device). "
                                     f"Export the model again: {export_command(tmp_path)}")

@@ -53,8 +53,8 @@ from ..cpu import available_cores, cores_per_process
 from ..data.datasets import is_image_file
 from ..engine.run_dir import acquire_lock, lock_is_held
 from ..errors import InputError, OutputError, short_repr
-from ..fileio import write_atomically
-from .predictor import Prediction, _skip_reason, open_regular_file, path_bytes, printable
+from ..fileio import open_regular_file, write_atomically
+from .predictor import Prediction, _skip_reason, path_bytes, printable
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ import json
 import logging
 import numbers
 import os
-import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -15,6 +14,7 @@ from PIL import Image
 
 from ..data.transforms import build_transforms
 from ..errors import ConfigError, InputError, UserError
+from ..fileio import open_regular_file
 from .backends import RuntimeOptions, create_backend
 from .input_size import size_completing_ops
 from .model_dir import CONFIG_FILE, export_command, load_label_names, locate_model_files
@@ -102,30 +102,6 @@ def _softmax(logits):
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def check_regular_file(path):
-    """InputError unless ``path`` (its symlinks followed) is a regular file: a FIFO would block the read, a
-    device (``/dev/zero``) never ends. Checked without opening it."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as error:  # missing, a symlink loop, a name too long
-        raise InputError(f"{path}: {error.strerror}") from None
-    if not stat.S_ISREG(mode):
-        kind = next((name for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
-                                             (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"),
-                                             (stat.S_ISDIR, "a folder")) if test(mode)), "special")
-        raise InputError(f"{path}: not a regular file ({kind})")
-
-
-def open_regular_file(path):
-    """``path`` opened for reading in binary if it is a regular file (opened non-blocking: a FIFO never blocks);
-    else InputError."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise InputError(f"{path} is not a regular file")
-    return os.fdopen(fd, "rb")
-
-
 class InputTransform:
     """An image -> the model's input array: the export's preprocessing, then a check of the shape it gave (a
     model is never run on another size). Folder prediction's decoding workers run this same object."""
@@ -134,8 +110,6 @@ class InputTransform:
         self.transforms, self.image_shape = transforms, tuple(image_shape)
 
     def __call__(self, item):
-        if isinstance(item, (str, os.PathLike)):
-            check_regular_file(item)
         image = self.transforms(item)
         if tuple(image.shape) != self.image_shape:
             raise InputError(f"preprocessing gave {list(image.shape)}, not the model's input {list(self.image_shape)}")
