@@ -204,17 +204,17 @@ class Loader:
             yield images, labels, int(n_skipped[0])
 
     def _worker_batches(self):
-        batches = iter(self._dataloader)
-        while True:
-            try:
-                images, labels, n_skipped, error = next(batches)
-            except StopIteration:
-                return
-            except SystemError as died:  # Paddle's loader raises SystemError only when a worker is gone, in
-                # words that depend on which of its threads notices first (three seen, one only under load)
-                raise RuntimeError(f"a DataLoader worker process died ({str(died).splitlines()[0]}): killed for "
-                                   "lack of memory, or a crash in native code. Try fewer loader.num_workers, "
-                                   "loader.use_shared_memory: false, or num_workers: 0") from died
+        # Paddle's SIGCHLD handler raises SystemError in whatever Python line runs when a worker dies (seen:
+        # iter(), next(), n_skipped.numpy()), in words that depend on which of its threads notices first.
+        try:
+            yield from self._worker_batches_unguarded()
+        except SystemError as died:
+            raise RuntimeError(f"a DataLoader worker process died ({str(died).splitlines()[0]}): killed for "
+                               "lack of memory, or a crash in native code. Try fewer loader.num_workers, "
+                               "loader.use_shared_memory: false, or num_workers: 0") from died
+
+    def _worker_batches_unguarded(self):
+        for images, labels, n_skipped, error in self._dataloader:
             if error is not None:
                 raise SampleError.from_array(error.numpy()).exception()
             yield images, labels, int(n_skipped.numpy()[0])
