@@ -12,6 +12,7 @@ import signal
 import struct
 import subprocess
 import sys
+import warnings
 import zlib
 
 import numpy as np
@@ -275,6 +276,31 @@ def test_decode_applies_the_exif_orientation_for_training_and_deployment(tmp_pat
     assert deployed[0, :2, -2:].min() > 200 and deployed[1, :2, -2:].max() < 60 and deployed[1, :2, :2].min() > 200
 
 
+FORMATS = "JPEG, PNG, BMP, DIB, GIF, TIFF, WEBP, PPM, TGA, ICO"
+
+
+def test_postscript_named_png_is_refused_without_running_ghostscript(tmp_path, monkeypatch):
+    from PIL import EpsImagePlugin
+    ran = []
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *args, **kwargs: ran.append(args))
+    path = str(tmp_path / "photo.png")
+    Image.new("RGB", (8, 8)).save(path, format="EPS")
+    with Image.open(path) as eps:  # PIL alone would read it as EPS and rasterise it with gs
+        assert eps.format == "EPS"
+    with pytest.raises(ImageDecodeError) as error:
+        DecodeImage()(path)
+    assert str(error.value) == f"{path}: cannot decode image: not a file of the formats read ({FORMATS})"
+    assert ran == []
+
+
+def test_float_images_with_inf_and_huge_values_decode_without_warnings():
+    buffer = io.BytesIO()
+    Image.fromarray(np.array([[np.inf, -np.inf, np.nan, 3e38]], np.float32)).save(buffer, format="TIFF")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert DecodeImage(channels=1)(buffer.getvalue())[0, :, 0].tolist() == [255, 0, 0, 255]
+
+
 def test_decode_errors_name_the_file_and_never_a_bytesio(tmp_path, caplog):
     list_path, _ = make_list_with_bad_files(str(tmp_path))
     for name in ["truncated.jpg", "corrupt.png", "empty.png", "text.png"]:
@@ -285,11 +311,11 @@ def test_decode_errors_name_the_file_and_never_a_bytesio(tmp_path, caplog):
         assert message.startswith(f"{path}: ") and "BytesIO" not in message and "\n" not in message
         if name in ("text.png", "empty.png"):
             assert message == path + (": empty file" if name == "empty.png" else
-                                      ": cannot decode image: cannot identify image file")
+                                      ": cannot decode image: not a file of the formats read (" + FORMATS + ")")
     with open(os.path.join(str(tmp_path), "text.png"), "rb") as f:
         with pytest.raises(ImageDecodeError) as error:
             DecodeImage()(f.read())
-    assert str(error.value) == "cannot decode image: cannot identify image file"
+    assert str(error.value) == "cannot decode image: not a file of the formats read (" + FORMATS + ")"
     dataset = FileList(str(tmp_path), list_path, SMALL_OPS)
     with caplog.at_level(logging.WARNING, logger="paddle_resnet"):
         [dataset[i] for i in range(len(dataset))]

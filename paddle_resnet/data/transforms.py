@@ -28,7 +28,7 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ConfigError, InputError, check_choice, choice_error, is_int, is_number, short_repr
 from ..fileio import read_regular_file
@@ -160,7 +160,8 @@ def _to_uint8_by_value(pil_image):
     mode I read as the 16-bit values PIL stores there, float 0..1 -> 0..255; outside values are clipped."""
     values = np.asarray(pil_image)
     if pil_image.mode == "F":
-        return np.rint(np.clip(np.nan_to_num(values) * 255.0, 0, 255)).astype(np.uint8)
+        # Clip before scaling: 3e38 * 255 would overflow to inf (and warn on every such image).
+        return np.rint(np.clip(np.nan_to_num(values, posinf=1.0, neginf=0.0), 0.0, 1.0) * 255.0).astype(np.uint8)
     if values.dtype.kind == "u" and values.dtype.itemsize == 2:  # I;16 and I;16B: no wider copy
         return (values >> 8).astype(np.uint8)
     return (np.clip(values, 0, 65535) >> 8).astype(np.uint8)
@@ -188,12 +189,19 @@ def _check_pixels(width, height, what):
                                  f"{MAX_IMAGE_PIXELS:,} allowed")
 
 
+# The raster formats an image data set holds. Not EPS/PS/PDF: PIL hands those to Ghostscript, an external
+# program, whatever the file's name says.
+Image.init()  # registers every plugin, so the names below resolve (open() only pre-loads five)
+IMAGE_FORMATS = tuple(name for name in ("JPEG", "MPO", "PNG", "BMP", "DIB", "GIF", "TIFF", "WEBP", "PPM", "TGA", "ICO")
+                      if name in Image.OPEN)
+
+
 def _open_image(data):
     """``Image.open`` (the header only) of a file of at most ``MAX_IMAGE_PIXELS``, checked before any decoding."""
     # PIL only warns about an image above its threshold (ours) and decodes it: make the warning an error.
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        pil_image = Image.open(io.BytesIO(data))
+        pil_image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     if pil_image.width * pil_image.height > MAX_IMAGE_PIXELS:  # PIL's own threshold may have been raised
         pil_image.close()
         raise ImageTooLargeError(f"image of {pil_image.width}x{pil_image.height} pixels, more than the "
@@ -241,6 +249,9 @@ class DecodeImage:
                     return self._from_pil(pil_image)
             except ImageTooLargeError as error:
                 raise ImageTooLargeError(_named(path, str(error))) from None
+            except UnidentifiedImageError:
+                raise ImageDecodeError(_named(path, "cannot decode image: not a file of the formats read ("
+                                              + ", ".join(IMAGE_FORMATS) + ")")) from None
             except _PIL_DECODE_ERRORS as error:
                 reason = " ".join(_BYTESIO_REPR.sub("", str(error)).split()) or type(error).__name__
                 raise ImageDecodeError(_named(path, f"cannot decode image: {reason[:200]}")) from error
