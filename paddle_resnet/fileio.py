@@ -136,6 +136,7 @@ def write_atomically(path, write):
     tmp = os.path.join(folder, _hidden_temp_name(os.path.basename(path), TEMP_MARK))
     with reported_as_output_error(path, rename=lambda filename: path if filename == tmp else filename):
         _make_folder(folder)
+        check_replaceable(path)
         try:
             write(tmp)
             fsync_path(tmp)
@@ -146,6 +147,18 @@ def write_atomically(path, write):
             raise
         fsync_path(folder)
     return path
+
+
+def check_replaceable(path):
+    """A rename over a FIFO, a device or a socket would replace that node by a regular file (``--json
+    /dev/stdout`` would destroy the device): refuse those and folders. A link is replaced, not followed."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        reason = f"it is {_file_kind(mode)}, not a regular file"
+        raise OutputError(f"cannot write {short_repr(path, 300)[1:-1]}: {reason}", reason=reason)
 
 
 def save_atomically(obj, path):

@@ -2,6 +2,7 @@
 import json
 import logging
 import os
+import stat
 import shutil
 import subprocess
 import sys
@@ -518,6 +519,20 @@ def test_predict_tool_fails_when_no_input_could_be_read(exports, tmp_path):
     records = json.loads(out.read_text())
     assert [r["input"] for r in records] == unreadable and all(r["input"] in r["error"] for r in records)
     assert "BytesIO" not in result.stdout + result.stderr + out.read_text()
+
+
+@pytest.mark.slow
+def test_predict_json_never_replaces_a_fifo_or_a_folder(exports, images, tmp_path):
+    _, directory = exports("resnet18", softmax=True)
+    fifo, folder = tmp_path / "fifo.json", tmp_path / "folder.json"
+    os.mkfifo(fifo)
+    folder.mkdir()
+    for target, kind in [(fifo, "a FIFO"), (folder, "a folder")]:
+        result = run_predict_tool("--model-dir", directory, "--input", images[0], "--json", target)
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr.splitlines()[-1] == (f"predict.py: error: cannot write --json {target}: it is {kind}, "
+                                                  "not a regular file")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and os.listdir(folder) == []
 
 
 @pytest.mark.slow

@@ -310,3 +310,31 @@ def test_an_unwritable_folder_is_one_output_error_naming_it(tmp_path):
         write_atomically("/sys/a.txt", lambda tmp: open(tmp, "w").write("x"))  # root too may not write there
     assert str(error.value) == "cannot write /sys/a.txt: Permission denied"
     assert (tmp_path / "file").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "socket"])
+def test_a_write_never_replaces_a_fifo_a_folder_or_a_socket(tmp_path, kind):
+    import socket
+    target = tmp_path / "out.json"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "folder":
+        target.mkdir()
+    else:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(target))
+    before = os.lstat(target)
+    with pytest.raises(OutputError) as error:
+        write_atomically(target, lambda tmp: open(tmp, "w").close())
+    named = {"fifo": "a FIFO", "folder": "a folder", "socket": "a socket"}[kind]
+    assert str(error.value) == f"cannot write {target}: it is {named}, not a regular file"
+    assert error.value.reason == f"it is {named}, not a regular file"
+    assert os.lstat(target).st_ino == before.st_ino and os.listdir(tmp_path) == ["out.json"]
+
+
+def test_a_write_replaces_a_link_not_its_target(tmp_path):
+    (tmp_path / "target.txt").write_text("kept")
+    os.symlink(tmp_path / "target.txt", tmp_path / "out.txt")
+    write_atomically(tmp_path / "out.txt", lambda tmp: open(tmp, "w").write("new"))
+    assert (tmp_path / "target.txt").read_text() == "kept" and not os.path.islink(tmp_path / "out.txt")
+    assert (tmp_path / "out.txt").read_text() == "new"

@@ -175,12 +175,17 @@ def predict_to_stdout(args, inputs, prog=None):
     import paddle.distributed as dist
 
     from ..deploy.batch_predict import predict_stream
-    from ..errors import InputError
-    from ..fileio import write_atomically
+    from ..errors import InputError, OutputError
+    from ..fileio import check_replaceable, write_atomically
 
     if dist.get_world_size() > 1:
         raise InputError("under paddle.distributed.launch each process writes its share of the files to a file "
                          "of its own: add --output preds.jsonl")
+    if args.json:
+        try:  # before the work, not after it
+            check_replaceable(args.json)
+        except OutputError as err:
+            return fail(prog, f"cannot write --json {args.json}: {err.reason}")
     predictor = build_predictor(args)
     collected, count, skipped = [], 0, 0
     for predictions in predict_stream(predictor, inputs, top_k=args.top_k, batch_size=args.batch_size,
@@ -194,8 +199,8 @@ def predict_to_stdout(args, inputs, prog=None):
         text = json.dumps([p.to_dict() for p in collected], indent=2, allow_nan=False)
         try:
             write_atomically(args.json, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-        except OSError as err:  # the message would name the temporary file
-            return fail(prog, f"cannot write --json {args.json}: {err.strerror}")
+        except OutputError as err:
+            return fail(prog, f"cannot write --json {args.json}: {err.reason}")
     return report_unreadable(prog, count, skipped)
 
 
