@@ -175,6 +175,7 @@ def test_sigterm_saves_the_step_ends_the_workers_and_the_resume_matches_an_unint
         for pid in run_processes(config_path):  # a failed run must not leave them to the rest of the suite
             os.kill(pid, signal.SIGKILL)
     assert proc.returncode == PREEMPTED_EXIT_CODE == 143, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
     saved = re.search(rf"preempted by SIGTERM: saved {re.escape(str(run / 'latest'))} \(epoch 1, step (\d) of 6\); "
                       rf"resume with -o Global\.checkpoints={re.escape(str(run / 'latest'))}", log_text(run))
     assert saved and 2 <= int(saved.group(1)) < 6, log_text(run)[-2000:]
@@ -187,6 +188,28 @@ def test_sigterm_saves_the_step_ends_the_workers_and_the_resume_matches_an_unint
     a, b = load_weights(str(tmp_path / "full" / "latest.pdparams")), load_weights(str(run / "latest.pdparams"))
     assert a.keys() == b.keys()
     assert max(float(np.abs(a[k] - b[k]).max()) for k in a) <= 1e-5
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_the_step_like_sigterm_and_exits_130(folders, tmp_path):
+    config_path = worker_config(tmp_path, folders, "run", epochs=2)
+    run = tmp_path / "run"
+    # as from a terminal: SIGINT at its default, whatever the test runner's is (a background job ignores it)
+    proc = subprocess.Popen([sys.executable, "tools/train.py", "-c", config_path], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert wait_until(lambda: "epoch 1/2 step 2/6" in log_text(run) or proc.poll() is not None, 240)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=120)
+        workers_gone = wait_until(lambda: not run_processes(config_path), 5)
+    finally:
+        for pid in run_processes(config_path):
+            os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 130, err[-3000:]
+    assert re.search(r"preempted by SIGINT: saved .*latest \(epoch 1, step \d of 6\)", log_text(run))
+    assert workers_gone and not lock_is_held(str(run / LOCK_FILE))
+    assert "Traceback" not in err, err[-3000:]
 
 
 @pytest.mark.slow

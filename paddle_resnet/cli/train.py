@@ -3,8 +3,8 @@
 Many GPUs / machines:  python -m paddle.distributed.launch --gpus 0,1,2,3 tools/train.py -c ...
 
 Exit codes: 0 done; 1 a user error in one line (among them a diverged run, which saves nothing non-finite
-and names the last good checkpoint, and a checkpoint that cannot be written); 143 stopped by SIGTERM after
-saving latest at the step it reached (resume with -o Global.checkpoints=<output_dir>/latest).
+and names the last good checkpoint, and a checkpoint that cannot be written); 143 stopped by SIGTERM (130:
+Ctrl-C) after saving latest at the step it reached (resume with -o Global.checkpoints=<output_dir>/latest).
 """
 from .common import run_engine
 

@@ -214,10 +214,17 @@ class Loader:
                                "loader.use_shared_memory: false, or num_workers: 0") from died
 
     def _worker_batches_unguarded(self):
-        for images, labels, n_skipped, error in self._dataloader:
-            if error is not None:
-                raise SampleError.from_array(error.numpy()).exception()
-            yield images, labels, int(n_skipped.numpy()[0])
+        batches = iter(self._dataloader)
+        try:
+            for images, labels, n_skipped, error in batches:
+                if error is not None:
+                    raise SampleError.from_array(error.numpy()).exception()
+                yield images, labels, int(n_skipped.numpy()[0])
+        finally:
+            # An epoch left early (a stop signal, an error): end the workers now, as Paddle's iterator does when
+            # it is collected. Paddle keeps a reference until exit, where multiprocessing would terminate them
+            # and Paddle's SIGCHLD handler then print a "DataLoader process killed" traceback.
+            batches._try_shutdown_all()
 
 
 def build_dataset(dataset_config, mode="Train", *, seed=0, class_num=None):

@@ -3,8 +3,9 @@
 Exits that a run may end with besides success: a ``UserError`` (exit code 1 from the tools), among them
 ``TrainingDiverged`` (a NaN/inf loss or weights: nothing non-finite is ever saved, the message names the
 last good checkpoint) and an ``OutputError`` for a checkpoint that cannot be written; and ``Preempted``
-(exit code 143, 128 + SIGTERM, what schedulers expect) when SIGTERM asks the run to stop: it stops at the
-next step boundary, saves ``latest`` there (a resume continues from that exact step) and ends its workers.
+(exit code 143, 128 + SIGTERM, what schedulers expect; 130 for Ctrl-C) when SIGTERM or SIGINT asks the run to
+stop: it stops at the next step boundary, saves ``latest`` there (a resume continues from that exact step) and
+ends its workers. A second Ctrl-C stops at once (KeyboardInterrupt), as usual.
 """
 import contextlib
 import math
@@ -44,10 +45,11 @@ class TrainingDiverged(UserError, RuntimeError):
 
 class Preempted(SystemExit):
     """A stop signal ended the run at a step boundary, after ``latest`` was saved there. A SystemExit (code
-    143), so that it passes ``except Exception`` and the tools exit with the code schedulers expect."""
+    128 + the signal: 143 for SIGTERM, 130 for SIGINT), so that it passes ``except Exception`` and the tools
+    exit with the code schedulers and shells expect."""
 
-    def __init__(self, message):
-        super().__init__(PREEMPTED_EXIT_CODE)
+    def __init__(self, message, code=PREEMPTED_EXIT_CODE):
+        super().__init__(code)
         self.message = message
 
 
@@ -289,7 +291,7 @@ class Trainer:
             write_atomically(os.path.join(self.engine.output_dir, "config.yaml"),
                              lambda tmp: dump_config(self.config, tmp))
             self._log_config()
-        with self._stop_on_sigterm():
+        with self._stop_on_signals():
             for epoch in range(self.start_epoch, g["epochs"]):
                 self.end_epoch(epoch, self.train_epoch(epoch))
                 if epoch + 1 < g["epochs"] and self._stop_requested():
@@ -301,19 +303,25 @@ class Trainer:
                 "output_dir": self.engine.output_dir}
 
     @contextlib.contextmanager
-    def _stop_on_sigterm(self):
-        """SIGTERM sets ``stop_signal`` (a second one during the save changes nothing); the loop stops at the
-        next step boundary. Only the main thread can take signals: elsewhere SIGTERM keeps its default."""
+    def _stop_on_signals(self):
+        """SIGTERM, and SIGINT unless it is ignored (a background job's), set ``stop_signal``; the loop stops at
+        the next step boundary. A second SIGTERM changes nothing; a second SIGINT is Python's KeyboardInterrupt
+        (stop now). Only the main thread can take signals: elsewhere they keep their default."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
         def request_stop(signum, _frame):
             self.stop_signal = signal.Signals(signum).name
-        previous = signal.signal(signal.SIGTERM, request_stop)
+            if signum == signal.SIGINT:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+        signums = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler
+                                      else [])
+        previous = {signum: signal.signal(signum, request_stop) for signum in signums}
         try:
             yield
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def _stop_requested(self):
         """Whether any rank got a stop signal: all ranks agree (one all-reduce of a flag per step under
@@ -333,7 +341,7 @@ class Trainer:
                    f"-o Global.checkpoints={prefix}")
         if self.is_main:
             LOGGER.warning(message)
-        raise Preempted(message)
+        raise Preempted(message, 128 + signal.Signals[self.stop_signal])
 
     def _log_config(self):
         """The saved config's path and the overrides; the whole config goes to train.log only (debug)."""
