@@ -206,6 +206,7 @@ def commit_unit(folder, unit, write, remove=()):
     with reported_as_output_error(os.path.join(folder, unit + ".*"), rename=final_name):
         _make_folder(folder)
         _warn_refused(folder, _finish_commit(folder, unit))  # an earlier commit of this unit, interrupted
+        _remove_dead_stagings(folder, unit)
         os.mkdir(staging)
         try:
             write(staging)
@@ -225,6 +226,28 @@ def commit_unit(folder, unit, write, remove=()):
         fsync_path(folder)
         _finish_commit(folder, unit)
     return [os.path.join(folder, name) for name in names]
+
+
+def _remove_dead_stagings(folder, unit):
+    """Removes the staging folders of ``unit`` that a killed writer left (its pid, in the name, is gone); a
+    live writer's (another export into the same folder) is left alone. Only real folders, never a link."""
+    pattern = re.compile(re.escape(f".{unit}{STAGING_MARK}") + r"(\d+)-[0-9a-f]{8}")
+    for entry in os.scandir(folder):
+        match = pattern.fullmatch(entry.name)
+        if match and entry.is_dir(follow_symlinks=False) and not _process_alive(int(match.group(1))):
+            shutil.rmtree(entry.path)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    except OverflowError:
+        return False
+    return True
 
 
 def _check_owned(unit, names):

@@ -50,3 +50,28 @@ def test_export_into_a_handed_over_folder_touches_nothing_outside_it(tmp_path):
     # the export finishes only its own unit; the other one is left as it was
     assert sorted(os.listdir(save_dir)) == [".evil.commit", "inference.json", "inference.pdiparams", "inference.yml"]
     assert (save_dir / ".evil.commit" / ".remove").is_file()
+
+
+@pytest.mark.slow
+def test_sigterm_during_an_export_leaves_no_staging_folder_and_exits_143(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from conftest import ROOT
+    weights = tmp_path / "w.pdparams"
+    paddle.save(build_model("resnet50", num_classes=3).state_dict(), str(weights))
+    folder = make_image_folder(tmp_path / "images", per_class=1)
+    save_dir = tmp_path / "inference"
+    config = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, folder, folder, Arch={"name": "resnet50"},
+                          Global={"pretrained_model": str(weights), "save_inference_dir": str(save_dir)}))
+    proc = subprocess.Popen([sys.executable, "tools/export_model.py", "-c", config, "--no-onnx"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (save_dir.is_dir() and any(".staging-" in name for name in os.listdir(save_dir))):
+        assert proc.poll() is None and time.monotonic() < deadline, "the export never staged"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert not save_dir.exists() or os.listdir(save_dir) == []

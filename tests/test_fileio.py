@@ -338,3 +338,23 @@ def test_a_write_replaces_a_link_not_its_target(tmp_path):
     write_atomically(tmp_path / "out.txt", lambda tmp: open(tmp, "w").write("new"))
     assert (tmp_path / "target.txt").read_text() == "kept" and not os.path.islink(tmp_path / "out.txt")
     assert (tmp_path / "out.txt").read_text() == "new"
+
+
+def test_a_commit_removes_the_stagings_of_killed_writers_only(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    killed = tmp_path / f".latest.staging-{dead}-0123abcd"
+    live = tmp_path / f".latest.staging-{os.getpid()}-0123abcd"
+    other_unit = tmp_path / f".best.staging-{dead}-0123abcd"
+    for folder in (killed, live, other_unit):
+        folder.mkdir()
+        (folder / "latest.pdparams").write_text("half written")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("keep")
+    os.symlink(elsewhere, tmp_path / f".latest.staging-{dead}-4567cdef")
+    write_generation(str(tmp_path), "latest", 1)
+    assert sorted(os.listdir(tmp_path)) == sorted([
+        live.name, other_unit.name, f".latest.staging-{dead}-4567cdef", "elsewhere", "latest.pdparams",
+        "latest.pdstates"])
+    assert (elsewhere / "keep.txt").read_text() == "keep"

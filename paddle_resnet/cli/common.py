@@ -1,8 +1,11 @@
 """What the commands share: the program name in messages, one-line user errors, ``-c/-o`` config tools."""
 import argparse
+import contextlib
 import errno
 import os
+import signal
 import sys
+import threading
 
 from ..config import config_argument_parser, load_config
 from ..config_rules import MAX_WORKERS
@@ -63,8 +66,28 @@ def run_engine(description, mode, argv, action, add_arguments=None, prog=None):
         add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.config, args.override)
-        from ..engine import Engine
-        return action(Engine(config, mode, overrides=args.override), args)
+        with sigterm_as_exit():
+            config = load_config(args.config, args.override)
+            from ..engine import Engine
+            return action(Engine(config, mode, overrides=args.override), args)
     except UserError as err:
         sys.exit(fail(prog, err))
+
+
+@contextlib.contextmanager
+def sigterm_as_exit():
+    """SIGTERM raises SystemExit(143) instead of ending the process where it stands, so that a write in
+    progress (an export's staging folder, a temporary file) is removed on the way out. Training replaces it
+    with its own stop-at-the-next-step handler while it trains. Left as it is where SIGTERM is not at its
+    default (ignored, or handled by an embedding program) or off the main thread."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+    def exit_now(signum, _frame):
+        raise SystemExit(128 + signum)
+    previous = signal.signal(signal.SIGTERM, exit_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
