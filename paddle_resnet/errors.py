@@ -54,6 +54,12 @@ def short_repr(value, limit=80):
 
     A YAML alias bomb or a 100,000-deep list must never be expanded into a message, so containers are
     summarised by type and length, not by ``repr`` (which would walk every shared branch)."""
+    if isinstance(value, (list, tuple)) and len(value) <= 8 and all(
+            isinstance(item, (int, float, str, type(None))) for item in value):  # flat and short: shown
+        text = ", ".join(short_repr(item, 20) for item in value)
+        text = f"[{text}]" if isinstance(value, list) else f"({text}{',' if len(value) == 1 else ''})"
+        if len(text) <= limit:
+            return text
     if isinstance(value, (dict, list, tuple, set)):
         return f"<{type(value).__name__} of {len(value)}>"
     text = repr(value) if not isinstance(value, (str, bytes)) or len(value) <= limit else repr(value[:limit])

@@ -267,7 +267,9 @@ def test_bad_device_precision_and_backend_are_config_errors(exports):
     ("model_name: [unclosed\n", "while parsing"),
     ("- a list, not a mapping\n", "the file must be a dict"),
     ("image_shape: [3, big, 64]\n", "image_shape must be [C, H, W] with 1 or 3 channels and sides from 1 to 8192"),
-    ("preprocess: {transform_ops: [{NoSuchOp: {}}]}\n", "preprocess.transform_ops cannot be built"),
+    ("preprocess: {transform_ops: [DecodeImage, {NoSuchOp: {}}]}\n", "preprocess.transform_ops cannot be built"),
+    ("input: {dtype: float16}\n", "input.dtype 'float16' is not supported; the Predictor feeds float32"),
+    ("data_format: nhwc\n", "data_format must be NCHW or NHWC, got 'nhwc'"),
 ])
 def test_corrupt_inference_yml_is_a_config_error_naming_the_file(exports, tmp_path, text, reason):
     _, directory = exports("resnet18", softmax=True)
@@ -312,6 +314,13 @@ def truncate(name, keep):
     (edit_yml(lambda d: d["preprocess"]["transform_ops"].insert(3, {"CropImage": {"size": 32}})),
      "preprocess.transform_ops turn a 64x64 image into [3, 32, 32], not the model's input [3, 64, 64]"),
     (edit_yml(lambda d: d.update(label_list=["a"])), "the model has 10 classes but the label list has 1 names"),
+    (edit_yml(lambda d: d["preprocess"].update(transform_ops=[])),
+     "preprocess.transform_ops must start with DecodeImage, got no ops"),
+    (edit_yml(lambda d: d["preprocess"]["transform_ops"].pop(0)),
+     "preprocess.transform_ops must start with DecodeImage, got 'ResizeImage'"),
+    (edit_yml(lambda d: d["preprocess"]["transform_ops"][-2]["NormalizeImage"].update(std=[1.0, float("nan"), 1.0])),
+     "preprocess.transform_ops cannot be built (transform_ops: NormalizeImage: std must be a list of finite non-zero numbers, "
+     "one per channel, got [1.0, nan, 1.0])"),
     (truncate("inference.pdiparams", 100_000), "the runtime cannot load the model files ("),
     (truncate("inference.json", 3000), "the runtime cannot load the model files ("),
 ])

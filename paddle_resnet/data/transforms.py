@@ -143,7 +143,7 @@ def _resize(img, width, height, resample):
 
 def parse_scale(scale):
     """A number, or a string "a" or "a/b" (as written in YAML configs: ``scale: 1.0/255.0``); never eval'd."""
-    if is_number(scale):
+    if is_number(scale, finite=True):
         return float(scale)
     number = r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*"
     match = re.fullmatch(number + f"(?:/{number})?", str(scale)) if isinstance(scale, str) else None
@@ -152,7 +152,10 @@ def parse_scale(scale):
     numerator, denominator = match.groups()
     if denominator is not None and float(denominator) == 0:
         raise ConfigError(f"NormalizeImage: scale {scale!r} divides by zero")
-    return float(numerator) / (float(denominator) if denominator is not None else 1.0)
+    value = float(numerator) / (float(denominator) if denominator is not None else 1.0)
+    if not math.isfinite(value):
+        raise ConfigError(f"NormalizeImage: scale {short_repr(scale)} is not a finite number")
+    return value
 
 
 def _to_uint8_by_value(pil_image):
@@ -369,11 +372,11 @@ class CropImage:
 def _per_channel(values, default, name, nonzero=False):
     if values is None:
         return np.asarray(default, dtype=np.float32)
-    if (isinstance(values, (list, tuple)) and values and all(is_number(v) for v in values)
+    if (isinstance(values, (list, tuple)) and values and all(is_number(v, finite=True) for v in values)
             and not (nonzero and any(v == 0 for v in values))):
         return np.asarray(values, dtype=np.float32)
-    kind = "non-zero numbers" if nonzero else "numbers"
-    raise ConfigError(f"NormalizeImage: {name} must be a list of {kind}, one per channel, got {values!r}")
+    kind = "finite non-zero numbers" if nonzero else "finite numbers"
+    raise ConfigError(f"NormalizeImage: {name} must be a list of {kind}, one per channel, got {short_repr(values)}")
 
 
 class NormalizeImage:

@@ -120,14 +120,22 @@ class InferenceConfig:
                 if not isinstance(name, (str, int)) or isinstance(name, bool):
                     raise _Invalid(f"label_list[{index}] must be a class name, got {type(name).__name__} "
                                    f"{short_repr(name)}")
+        model_input = _expect(data.get("input", {}), dict, "input")
+        for key, fed in (("dtype", "float32"), ("layout", "NCHW")):  # what Predictor feeds, whatever the model
+            if model_input.get(key, fed) != fed:
+                raise _Invalid(f"input.{key} {short_repr(model_input[key])} is not supported; the Predictor feeds "
+                               f"{fed}")
+        data_format = data.get("data_format", "NCHW")
+        if data_format not in ("NCHW", "NHWC"):
+            raise _Invalid(f"data_format must be NCHW or NHWC, got {short_repr(data_format)}")
         return cls(transform_ops=_expect(preprocess.get("transform_ops") or [], list, "preprocess.transform_ops"),
                    image_shape=tuple(image_shape),
                    softmax=_expect(data.get("softmax", True), bool, "softmax"),
                    label_list=label_list,
                    model_name=data.get("model_name"),
                    model_files=model_files,
-                   input_name=str(_expect(data.get("input", {}), dict, "input").get("name", "x")),
-                   data_format=str(data.get("data_format", "NCHW")))
+                   input_name=str(model_input.get("name", "x")),
+                   data_format=data_format)
 
 
 class _Invalid(ValueError):

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.transforms import build_transforms
-from ..errors import ConfigError, InputError, UserError
+from ..errors import ConfigError, InputError, UserError, short_repr
 from ..fileio import open_regular_file
 from .backends import RuntimeOptions, create_backend
 from .input_size import size_completing_ops
@@ -177,12 +177,19 @@ class Predictor:
     def _build_preprocess(self):
         """The Eval transforms, checked on an image of the model's own size: they must give its input shape."""
         channels, height, width = self.config.image_shape
+        ops = self.config.transform_ops
+        first = next(iter(ops[0]), None) if ops and isinstance(ops[0], dict) else (ops[0] if ops else None)
+        if first != "DecodeImage":  # every file is fed to the ops as its bytes
+            raise ConfigError(f"{self.model_dir / CONFIG_FILE}: preprocess.transform_ops must start with DecodeImage, "
+                              f"got {short_repr(first) if ops else 'no ops'}. "
+                              f"Export the model again: {export_command(self.model_dir)}")
         try:
             transforms = build_transforms(self._size_fixing_ops(), chw=True)
-            shape = transforms(np.full((height, width, 3), 128, np.uint8)).shape
+            blank = transforms(np.full((height, width, 3), 128, np.uint8))
         except (ValueError, TypeError) as error:  # an unknown op or argument, or ops in an order that cannot run
             raise ConfigError(f"{self.model_dir / CONFIG_FILE}: preprocess.transform_ops cannot be built ({error}). "
                               f"Export the model again: {export_command(self.model_dir)}") from None
+        shape = blank.shape
         if tuple(shape) != tuple(self.config.image_shape):
             raise ConfigError(f"{self.model_dir / CONFIG_FILE}: preprocess.transform_ops turn a {width}x{height} "
                               f"image into {list(shape)}, not the model's input {list(self.config.image_shape)}. "
@@ -279,3 +286,4 @@ class Predictor:
         if self.label_names and class_id < len(self.label_names):
             return str(self.label_names[class_id])
         return str(class_id)
+
