@@ -203,13 +203,10 @@ def apply_override(config, override):
 
 
 def _list_index(keys, i, node):
-    try:
-        index = int(keys[i])
-        node[index]
-        return index
-    except (ValueError, IndexError):
-        raise ConfigError(f"{'.'.join(keys[:i])} is a list of {len(node)} items; {short_repr(keys[i])} is not an "
-                          f"index of it")
+    if keys[i].isdecimal() and keys[i].isascii() and int(keys[i]) < len(node):  # not -1: it counts from the end
+        return int(keys[i])
+    raise ConfigError(f"{'.'.join(keys[:i])} is a list of {len(node)} items; {short_repr(keys[i])} is not an "
+                      f"index of it")
 
 
 def validate(user):

@@ -304,7 +304,10 @@ def test_a_fifo_or_huge_file_named_as_config_is_refused_without_blocking(tmp_pat
     ("Global.seed=99999999999999999999", "Global.seed must be an integer from 0 to 4294967295, "
                                          "got 99999999999999999999"),
     ("Global.seed=4294967296", "Global.seed must be an integer from 0 to 4294967295, got 4294967296"),
-], ids=["list-name", "dict-name", "100000-char-name", "seed-1e20", "seed-2**32"])
+    ("Arch.class_num=1:0", "Arch.class_num must be int, got str '1:0'"),
+    ("DataLoader.Train.dataset.transform_ops.-1.NormalizeImage.scale=1",
+     "DataLoader.Train.dataset.transform_ops is a list of 4 items; '-1' is not an index of it"),
+], ids=["list-name", "dict-name", "100000-char-name", "seed-1e20", "seed-2**32", "base-60", "negative-index"])
 def test_values_that_crashed_later_are_refused_at_load(folders, tmp_path, override, message):
     path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders))
     with pytest.raises(ConfigError) as err:

@@ -46,7 +46,7 @@ def test_duplicate_key_in_inference_yml_names_both_lines(tmp_path):
 
 
 @pytest.mark.parametrize("text, problem", [
-    ("label_list: [cat, [1, 2]]\n", "label_list[1] must be a class name, got list <list of 2>"),
+    ("label_list: [cat, [1, 2]]\n", "label_list[1] must be a class name, got list [1, 2]"),
     ("label_list: [cat, {a: 1}]\n", "label_list[1] must be a class name, got dict <dict of 1>"),
     ("label_list: " + "x" * 5000 + "\n", "label_list must be a list, got str " + short_repr("x" * 5000)),
 ], ids=["nested-list", "mapping", "5000-char-string"])
