@@ -125,7 +125,7 @@ def test_convert_weights_refuses_nan_weights_in_one_line(tmp_path):
 
 # ---- item 3: one line for keys that are not names, and for safetensors dtypes numpy lacks ----
 
-@pytest.mark.parametrize("bad_key, shown", [(3, "3"), ((1, 2), "<tuple of 2>"), ("x" * 2000, repr("x" * 77)[:77] + "...")])
+@pytest.mark.parametrize("bad_key, shown", [(3, "3"), ((1, 2), "(1, 2)"), ("x" * 2000, repr("x" * 77)[:77] + "...")])
 def test_a_state_dict_whose_keys_are_not_names_is_one_line(tmp_path, bad_key, shown):
     path = tmp_path / "w.pdparams"
     paddle.save({bad_key: np.zeros(3, np.float32), "fc.bias": np.zeros(3, np.float32)}, str(path))
@@ -192,3 +192,29 @@ def test_eval_of_a_real_checkpoint_runs_under_a_6_gib_address_space_cap(tmp_path
                             env={**os.environ, "PYTHONPATH": ROOT})
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"loaded pretrained weights: loaded 102 tensors from {weights}" in result.stdout + result.stderr
+
+
+def test_a_fifo_or_device_named_as_weights_or_state_is_refused_by_kind_without_blocking(tmp_path):
+    import signal
+    from paddle_resnet.engine.checkpoint import load_training_state
+    from paddle_resnet.weights import read_state_dict
+    os.mkfifo(tmp_path / "fifo.pdparams")
+    os.mkfifo(tmp_path / "fifo.pdstates")
+    os.symlink("/dev/zero", tmp_path / "zero.pdparams")
+
+    def blocked(signum, frame):
+        raise AssertionError("blocked opening a FIFO")
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(20)
+    try:
+        for name, kind in [("fifo.pdparams", "a FIFO"), ("fifo", "a FIFO"), ("zero.pdparams", "a device")]:
+            with pytest.raises(InputError) as error:
+                read_state_dict(str(tmp_path / name))
+            shown = name if name.endswith(".pdparams") else name + ".pdparams"
+            assert str(error.value) == f"weights file {tmp_path / shown} is not a regular file ({kind})"
+        with pytest.raises(InputError) as error:
+            load_training_state(str(tmp_path / "fifo"))
+        assert str(error.value).endswith(f"{tmp_path / 'fifo.pdstates'} is not a regular file (a FIFO)")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

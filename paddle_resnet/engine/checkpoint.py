@@ -88,7 +88,7 @@ def load_training_state(prefix):
     """The ``.pdstates`` of ``prefix``, with every array as a paddle Tensor (as ``paddle.load`` gives them)."""
     prefix = strip_suffix(prefix)
     path = committed_path(prefix + ".pdstates")
-    if not os.path.isfile(path):
+    if not os.path.exists(path):  # a FIFO or a device is refused by name when it is read
         hint = (f" ({prefix}.pdparams holds weights only: use Global.pretrained_model for it)"
                 if os.path.isfile(committed_path(prefix + ".pdparams")) else "")
         raise MissingFileError(f"cannot resume: {prefix}.pdstates does not exist{hint}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, MissingFileError, UnsafeFileError, UserError, short_repr
-from ..fileio import committed_path
+from ..fileio import committed_path, open_regular_file
 from .named import is_weights_name, named_weights_path
 from .safe_pickle import MAX_FILE_BYTES, load_pickle
 from .torch_zip import LEGACY_MAGIC, ZIP_ERRORS, check_unpacked_size, data_pickle_root, read_torch_zip
@@ -41,7 +41,7 @@ def resolve_weights_path(path):
     candidates = [path] if path.suffix in WEIGHT_SUFFIXES else [Path(f"{path}.pdparams"), path]
     for candidate in candidates:
         committed = Path(committed_path(candidate))  # a checkpoint a killed run had committed but not moved
-        if committed.is_file():
+        if committed.exists():  # a FIFO or a device is refused by name when it is read, not "missing"
             return committed
     tried = " or ".join(f"'{c}'" for c in candidates)
     raise MissingFileError(f"no weights file at {tried}")
@@ -135,14 +135,16 @@ def _is_safetensors(head, size):
 
 
 def _reader_for(path):
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            return read_torch_zip if data_pickle_root(archive) is not None else _read_npz
-    with open(path, "rb") as f:
+    with open_regular_file(path, "weights file") as f:  # a FIFO would block zipfile's open, a device never end
+        if zipfile.is_zipfile(f):
+            with zipfile.ZipFile(f) as archive:
+                return read_torch_zip if data_pickle_root(archive) is not None else _read_npz
+        f.seek(0)
         head = f.read(16)
+        size = os.fstat(f.fileno()).st_size
     if head.startswith(LEGACY_MAGIC):
         return _refuse_legacy_torch
-    if _is_safetensors(head, os.path.getsize(path)):
+    if _is_safetensors(head, size):
         return _read_safetensors
     if head.startswith(PICKLE_PROTO):
         return load_pickle
