@@ -43,7 +43,7 @@ class Draws:
                 j = int(self.u() * (i + 1))
                 x[i], x[j] = x[j], x[i]
         return types.SimpleNamespace(
-            random=self.u, randint=lambda a, b: a + int(self.u() * (b - a + 1)),
+            random=self.u, randint=lambda a, b: a + int(self.u() * (b - a + 1)), gauss=self._normal,
             uniform=lambda a, b: a + (b - a) * self.u(), choice=lambda seq: seq[int(self.u() * len(seq))],
             shuffle=shuffle)
 
@@ -52,20 +52,43 @@ class Draws:
         def randint(low, high=None):
             low, high = (0, low) if high is None else (low, high)
             return low + int(self.u() * (high - low))
+        def choice(seq, size=None, replace=True, p=None):
+            if size is None:
+                return seq[int(self.u() * len(seq))]
+            if p is None:
+                assert replace
+                return [seq[int(self.u() * len(seq))] for _ in range(size)]
+            assert not replace  # timm's weighted RandAugment: inverse CDF over the weights left, pick by pick
+            remaining, picks = list(range(len(seq))), []
+            for _ in range(size):
+                weights = np.asarray([p[i] for i in remaining], dtype=np.float64)
+                cdf = np.cumsum(weights / weights.sum())
+                picks.append(remaining.pop(min(int(np.searchsorted(cdf, self.u(), side="right")),
+                                               len(remaining) - 1)))
+            return [seq[i] for i in picks]
         stub = types.SimpleNamespace(
             random=self.u, rand=self.u, randint=randint, uniform=lambda a, b: a + (b - a) * self.u(),
-            choice=lambda seq: seq[int(self.u() * len(seq))], normal=self._normal)
+            choice=choice, normal=self._normal, dirichlet=self._dirichlet, beta=self._beta)
         return _NumpyWith(stub)
 
-    def _normal(self, size=None):
+    def _normal(self, loc=0.0, scale=1.0, size=None):
         self.used += 1
-        return self.normals.normal(size=size)
+        return loc + scale * self.normals.normal(size=size)
+
+    def _dirichlet(self, alpha):
+        self.used += 1
+        return self.normals.dirichlet(alpha)
+
+    def _beta(self, a, b):
+        self.used += 1
+        return self.normals.beta(a, b)
 
     # Our side: what augment.py calls on its Generator.
     def generator(self):
         return types.SimpleNamespace(
             random=self.u, integers=lambda low, high: low + int(self.u() * (high - low)),
-            uniform=lambda a, b: a + (b - a) * self.u(), normal=self._normal)
+            uniform=lambda a, b: a + (b - a) * self.u(), normal=self._normal, dirichlet=self._dirichlet,
+            beta=self._beta)
 
 
 class _NumpyWith:
@@ -154,6 +177,63 @@ def test_randaugment_keeps_paddleclas_posterize_bits():
     assert set(np.unique(out)) <= {0, 64, 128, 192} and len(np.unique(out)) > 1
     forced = iter([augment.RANDAUGMENT_OPS.index("posterize") / 14 + 1e-9])
     assert not augment.RandAugment(num_layers=1, magnitude=2)(PHOTOS[0], rng).any()  # 0 bits: black
+
+
+def _timm_theirs(ref, prob=1.0, **kwargs):
+    """PaddleClas's TimmAutoAugment: preprocess/__init__.py's wrapper (one random.random() < prob) around
+    RawTimmAutoAugment, built under the stubs."""
+    def theirs(img):
+        if ref.random.random() < prob:
+            return ref.RawTimmAutoAugment(**kwargs)(Image.fromarray(img))
+        return img
+    return theirs
+
+
+@pytest.mark.parametrize("config_str, interpolation", [
+    ("rand-m9-mstd0.5-inc1", "bicubic"), ("rand-m7-n3-w0", "random"), ("rand-m15-mstd0.5-inc1", "bilinear"),
+    ("rand-m9-inc1-mstd1.0", "random"), ("rand-m2-n4", "bicubic"),
+    ("augmix-m3-w3", "bicubic"), ("augmix-m5-w4-d2-b1", "random"), ("augmix-m9-w2-a0.5-mstd0.5", "bicubic")])
+def test_timm_autoaugment_equals_paddleclas(monkeypatch, config_str, interpolation):
+    ref = paddleclas_data_op("timm_autoaugment")
+    kwargs = dict(config_str=config_str, interpolation=interpolation, img_size=[96, 80], mean=[0.5, 0.4, 0.3])
+    ours = augment.TimmAutoAugment(**kwargs)
+    compared = 0
+    for seed in range(16):
+        image = PHOTOS[seed % 4]  # square: PaddleClas's AugMix fails on other shapes
+        try:
+            expected, got = run_both(monkeypatch, [ref], _timm_theirs(ref, **kwargs), ours, image, seed)
+        except ValueError as error:  # posterize to 0 bits on Pillow >= 10
+            assert "bits must be" in str(error)
+            continue
+        np.testing.assert_array_equal(got, expected, err_msg=f"seed {seed}")
+        compared += 1
+    assert compared >= 10
+
+
+@pytest.mark.parametrize("policy", ["original", "originalr", "v0", "v0r"])
+def test_timm_auto_augment_policies_equal_paddleclas_on_every_subpolicy(monkeypatch, policy):
+    ref = paddleclas_data_op("timm_autoaugment")
+    ours = augment.TimmAutoAugment(config_str=f"{policy}-mstd0.5", img_size=224)
+    # PaddleClas's wrapper only takes 'auto...' strings, which then name no policy: its own code is driven here.
+    hparams = dict(translate_const=int(224 * 0.45), img_mean=(124, 116, 104), interpolation=Image.BICUBIC)
+
+    def theirs(img):
+        ref.random.random()  # the wrapper's prob draw
+        return ref.auto_augment_transform(f"{policy}-mstd0.5", dict(hparams))(Image.fromarray(img))
+    compared = 0
+    for index in range(25):
+        # Force the sub-policy and its first operation (applied); the rest from the stream.
+        try:
+            expected, got = run_both(monkeypatch, [ref], theirs, ours, PHOTOS[index % 4], index,
+                                     forced=[0.5, (index + 0.5) / 25, 0.0])
+        except ValueError as error:  # v0's ('Posterize', 0.8, 2): 0 bits, refused by Pillow >= 10
+            assert "bits must be" in str(error) and policy == "v0" and index == 22
+            continue
+        np.testing.assert_array_equal(got, expected, err_msg=f"sub-policy {index}")
+        compared += 1
+    assert compared >= 24
+    with pytest.raises(AssertionError, match="Unknown AA policy"):
+        ref.RawTimmAutoAugment(config_str="auto-mstd0.5")
 
 
 def test_colorjitter_equals_paddleclas(monkeypatch):
@@ -375,6 +455,19 @@ WHERE = "DataLoader.Train.dataset.transform_ops"
      "RandomRotation: degrees must be a number from 0 to 360 or [min, max] within -360..360, got 400"),
     ([{"RandomResizedCrop": {"size": 224, "scale": [0.5, 2]}}],
      "RandomResizedCrop: scale must be [min, max] with 0 < min <= max <= 1, got [0.5, 2]"),
+    ([{"TimmAutoAugment": {"config_str": "rand-m9-x2"}}],
+     "TimmAutoAugment: config_str 'rand-m9-x2': section 'x2' is not one of m<number>, n<number>, w<number>, "
+     "mstd<number>, inc<number>"),
+    ([{"TimmAutoAugment": {"config_str": "auto-mstd0.5"}}],
+     "TimmAutoAugment: config_str scheme 'auto' is not supported; choose one of rand, augmix, v0, v0r, original, "
+     "originalr; did you mean 'augmix'?"),
+    ([{"TimmAutoAugment": {"config_str": "rand-m9-n50"}}],
+     "TimmAutoAugment: config_str 'rand-m9-n50': n must be a number from 0 to 10, got '50'"),
+    ([{"TimmAutoAugment": {"config_str": None}}],
+     "TimmAutoAugment: config_str must be a string such as 'rand-m9-mstd0.5-inc1', got None"),
+    ([{"TimmAutoAugment": {"interpolation": "nearest"}}],
+     "TimmAutoAugment: interpolation 'nearest' is not supported; choose one of bilinear, bicubic, lanczos, "
+     "hamming, random; did you mean 'bilinear'?"),
     (["DecodeImage", "NormalizeImage", "RandAugment"],
      "RandAugment must come before NormalizeImage (it works on the decoded uint8 image)"),
 ])
@@ -395,6 +488,7 @@ def test_eval_refuses_every_augmentation_op_by_name(op):
 def test_ops_use_only_the_rng_they_are_given():
     image = PHOTOS[0]
     for name, args in [("AutoAugment", {}), ("RandAugment", {"magnitude": 9}), ("ColorJitter", {"brightness": 0.5}),
+                       ("TimmAutoAugment", {}), ("TimmAutoAugment", {"config_str": "augmix-m3-w3"}),
                        ("RandomRotation", {"degrees": 20}), ("RandomResizedCrop", {"size": 32})]:
         op = build_transforms([{name: args}]).ops[0]
         runs = [op(image, np.random.default_rng(seed)) for seed in (3, 3, 4, 5, 6)]

@@ -8,7 +8,7 @@ draws both give the same pixels (tests/test_augment.py injects the draws on both
 ``random.uniform(a, b) -> rng.uniform(a, b)``, ``np.random.normal(size) -> rng.normal(size=size)``,
 ``random.shuffle`` -> Python's own Fisher-Yates with ``rng.integers``.
 
-Inputs follow PaddleClas's recipes (ppcls/configs/ImageNet/DataAugment/*.yaml): the policy ops (AutoAugment,
+``TimmAutoAugment`` (timm's schemes) is in timm_augment.py. Inputs follow PaddleClas's recipes (ppcls/configs/ImageNet/DataAugment/*.yaml): the policy ops (AutoAugment,
 RandAugment, ColorJitter, RandomRotation, RandomResizedCrop) take the decoded uint8 HWC image; RandomErasing,
 Cutout, GridMask and HideAndSeek come after ``NormalizeImage`` (float32, HWC with ``order: ''``, or CHW when the
 pipeline already transposed: ``build_transforms`` tells them the layout). PaddleClas's known bugs are matched by
@@ -23,7 +23,7 @@ from PIL import Image, ImageEnhance, ImageOps
 from ..errors import ConfigError, InputError, choice_error, is_int, is_number, short_repr
 from .transforms import MAX_SIDE, _INTERPOLATIONS, _flag, _pair, _range, _resample, _resize
 
-__all__ = ["AutoAugment", "RandAugment", "RandomErasing", "Cutout", "GridMask", "HideAndSeek", "ColorJitter",
+__all__ = ["AutoAugment", "RandAugment", "TimmAutoAugment", "RandomErasing", "Cutout", "GridMask", "HideAndSeek", "ColorJitter",
            "RandomRotation", "RandomResizedCrop", "AUGMENT_OPS", "LAYOUT_OPS", "UINT8_OPS"]
 
 logger = logging.getLogger("paddle_resnet")
@@ -573,8 +573,10 @@ class RandomResizedCrop:
         return _resize(img[top:top + h, left:left + w], self.width, self.height, self.resample)
 
 
-AUGMENT_OPS = {op.__name__: op for op in (AutoAugment, RandAugment, RandomErasing, Cutout, GridMask, HideAndSeek,
-                                          ColorJitter, RandomRotation, RandomResizedCrop)}
+from .timm_augment import TimmAutoAugment  # noqa: E402  (it builds on the helpers above)
+
+AUGMENT_OPS = {op.__name__: op for op in (AutoAugment, RandAugment, TimmAutoAugment, RandomErasing, Cutout, GridMask,
+                                          HideAndSeek, ColorJitter, RandomRotation, RandomResizedCrop)}
 # Ops whose input must be the decoded uint8 image, and ops told whether the pipeline is CHW where they run.
-UINT8_OPS = (AutoAugment, RandAugment, ColorJitter, RandomRotation, RandomResizedCrop)
+UINT8_OPS = (AutoAugment, RandAugment, TimmAutoAugment, ColorJitter, RandomRotation, RandomResizedCrop)
 LAYOUT_OPS = (RandomErasing, Cutout, GridMask, HideAndSeek)
