@@ -166,7 +166,8 @@ def test_describe_eval_preprocess_and_rebuild_from_the_op_list():
 
 OPS_WHERE = "DataLoader.Train.dataset.transform_ops"
 ALL_OPS = ("DecodeImage, RandCropImage, RandFlipImage, ResizeImage, CropImage, NormalizeImage, ToCHWImage, "
-           "AutoAugment, RandAugment, RandomErasing, Cutout, GridMask, HideAndSeek, ColorJitter, RandomRotation, "
+           "AutoAugment, RandAugment, TimmAutoAugment, RandomErasing, Cutout, GridMask, HideAndSeek, ColorJitter, "
+           "RandomRotation, "
            "RandomResizedCrop")
 
 
