@@ -7,7 +7,6 @@ tests/paddleclas_ref), on crops of scikit-image's photos, with the random draws 
 ``rng.integers(a, b + 1)``, ``rng.uniform``...; an op that draws in another order, or computes another box,
 gives other pixels. Both streams must also be used up to the same point.
 """
-import math
 import types
 
 import numpy as np
@@ -283,7 +282,6 @@ def test_cutout_random_fill_equals_paddleclas_and_constant_fill_is_its_rectangle
     import cv2
     image = NORMALIZE_HWC(PHOTOS[2])
     rng = np.random.default_rng(5)
-    y, x = np.random.default_rng(5).integers(0, 112), None
     got = augment.Cutout(n_holes=1, length=40, fill_value=[0.5, 0, -1])(image, rng)
     draws = np.random.default_rng(5)
     y, x = int(draws.integers(0, 112)), int(draws.integers(0, 112))
@@ -343,6 +341,10 @@ def test_hide_and_seek_equals_paddleclas_on_hwc_and_chw(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------ crops, resize, rotation
+CV2_MEAN_BOUND = 4.0  # mean |PIL - cv2| per image (uint8 levels) of crops/rotations resampled by both; up to 3.85
+# on the 64-112 px photo crops here (RandCropImage to 48 px), up to 3.01 on the whole photos
+
+
 def _diff(a, b):
     diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
     return int(diff.max()), float(diff.mean())
@@ -361,9 +363,9 @@ def test_rand_crop_image_equals_paddleclas_with_pil_and_is_close_to_its_cv2(monk
                                      RandCropImage(**kwargs), image, seed)
             if interpolation != "nearest":
                 worst = max(worst, _diff(got, expected))
-    # PIL against cv2 resampling, upscaling and downscaling crops of the photos: measured 255 max (single
-    # edge pixels at a changed sampling phase), mean <= 4 (docs/paddleclas_recipes.md).
-    assert worst[1] <= 6.0, worst
+    # PIL against cv2 resampling of the same crop. Measured on the whole photos to 224 (docs/paddleclas_recipes.md):
+    # mean |diff| <= 2.69 (bilinear), 2.99 (bicubic) per image; single pixels at edges differ by up to 96.
+    assert worst[1] <= CV2_MEAN_BOUND, worst
 
 
 # Mean |PIL - cv2| of ResizeImage on the whole photos (docs/paddleclas_recipes.md has the table), measured
@@ -403,7 +405,7 @@ def test_random_resized_crop_equals_paddle_vision_on_pil_and_is_close_to_its_cv2
         expected, got = run_both(monkeypatch, [paddle_transforms], theirs, augment.RandomResizedCrop(**kwargs),
                                  image, seed)
         worst = max(worst, _diff(got, expected))
-    assert worst[1] <= 6.0, worst
+    assert worst[1] <= CV2_MEAN_BOUND, worst  # measured on the whole photos: <= 2.73 (bilinear), 3.01 (bicubic)
     # All 10 tries too large (scale 1, aspect 4 on a square): the centre crop clipped to the ratio.
     fallback = augment.RandomResizedCrop(size=16, scale=(1.0, 1.0), ratio=(4.0, 4.0))
     expected, got = run_both(monkeypatch, [paddle_transforms],
@@ -424,7 +426,7 @@ def test_random_rotation_is_close_to_paddleclas_cv2_rotation(monkeypatch):
                                      augment.RandomRotation(**kwargs), image, seed)
             assert got.shape == expected.shape
             worst = max(worst, _diff(got, expected))
-    assert worst[1] <= 6.0, worst
+    assert worst[1] <= CV2_MEAN_BOUND, worst  # measured on the whole photos: <= 2.80 (nearest), 2.24 (bilinear)
 
 
 # ------------------------------------------------------------------------------------------ config, eval

@@ -8,8 +8,9 @@ draws both give the same pixels (tests/test_augment.py injects the draws on both
 ``random.uniform(a, b) -> rng.uniform(a, b)``, ``np.random.normal(size) -> rng.normal(size=size)``,
 ``random.shuffle`` -> Python's own Fisher-Yates with ``rng.integers``.
 
-``TimmAutoAugment`` (timm's schemes) is in timm_augment.py. Inputs follow PaddleClas's recipes (ppcls/configs/ImageNet/DataAugment/*.yaml): the policy ops (AutoAugment,
-RandAugment, ColorJitter, RandomRotation, RandomResizedCrop) take the decoded uint8 HWC image; RandomErasing,
+``TimmAutoAugment`` (timm's schemes) is in timm_augment.py. Inputs follow PaddleClas's recipes
+(ppcls/configs/ImageNet/DataAugment/*.yaml): the policy ops (AutoAugment, RandAugment, TimmAutoAugment,
+ColorJitter, RandomRotation, RandomResizedCrop) take the decoded uint8 HWC image; RandomErasing,
 Cutout, GridMask and HideAndSeek come after ``NormalizeImage`` (float32, HWC with ``order: ''``, or CHW when the
 pipeline already transposed: ``build_transforms`` tells them the layout). PaddleClas's known bugs are matched by
 default and named in each docstring (docs/paddleclas_recipes.md lists them).
@@ -23,8 +24,8 @@ from PIL import Image, ImageEnhance, ImageOps
 from ..errors import ConfigError, InputError, choice_error, is_int, is_number, short_repr
 from .transforms import MAX_SIDE, _INTERPOLATIONS, _flag, _pair, _range, _resample, _resize
 
-__all__ = ["AutoAugment", "RandAugment", "TimmAutoAugment", "RandomErasing", "Cutout", "GridMask", "HideAndSeek", "ColorJitter",
-           "RandomRotation", "RandomResizedCrop", "AUGMENT_OPS", "LAYOUT_OPS", "UINT8_OPS"]
+__all__ = ["AutoAugment", "RandAugment", "TimmAutoAugment", "RandomErasing", "Cutout", "GridMask", "HideAndSeek",
+           "ColorJitter", "RandomRotation", "RandomResizedCrop", "AUGMENT_OPS", "LAYOUT_OPS", "UINT8_OPS"]
 
 logger = logging.getLogger("paddle_resnet")
 
@@ -32,6 +33,7 @@ MAX_LAYERS = 10  # RandAugment num_layers
 MAX_MAGNITUDE = 10  # RandAugment magnitude (PaddleClas's max_level)
 MAX_ATTEMPTS = 1000  # RandomErasing attempt
 MAX_HOLES = 100  # Cutout n_holes
+_WARNED = set()  # ops whose one-time warning was given
 
 
 # ---------------------------------------------------------------------------------------------- argument checks
@@ -198,8 +200,8 @@ class RandAugment:
     """PaddleClas's ``RandAugment`` (ops/randaugment.py): ``num_layers`` times, one of 14 operations chosen
     uniformly, at the fixed level ``magnitude / 10``.
 
-    PaddleClas quirks kept: posterize keeps ``int(4 * magnitude / 10)`` bits (2 bits at magnitude 5, and 0 bits,
-    a black image, below 2.5, where PaddleClas raises on Pillow >= 10: the inverse of timm's posterize scale); rotate always turns counter-clockwise by
+    PaddleClas quirks kept: posterize keeps ``int(4 * magnitude / 10)`` bits (2 bits at magnitude 5; 0 bits, a
+    black image, below 2.5, where PaddleClas raises on Pillow >= 10); rotate always turns counter-clockwise by
     ``30 * level`` degrees, filled with gray 128; solarize's threshold is ``256 * level``."""
 
     def __init__(self, num_layers=2, magnitude=5, fillcolor=(128, 128, 128)):
@@ -369,6 +371,11 @@ class GridMask:
         self.mode = int(mode)
         self.prob = _number(prob, "GridMask", "prob", 0, 1)
         self.match_paddleclas = _flag(match_paddleclas, "GridMask", "match_paddleclas")
+        if self.match_paddleclas and "GridMask" not in _WARNED:
+            _WARNED.add("GridMask")
+            logger.warning("GridMask: as in PaddleClas 2.6 it never masks (its probability ramps with an epoch "
+                           "counter PaddleClas never advances); set match_paddleclas: false to mask with "
+                           "probability prob")
 
     def __call__(self, img, rng=None):
         rng = rng if rng is not None else np.random.default_rng()

@@ -211,7 +211,9 @@ class TimmAutoAugment:
                               f"got {short_repr(img_size)}")
         mean = _color(mean, "TimmAutoAugment", "mean")
         self.scheme, values = _parse(config_str)
-        value = lambda key, kind, default, low, high: _value(values, key, kind, default, low, high, config_str)  # noqa: E731
+
+        def value(key, kind, default, low, high):
+            return _value(values, key, kind, default, low, high, config_str)
         hp = {"fill": tuple(min(255, round(255 * x)) for x in mean), "interpolation": INTERPOLATIONS[interpolation],
               "translate_const": int(min(sizes) * 0.45), "translate_pct": 0.45,
               "mstd": value("mstd", float, 0.0, 0.0, 10.0)}
