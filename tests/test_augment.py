@@ -15,8 +15,8 @@ from PIL import Image
 from skimage import data as photos
 
 from paddle_resnet.data import augment
-from paddle_resnet.data.transforms import (NormalizeImage, RandCropImage, ResizeImage, build_transforms,
-                                           describe_eval_preprocess)
+from paddle_resnet.data.transforms import (NormalizeImage, RandCropImage, RandFlipImage, ResizeImage,
+                                           build_transforms, describe_eval_preprocess)
 from paddle_resnet.errors import ConfigError
 
 from paddleclas_code import paddleclas_data_op
@@ -372,6 +372,18 @@ def test_rand_crop_image_equals_paddleclas_with_pil_and_is_close_to_its_cv2(monk
 # astronaut/chelsea/coffee/rocket -> short side 224: bilinear <= 2.75, bicubic <= 3.04, nearest <= 9.37, lanczos
 # <= 3.23, area (PIL box) <= 1.79; upscaling to 800 with bilinear: max 1. Bounds with a little headroom:
 RESIZE_CV2_MEAN = {"bilinear": 3.0, "bicubic": 3.5, "nearest": 10.0, "lanczos": 3.5, "area": 2.0}
+
+
+def test_rand_flip_image_equals_paddleclas(monkeypatch):
+    ops = paddleclas_data_op("operators")
+    flipped = 0
+    for flip_code in (1, 0, -1):
+        for seed in range(6):
+            expected, got = run_both(monkeypatch, [ops], ops.RandFlipImage(flip_code),
+                                     RandFlipImage(flip_code), PHOTOS[seed % 4], seed)
+            np.testing.assert_array_equal(got, expected)
+            flipped += not np.array_equal(got, PHOTOS[seed % 4])
+    assert 3 <= flipped <= 15
 
 
 @pytest.mark.parametrize("photo", ["astronaut", "coffee"])
