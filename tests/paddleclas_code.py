@@ -47,3 +47,26 @@ def paddleclas_resnet(module="arch.backbone.legendary_models.resnet"):
         return import_ppcls(module)
     except ImportError as error:
         pytest.skip(f"PaddleClas's model code cannot be imported: {error}")
+
+
+REF_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "paddleclas_ref")
+DATA_PACKAGES = ("ppcls.data", "ppcls.data.preprocess", "ppcls.data.preprocess.ops")
+
+
+def paddleclas_data_op(module):
+    """``ppcls.data.preprocess.ops.<module>`` from the files vendored under tests/paddleclas_ref (see its
+    README.md), without running ``ppcls/data/__init__.py`` or ``preprocess/__init__.py`` (they import every
+    dataset, DALI and the batch ops); ``ppcls.utils`` (its logger) comes from the installed wheel. A pytest skip
+    when cv2 or the wheel is missing."""
+    import pytest
+    try:
+        import cv2  # noqa: F401  (PaddleClas's ops import it)
+        import_ppcls("utils.logger")
+    except ImportError as error:
+        pytest.skip(f"PaddleClas's data ops cannot be imported: {error}")
+    for name in DATA_PACKAGES:
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = [os.path.join(REF_ROOT, *name.split("."))]
+            sys.modules[name] = package
+    return importlib.import_module(f"ppcls.data.preprocess.ops.{module}")

@@ -301,13 +301,12 @@ class RandCropImage:
             aspect = math.exp(rng.uniform(math.log(self.ratio[0]), math.log(self.ratio[1])))
         else:
             aspect = rng.uniform(*self.ratio)
-        w_factor, h_factor = math.sqrt(aspect), 1.0 / math.sqrt(aspect)
-        # The largest area fraction whose crop of this aspect still fits inside the image.
-        bound = min(img_w / img_h / w_factor ** 2, img_h / img_w / h_factor ** 2)
+        # The largest area fraction whose crop of this aspect still fits inside the image; PaddleClas's arithmetic,
+        # so that the same draws give the same crop (tests/test_augment.py).
+        bound = min((float(img_w) / img_h) / aspect, (float(img_h) / img_w) * aspect)
         area = img_w * img_h * rng.uniform(min(self.scale[0], bound), min(self.scale[1], bound))
-        side = math.sqrt(area)
-        w = min(img_w, max(1, int(side * w_factor)))
-        h = min(img_h, max(1, int(side * h_factor)))
+        w = min(img_w, max(1, int(math.sqrt(area * aspect))))
+        h = min(img_h, max(1, int(math.sqrt(area / aspect))))
         x = int(rng.integers(0, img_w - w + 1))
         y = int(rng.integers(0, img_h - h + 1))
         return _resize(img[y:y + h, x:x + w], self.width, self.height, self.resample)
@@ -508,6 +507,10 @@ class MixupOperator:
 
 SAMPLE_OPS = {op.__name__: op for op in (DecodeImage, RandCropImage, RandFlipImage, ResizeImage, CropImage,
                                          NormalizeImage, ToCHWImage)}
+# The augmentation ops (augment.py builds on the helpers above, hence the late import).
+from . import augment  # noqa: E402
+SAMPLE_OPS.update(augment.AUGMENT_OPS)
+RANDOM_OPS = RANDOM_OPS + tuple(augment.AUGMENT_OPS.values())
 BATCH_OPS = {op.__name__: op for op in (MixupOperator,)}
 
 
@@ -537,7 +540,7 @@ def _build_op(entry, registry, where):
 
 
 # Ops that work on the decoded uint8 HWC image, and the ops after which that image is gone.
-PIXEL_OPS = (RandCropImage, RandFlipImage, ResizeImage, CropImage)
+PIXEL_OPS = (RandCropImage, RandFlipImage, ResizeImage, CropImage) + augment.UINT8_OPS
 FLOAT_OR_CHW_OPS = (NormalizeImage, ToCHWImage)
 
 
@@ -563,6 +566,19 @@ def _gives_chw(ops, where):
     return chw
 
 
+def _tell_layout(ops):
+    """Tell each op of ``augment.LAYOUT_OPS`` whether the image is CHW where it runs (DecodeImage channel_first,
+    ToCHWImage, or NormalizeImage's ``order: chw`` taking it so), as PaddleClas's ops tell by type."""
+    chw = False
+    for op in ops:
+        if isinstance(op, DecodeImage):
+            chw = op.channel_first
+        elif isinstance(op, ToCHWImage):
+            chw = True
+        elif isinstance(op, augment.LAYOUT_OPS):
+            op.chw = chw
+
+
 def build_transforms(op_list, where="transform_ops", chw=False):
     """The ``transform_ops`` list of a config -> Compose. ``where`` (the config key) starts error messages.
 
@@ -571,6 +587,7 @@ def build_transforms(op_list, where="transform_ops", chw=False):
     """
     ops = _build_ops(op_list, SAMPLE_OPS, where)
     _check_order(ops, where)
+    _tell_layout(ops)
     if chw and not _gives_chw(ops, where):
         ops.append(ToCHWImage())
     return Compose(ops)

@@ -45,6 +45,9 @@ NOT_FOR_INFERENCE = {
     "RandCropImage": "it is random; an inference pipeline must be deterministic",
     "RandFlipImage": "it is random; an inference pipeline must be deterministic",
     "AutoAugment": "it is random; an inference pipeline must be deterministic",
+    **{name: "it is random; an inference pipeline must be deterministic"
+       for name in ("RandAugment", "TimmAutoAugment", "RandomErasing", "Cutout", "GridMask", "HideAndSeek",
+                    "ColorJitter", "RandomRotation", "RandomResizedCrop")},
 }
 SECTIONS = ("Global", "PreProcess", "PostProcess")
 # Global keys with no effect here: (the value at which they would matter, why they do not).
