@@ -459,7 +459,7 @@ WHERE = "DataLoader.Train.dataset.transform_ops"
      "RandomErasing: r1 must be a number >= 0, got \"__import__('os')\""),
     ([{"Cutout": {"n_holes": 1000}}], "Cutout: n_holes must be an int from 0 to 100, got 1000"),
     ([{"Cutout": {"fill_value": [1, 2]}}],
-     "Cutout: fill_value must be a number or a list of 3 numbers, or none, got <list of 2>"),
+     "Cutout: fill_value must be a number or a list of 3 numbers, or none, got [1, 2]"),
     ([{"GridMask": {"d1": 96, "d2": 96}}], "GridMask: d2 must be an int from 97 to 8192, got 96"),
     ([{"GridMask": {"mode": 2}}], "GridMask: mode 2 is not supported; choose one of 0, 1; did you mean 1?"),
     ([{"HideAndSeek": {"grid": 16}}],
