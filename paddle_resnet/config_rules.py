@@ -7,7 +7,7 @@ count). Every problem is one ``ConfigError`` line naming the key, the bad value 
 
 from .config import ARCH_NON_MODEL_KEYS, shown
 from .data.loader import DATASETS, SAMPLERS
-from .data.transforms import MAX_SIDE, build_batch_transform, build_transforms, with_chw
+from .data.transforms import MAX_SIDE, RANDOM_OPS, build_batch_transform, build_transforms, with_chw
 from .engine.device import DEVICES
 from .engine.trainer import AMP_DTYPES, AMP_LEVELS, DIST_BN_MODES
 from .engine.optim import LR_SCHEDULES, OPTIMIZERS, check_lr
@@ -224,6 +224,13 @@ def _check_topk(topk, mode):
         raise ConfigError(f"Metric.{mode}.TopkAcc.topk must be a non-empty list of integers >= 1, got {shown(topk)}")
 
 
+def _refuse_random_ops(pipeline, where):
+    random_ops = [type(op).__name__ for op in pipeline.ops if isinstance(op, RANDOM_OPS)]
+    if random_ops:
+        raise ConfigError(f"{where}: {random_ops[0]} is random, for training only; evaluation and prediction see "
+                          f"every image the same way (use ResizeImage and CropImage)")
+
+
 def _check_infer(infer, channels):
     """PaddleClas's Infer section (tools/infer.py); its files are read, and checked, only by infer."""
     ops = infer["transforms"]
@@ -231,6 +238,7 @@ def _check_infer(infer, channels):
         pipeline = build_transforms(ops, where="Infer.transforms")
         if not pipeline.ops or type(pipeline.ops[0]).__name__ != "DecodeImage":
             raise ConfigError(f"Infer.transforms must start with DecodeImage, got {shown(ops)}")
+        _refuse_random_ops(pipeline, "Infer.transforms")
         if getattr(pipeline.ops[0], "channels", 3) != channels:
             raise ConfigError(f"Infer.transforms: DecodeImage gives {pipeline.ops[0].channels} channel(s) but "
                               f"Global.image_shape has {channels}")
@@ -291,6 +299,8 @@ def _check_dataset(dataset, mode, channels):
     if type(decode).__name__ != "DecodeImage":
         raise ConfigError(f"{where}.transform_ops must start with DecodeImage (the dataset hands it the file), "
                           f"got {shown(dataset['transform_ops'])}")
+    if mode != "Train":
+        _refuse_random_ops(pipeline, f"{where}.transform_ops")
     decoded = getattr(decode, "channels", 3)
     if decoded != channels:
         raise ConfigError(f"{where}.transform_ops: DecodeImage gives {decoded} channel(s) but "

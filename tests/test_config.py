@@ -338,3 +338,19 @@ def test_train_tool_prints_the_duplicate_key_line(folders, tmp_path):
         1, f"train.py: error: config file {path}: duplicate key 'Global' at lines {first} and "
            f"{len(text.splitlines()) + 1}")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("section", ["Eval", "Infer"])
+def test_a_random_op_outside_training_is_refused_by_name(folders, tmp_path, section):
+    config = copy.deepcopy(tiny_config(tmp_path, *folders))  # its ops lists are shared constants
+    if section == "Eval":
+        config["DataLoader"]["Eval"]["dataset"]["transform_ops"].insert(1, {"RandomErasing": {"EPSILON": 0.5}})
+        where = "DataLoader.Eval.dataset.transform_ops"
+    else:
+        config["Infer"] = {"infer_imgs": str(tmp_path), "transforms": ["DecodeImage", "RandFlipImage"]}
+        where = "Infer.transforms"
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(tmp_path / "c.yaml", config))
+    op = "RandomErasing" if section == "Eval" else "RandFlipImage"
+    assert str(err.value) == (f"{where}: {op} is random, for training only; evaluation and prediction see every "
+                              f"image the same way (use ResizeImage and CropImage)")
