@@ -125,7 +125,10 @@ def reported_as_output_error(path, rename=lambda filename: filename):
 def _make_folder(folder):
     try:
         os.makedirs(folder, exist_ok=True)
-    except FileExistsError:  # a file where the folder should be
+    except FileExistsError:  # a file, or a link to nowhere, where the folder should be
+        if os.path.islink(folder) and not os.path.exists(folder):
+            reason = f"it is a link to {short_repr(os.readlink(folder), 200)}, which does not exist"
+            raise OutputError(f"cannot write {short_repr(folder, 300)[1:-1]}: {reason}", reason=reason) from None
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), folder) from None
 
 

@@ -962,7 +962,7 @@ def test_a_list_file_that_is_a_fifo_or_dev_zero_is_one_line(tmp_path, kind):
 
 
 @pytest.mark.parametrize("line, message", [
-    ("a\x00b.png 0", "the line holds a NUL byte, which no path can: 'a\\x00b.png 0'"),
+    ("a\x00b.png 0", "the line holds a NUL byte, which no path can (is this a list file?)"),
     ("x" * 5000 + ".png 0", "5,006 characters, more than the 4096 a path and label may have"),
 ], ids=["nul_byte", "over_long"])
 def test_a_list_line_with_a_nul_byte_or_over_long_is_one_line(tmp_path, line, message):

@@ -358,3 +358,11 @@ def test_a_commit_removes_the_stagings_of_killed_writers_only(tmp_path):
         live.name, other_unit.name, f".latest.staging-{dead}-4567cdef", "elsewhere", "latest.pdparams",
         "latest.pdstates"])
     assert (elsewhere / "keep.txt").read_text() == "keep"
+
+
+def test_a_folder_that_is_a_dangling_link_is_named_as_such(tmp_path):
+    os.symlink(tmp_path / "gone", tmp_path / "out")
+    with pytest.raises(OutputError) as error:
+        commit_unit(str(tmp_path / "out"), "inference", lambda staging: None)
+    assert str(error.value) == f"cannot write {tmp_path / 'out'}: it is a link to '{tmp_path / 'gone'}', which does not exist"
+    assert not (tmp_path / "gone").exists()

@@ -278,8 +278,12 @@ def test_class_id_map_missing_ids_and_size_are_checked(tmp_path, monkeypatch):
         read_class_id_map(path, 3)
     assert str(err.value) == f"{path}: no name for class id 1 (1 of 3 ids missing)"
     monkeypatch.setattr("paddle_resnet.engine.infer.MAX_CLASS_ID_MAP_BYTES", 10)
-    with pytest.raises(InputError, match=r"ids.txt: 16 bytes is too large for a class id map \(at most 10 bytes\)"):
+    with pytest.raises(InputError, match=r"ids.txt has 16 bytes, more than the 10 allowed"):
         read_class_id_map(path, 3)
+    fifo = tmp_path / "ids.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"ids.fifo is not a regular file \(a FIFO\)"):
+        read_class_id_map(str(fifo), 3)
 
 
 # ------------------------------------------------------------------ Loss.Eval and Metric.Train are read

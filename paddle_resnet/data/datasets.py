@@ -254,7 +254,7 @@ def read_file_list(path, class_num=None, delimiter=None):
             raise InputError(f"{where}: {len(line):,} characters, more than the {MAX_LIST_LINE} a path and label "
                              f"may have")
         if "\0" in line:
-            raise InputError(f"{where}: the line holds a NUL byte, which no path can: {short_repr(line)}")
+            raise InputError(f"{where}: the line holds a NUL byte, which no path can (is this a list file?)")
         fields = line.split(delimiter)
         if len(fields) != 2:
             raise InputError(f"{where}: expected 'relative/path label', got {short_repr(line)}")

@@ -16,6 +16,7 @@ import paddle.nn.functional as F
 from ..data.datasets import is_image_file
 from ..data.transforms import ImageDecodeError, build_transforms
 from ..errors import ConfigError, InputError, MissingFileError, short_repr
+from ..fileio import read_regular_file
 
 logger = logging.getLogger("paddle_resnet")
 
@@ -25,14 +26,10 @@ MAX_CLASS_ID_MAP_BYTES = 64 << 20  # a label list of a million classes is ~30 MB
 def read_class_id_map(path, class_num, delimiter=None):
     """``"<id><delimiter><name>"`` lines (PaddleClas's class_id_map_file; delimiter default one space) ->
     names by id for ids 0..class_num-1. Blank lines are ignored; a bad line is an InputError naming it."""
-    if not os.path.isfile(path):
-        raise MissingFileError(f"Infer.PostProcess.class_id_map_file {path!r} does not exist")
-    size = os.path.getsize(path)
-    if size > MAX_CLASS_ID_MAP_BYTES:
-        raise InputError(f"{path}: {size} bytes is too large for a class id map (at most "
-                         f"{MAX_CLASS_ID_MAP_BYTES} bytes)")
-    with open(path, "rb") as f:
-        raw = f.read()
+    try:
+        raw = read_regular_file(path, MAX_CLASS_ID_MAP_BYTES, "Infer.PostProcess.class_id_map_file")
+    except MissingFileError:
+        raise MissingFileError(f"Infer.PostProcess.class_id_map_file {short_repr(path)} does not exist") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
