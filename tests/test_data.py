@@ -1043,3 +1043,15 @@ def test_a_class_indices_file_that_is_a_fifo_is_one_line(tmp_path):
     with time_limit(), pytest.raises(InputError) as error:
         ImageFolder(str(tmp_path), SMALL_OPS)
     assert str(error.value) == f"class indices file {tmp_path / 'class_indices.json'} is not a regular file (a FIFO)"
+
+
+def test_split_refuses_empty_class_folders_naming_the_first(tmp_path):
+    src = tmp_path / "photos"
+    write_image(str(src / "cat" / "0.png"), random_image(8, 8, seed=0))
+    for name in ("dog", "emu"):
+        (src / name).mkdir(parents=True)
+    with pytest.raises(InputError) as error:
+        split_image_folder(str(src), 0.5)
+    assert str(error.value) == (f"class folder 'dog' in {src} holds no images (2 of 3 class folders are empty): a "
+                                f"class without images cannot be learned or checked; add images or remove the folder")
+    assert sorted(os.listdir(src)) == ["cat", "dog", "emu"]

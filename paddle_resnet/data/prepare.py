@@ -182,6 +182,11 @@ def _check_split_source(src, val_ratio):
     if not_utf8:
         raise InputError(f"class folder {short_repr(not_utf8[0])} in {src} has a name that is not UTF-8, which "
                          f"list files and class_indices.json cannot hold: rename it")
+    empty = [name for name in classes if not files[name]]
+    if empty:
+        raise InputError(f"class folder {short_repr(empty[0])} in {src} holds no images ({len(empty)} of "
+                         f"{len(classes)} class folders are empty): a class without images cannot be learned or "
+                         f"checked; add images or remove the folder")
     return classes, files, n_non_image
 
 
