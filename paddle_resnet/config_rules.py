@@ -10,6 +10,7 @@ from .data.loader import DATASETS, SAMPLERS
 from .data.transforms import MAX_SIDE, build_batch_transform, build_transforms, with_chw
 from .engine.device import DEVICES
 from .engine.trainer import AMP_DTYPES, AMP_LEVELS, DIST_BN_MODES
+from .engine.losses import check_loss_entries
 from .engine.optim import LR_SCHEDULES, OPTIMIZERS, check_lr
 from .engine.static_step import check_to_static
 from .errors import ConfigError, check_choice, did_you_mean, is_int, is_number
@@ -117,8 +118,6 @@ RULES = {
     "Global.dist_bn": Choice(DIST_BN_MODES),
     "Global.to_static": check_to_static,
     "Arch.class_num": Int(1),
-    "Loss.*.0.CELoss.weight": Number(0, open_low=True),
-    "Loss.*.0.CELoss.epsilon": Number(0, 1, open_high=True),
     "Optimizer.name": Choice(OPTIMIZERS),
     "Optimizer.momentum": Number(0, 1, open_high=True),
     "Optimizer.lr.name": Choice(LR_SCHEDULES),
@@ -188,9 +187,11 @@ def check_config(config):
 
 
 def _check_named_lists(config):
-    """PaddleClas lists such as ``Loss.Train: [{CELoss: {epsilon: 0.1}}]``: one entry of a known name.
+    """PaddleClas lists such as ``Loss.Train: [{CELoss: {epsilon: 0.1}}]`` (engine/losses.py checks Loss).
     ``Metric.Train`` may be empty (PaddleClas's ``Train:`` with nothing under it): no train accuracy is logged."""
-    allowed = {"Loss": ("CELoss", ("weight", "epsilon")), "Metric": ("TopkAcc", ("topk",))}
+    for mode in MODES:
+        check_loss_entries(config["Loss"][mode], f"Loss.{mode}")
+    allowed = {"Metric": ("TopkAcc", ("topk",))}
     for section, (name, keys) in allowed.items():
         for mode in MODES:
             where = f"{section}.{mode}"

@@ -25,13 +25,13 @@ import os
 import re
 import struct
 import warnings
-from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ConfigError, InputError, check_choice, choice_error, is_int, is_number, short_repr
 from ..fileio import read_regular_file
+from .batch_ops import BATCH_OPS, MixupLabels, MixupOperator  # noqa: F401  (re-exported)
 from .registry import instantiate
 
 __all__ = [
@@ -477,35 +477,8 @@ def _fused(ops):
     return steps
 
 
-class MixupLabels(NamedTuple):
-    """Targets of a mixup batch: the loss is ``lam * CE(logits, labels_a) + (1 - lam) * CE(logits, labels_b)``."""
-    labels_a: object
-    labels_b: object
-    lam: float
-
-
-class MixupOperator:
-    """Batch op: ``images = lam * images + (1 - lam) * images[perm]``, lam ~ Beta(alpha, alpha).
-
-    Called on numpy arrays as ``op(images [N,C,H,W], labels [N], rng)`` -> ``(mixed images, MixupLabels)``.
-    """
-
-    def __init__(self, alpha=1.0):
-        if not (is_number(alpha) and alpha > 0):
-            raise ConfigError(f"MixupOperator: alpha must be a number > 0, got {alpha!r}")
-        self.alpha = float(alpha)
-
-    def __call__(self, images, labels, rng=None):
-        rng = rng if rng is not None else np.random.default_rng()
-        lam = float(rng.beta(self.alpha, self.alpha))
-        perm = rng.permutation(len(images))
-        mixed = (lam * images + (1.0 - lam) * images[perm]).astype(images.dtype)
-        return mixed, MixupLabels(labels, labels[perm], lam)
-
-
 SAMPLE_OPS = {op.__name__: op for op in (DecodeImage, RandCropImage, RandFlipImage, ResizeImage, CropImage,
                                          NormalizeImage, ToCHWImage)}
-BATCH_OPS = {op.__name__: op for op in (MixupOperator,)}
 
 
 def _build_ops(op_list, registry, where):

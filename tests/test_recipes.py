@@ -1,0 +1,273 @@
+"""PaddleClas recipe parity: batch ops, losses, keys and models against PaddleClas 2.6's own code.
+
+PaddleClas's batch ops draw from numpy's and Python's global generators; ours from the ``rng`` handed in. The
+tests record every draw ours makes and hand the same values, in the same order, to PaddleClas's code (its
+``np.random``, ``scipy.stats.beta`` and ``random`` replaced by a replay), so the draw order is checked too.
+"""
+import random
+import warnings
+
+import numpy as np
+import paddle
+import pytest
+from PIL import Image
+
+from paddle_resnet.data.batch_ops import CutmixOperator, FmixOperator, MixupLabels, MixupOperator, OpSampler
+from paddle_resnet.data.transforms import build_batch_transform
+from paddle_resnet.engine import losses
+from paddle_resnet.errors import ConfigError
+from paddleclas_ref_loader import import_ref
+
+CLASS_NUM = 5
+# What our Generator method is called, and what PaddleClas calls for the same draw.
+THEIR_NAME = {"permutation": "permutation", "beta": "beta", "integers": "randint", "standard_normal": "randn",
+              "random": "random"}
+
+
+class Recorder:
+    """A numpy Generator that logs each draw as (PaddleClas's name for it, value)."""
+
+    def __init__(self, seed):
+        self.rng, self.draws = np.random.default_rng(seed), []
+
+    def __getattr__(self, name):
+        method = getattr(self.rng, name)
+
+        def draw(*args, **kwargs):
+            value = method(*args, **kwargs)
+            self.draws.append((THEIR_NAME[name], value))
+            return value
+        return draw
+
+
+class Replay:
+    """Hands out recorded draws in order, checking that PaddleClas asks for the same kind of draw."""
+
+    def __init__(self, draws):
+        self.draws = list(draws)
+
+    def take(self, name, check=None):
+        assert self.draws, f"PaddleClas draws more ({name}) than ours"
+        kind, value = self.draws.pop(0)
+        assert kind == name, f"PaddleClas draws {name} where ours drew {kind}"
+        if check is not None:
+            assert check(value), (name, value)
+        return value
+
+    def permutation(self, n):
+        return self.take("permutation", lambda v: len(v) == n)
+
+    def beta(self, a, b):
+        return self.take("beta")
+
+    rvs = beta  # scipy.stats.beta.rvs(a, b)
+
+    def randint(self, high):
+        return self.take("randint", lambda v: 0 <= v < high)
+
+    def randn(self, *shape):
+        return self.take("randn", lambda v: v.shape == shape)
+
+    def random(self):
+        return self.take("random")
+
+
+class NumpyWithRandom:
+    """numpy, with ``np.random`` replaced."""
+
+    def __init__(self, replay):
+        self.random = replay
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+class ReplayRandom(random.Random):
+    """Python's ``random`` module for ``random.choices``: its one uniform draw comes from the replay."""
+
+    def __init__(self, replay):
+        super().__init__(0)
+        self.replay = replay
+
+    def random(self):
+        return self.replay.random()
+
+
+@pytest.fixture(scope="module")
+def photos():
+    """4 real photos as a normalised float32 batch [4, 3, 48, 64] (not square: a height/width swap shows)."""
+    from skimage import data
+    images = [np.asarray(Image.fromarray(getattr(data, name)()).convert("RGB").resize((64, 48), Image.BILINEAR))
+              for name in ("astronaut", "chelsea", "coffee", "rocket")]
+    batch = np.stack(images).transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
+    return (batch - np.float32(0.45)) / np.float32(0.225)
+
+
+def theirs_with(replay, monkeypatch):
+    """PaddleClas's batch_operators and fmix modules, drawing from ``replay``."""
+    batch_ops, fmix = import_ref("data.preprocess.batch_ops.batch_operators"), import_ref("data.preprocess.ops.fmix")
+    monkeypatch.setattr(batch_ops, "np", NumpyWithRandom(replay))
+    monkeypatch.setattr(batch_ops, "random", ReplayRandom(replay))
+    monkeypatch.setattr(fmix, "np", NumpyWithRandom(replay))
+    monkeypatch.setattr(fmix, "beta", replay)
+    monkeypatch.setattr(fmix, "random", replay)
+    return batch_ops
+
+
+def soft_target(targets):
+    """Our targets as the soft target the loss scores (float32 [N, CLASS_NUM])."""
+    if not isinstance(targets, MixupLabels):
+        return np.eye(CLASS_NUM, dtype=np.float32)[targets]
+    tensors = MixupLabels(paddle.to_tensor(targets.labels_a), paddle.to_tensor(targets.labels_b), targets.lam)
+    return losses._soft_target(tensors, CLASS_NUM)[0].numpy()
+
+
+def run_both(ours, their_op, images, seed, monkeypatch):
+    labels = np.arange(len(images), dtype=np.int64)
+    rng = Recorder(seed)
+    mixed, targets = ours(images.copy(), labels, rng)
+    replay = Replay(rng.draws)
+    their_op = their_op(theirs_with(replay, monkeypatch))
+    with warnings.catch_warnings():  # fmix.py's irfftn(s=...) without axes: deprecated in NumPy 2, same result
+        warnings.simplefilter("ignore", DeprecationWarning)
+        batch = their_op([(image, label) for image, label in zip(images.copy(), labels)])
+    assert not replay.draws, "PaddleClas drew fewer values than ours"
+    their_images, their_targets = np.stack([b[0] for b in batch]), np.stack([b[1] for b in batch])
+    return mixed, targets, their_images, their_targets
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("ours, theirs", [
+    (MixupOperator(alpha=0.2), lambda m: m.MixupOperator(CLASS_NUM, alpha=0.2)),
+    (CutmixOperator(alpha=1.0), lambda m: m.CutmixOperator(CLASS_NUM, alpha=1.0)),
+    (CutmixOperator(), lambda m: m.CutmixOperator(CLASS_NUM)),
+    (FmixOperator(), lambda m: m.FmixOperator(CLASS_NUM)),
+    (FmixOperator(alpha=0.5, decay_power=2.5, max_soft=0.1, reformulate=True),
+     lambda m: m.FmixOperator(CLASS_NUM, alpha=0.5, decay_power=2.5, max_soft=0.1, reformulate=True)),
+], ids=["mixup", "cutmix", "cutmix-default", "fmix", "fmix-soft-reformulated"])
+def test_batch_ops_give_paddleclas_pixels_and_targets_bit_exact(photos, ours, theirs, seed, monkeypatch):
+    mixed, targets, their_images, their_targets = run_both(ours, theirs, photos, seed, monkeypatch)
+    assert mixed.dtype == np.float32
+    # PaddleClas's FMix mixes in float64 (its mask is float64); a float32 model sees it as float32.
+    np.testing.assert_array_equal(mixed, their_images.astype(np.float32))
+    # CutmixOperator's lam is a numpy float64: under numpy 2 its targets are float64 (PaddleClas pins numpy 1.24,
+    # where they are float32 as Mixup's); the loss takes float32.
+    np.testing.assert_array_equal(soft_target(targets), their_targets.astype(np.float32))
+    if targets.lam < 1 and not (targets.labels_b == targets.labels_a).all():  # not an empty box or identity perm
+        assert not np.array_equal(mixed, photos)
+
+
+def test_op_sampler_chooses_as_paddleclas_including_no_op(photos, monkeypatch):
+    config = {"MixupOperator": {"alpha": 0.2, "prob": 0.3}, "CutmixOperator": {"alpha": 1.0, "prob": 0.3}}
+    ours = build_batch_transform([{"OpSampler": config}])
+    chosen = []
+    for seed in range(12):
+        mixed, targets, their_images, their_targets = run_both(
+            ours, lambda m: m.OpSampler(CLASS_NUM, **{k: dict(v) for k, v in config.items()}), photos, seed,
+            monkeypatch)
+        np.testing.assert_array_equal(mixed, their_images)
+        if their_targets.ndim == 1:  # no op: PaddleClas's hard labels
+            their_targets = np.eye(CLASS_NUM, dtype=np.float32)[their_targets]
+        np.testing.assert_array_equal(soft_target(targets), their_targets.astype(np.float32))
+        chosen.append("none" if not isinstance(targets, MixupLabels) else
+                      "cutmix" if (mixed == photos).sum() > mixed.size // 4 else "mixup")
+    assert set(chosen) == {"none", "mixup", "cutmix"}, chosen  # 12 seeds reach all three
+
+
+@pytest.mark.parametrize("ops, message", [
+    ({"MixupOperator": {"alpha": 0.2}},
+     "OpSampler: MixupOperator needs {prob: p, ...} (PaddleClas would use prob 0 and never run it), got <dict of 1>"),
+    ({"MixupOperator": {"alpha": 0.2, "prob": 0.6}, "CutmixOperator": {"prob": 0.6}},
+     "OpSampler: the probs add up to 1.2, more than 1"),
+    ({"MixupOprator": {"prob": 0.5}}, "OpSampler: op 'MixupOprator' is not supported; choose one of MixupOperator, "
+                                      "CutmixOperator, FmixOperator; did you mean 'MixupOperator'?"),
+    ({"CutmixOperator": {"alpha": 0, "prob": 0.5}}, "CutmixOperator: alpha must be a number > 0, got 0"),
+    ({"FmixOperator": {"max_soft": 0.7, "prob": 0.5}},
+     "FmixOperator: max_soft must be a number from 0 to 0.5, got 0.7"),
+])
+def test_op_sampler_refusals_are_one_line(ops, message):
+    with pytest.raises(ConfigError) as error:
+        build_batch_transform([{"OpSampler": ops}], where="DataLoader.Train.dataset.batch_transform_ops")
+    assert str(error.value) == f"DataLoader.Train.dataset.batch_transform_ops: {message}"
+
+
+# ---------------------------------------------------------------------------------------------------- losses
+
+def fixed_logits():
+    return paddle.to_tensor(np.random.default_rng(7).normal(0, 3, (4, CLASS_NUM)).astype(np.float32))
+
+
+MIXED = MixupLabels(np.array([0, 1, 2, 3]), np.array([2, 0, 3, 3]), 0.37)
+
+
+def their_soft(target):
+    return (np.eye(CLASS_NUM, dtype=np.float32)[target.labels_a] * target.lam
+            + np.eye(CLASS_NUM, dtype=np.float32)[target.labels_b] * (1 - target.lam))
+
+
+def as_ours(target):
+    if isinstance(target, MixupLabels):
+        return MixupLabels(paddle.to_tensor(target.labels_a), paddle.to_tensor(target.labels_b), target.lam)
+    return paddle.to_tensor(target)
+
+
+def as_theirs(target):
+    return paddle.to_tensor(their_soft(target) if isinstance(target, MixupLabels) else target.reshape(-1, 1))
+
+
+@pytest.mark.parametrize("target", [np.array([0, 4, 2, 1]), MIXED], ids=["hard", "mixed"])
+@pytest.mark.parametrize("epsilon", [None, 0.1])
+def test_celoss_equals_paddleclas_celoss(target, epsilon):
+    celoss = import_ref("loss.celoss")
+    logits = fixed_logits()
+    options = {} if epsilon is None else {"epsilon": epsilon}
+    ours = losses.build_loss([{"CELoss": {"weight": 1.0, **options}}])(logits, as_ours(target))
+    theirs = celoss.CELoss(epsilon=epsilon)(logits, as_theirs(target))["CELoss"]
+    assert float(ours) == float(theirs)
+
+
+def test_celoss_softmax_of_a_soft_target_is_paddleclas_bug_and_can_be_turned_off():
+    logits = fixed_logits()
+    matched = losses.build_loss([{"CELoss": {}}])(logits, as_ours(MIXED))
+    fixed = losses.build_loss([{"CELoss": {"softmax_soft_target": False}}])(logits, as_ours(MIXED))
+    log_p = paddle.nn.functional.log_softmax(logits).numpy()
+    rows = np.arange(4)
+    expected = -(MIXED.lam * log_p[rows, MIXED.labels_a] + (1 - MIXED.lam) * log_p[rows, MIXED.labels_b]).mean()
+    assert float(fixed) == pytest.approx(expected, rel=1e-6)
+    assert abs(float(matched) - expected) > 0.1  # the softmaxed target is far from the mixup target
+
+
+def test_soft_target_ce_and_weighted_sum_equal_paddleclas():
+    soft_ce, celoss = import_ref("loss.softtargetceloss"), import_ref("loss.celoss")
+    logits = fixed_logits()
+    ours = losses.build_loss([{"SoftTargetCrossEntropy": {"weight": 1.0}}])(logits, as_ours(MIXED))
+    theirs = soft_ce.SoftTargetCrossEntropy()(logits, as_theirs(MIXED))["SoftTargetCELoss"]
+    assert float(ours) == float(theirs)
+    both = losses.build_loss([{"CELoss": {"weight": 0.7, "epsilon": 0.1}},
+                              {"SoftTargetCrossEntropy": {"weight": 0.3}}])(logits, as_ours(MIXED))
+    expected = (celoss.CELoss(epsilon=0.1)(logits, as_theirs(MIXED))["CELoss"] * 0.7
+                + soft_ce.SoftTargetCrossEntropy()(logits, as_theirs(MIXED))["SoftTargetCELoss"] * 0.3)
+    assert float(both) == float(expected)
+    # One entry: PaddleClas's CombinedLoss does not apply its weight.
+    assert float(losses.build_loss([{"CELoss": {"weight": 3.0}}])(logits, as_ours(MIXED))) == \
+        float(losses.build_loss([{"CELoss": {"weight": 1.0}}])(logits, as_ours(MIXED)))
+
+
+@pytest.mark.parametrize("entries, message", [
+    ([{"MixCELoss": {"weight": 1.0}}], "Loss.Train: MixCELoss is deprecated in PaddleClas 2.6 (its own code "
+                                       "raises); use CELoss, which scores mixed batches"),
+    ([{"DistillationCELoss": {"weight": 1.0}}],
+     "Loss.Train: DistillationCELoss needs a teacher model (PaddleClas's DistillationModel), which this suite does "
+     "not build; train with CELoss (or SoftTargetCrossEntropy on a teacher's soft labels)"),
+    ([{"DistillationDMLLoss": {"weight": 1.0}}], "Loss.Train: DistillationDMLLoss needs a teacher model"),
+    ([{"SoftTargetCE": {}}], "Loss.Train entry 'SoftTargetCE' is not supported; choose one of CELoss, "
+                             "SoftTargetCrossEntropy; did you mean 'SoftTargetCrossEntropy'?"),
+    ([{"CELoss": {}}, {"CELoss": {"epsilon": 0.1}}], "Loss.Train: CELoss is given 2 times; PaddleClas would count "
+                                                     "only the last one: give it once"),
+    ([{"CELoss": {"softmax_soft_target": "no"}}], "Loss.Train.CELoss.softmax_soft_target must be true or false, "
+                                                  "got 'no'"),
+])
+def test_loss_refusals_name_what_to_use(entries, message):
+    with pytest.raises(ConfigError) as error:
+        losses.check_loss_entries(entries, "Loss.Train")
+    assert str(error.value).startswith(message)
