@@ -271,3 +271,93 @@ def test_loss_refusals_name_what_to_use(entries, message):
     with pytest.raises(ConfigError) as error:
         losses.check_loss_entries(entries, "Loss.Train")
     assert str(error.value).startswith(message)
+
+
+# ------------------------------------------------------------------------------------------- keys and models
+
+def test_normalize_channel_num_4_appends_paddleclas_zero_channel(photos):
+    from paddle_resnet.data.transforms import NormalizeImage, build_transforms
+    image = (photos[1].transpose(1, 2, 0) * 50 + 120).clip(0, 255).astype(np.uint8)
+    ours = NormalizeImage(scale="1.0/255.0", order="", channel_num=4)(image)
+    three = NormalizeImage(scale="1.0/255.0", order="")(image)
+    assert ours.shape == (48, 64, 4) and ours.dtype == np.float32
+    np.testing.assert_array_equal(ours[:, :, :3], three)
+    assert not ours[:, :, 3].any()
+    chw = build_transforms([{"NormalizeImage": {"order": "", "channel_num": 4}}, "ToCHWImage"])(image)
+    np.testing.assert_array_equal(chw, ours.transpose(2, 0, 1))
+    with pytest.raises(ConfigError, match=r"^NormalizeImage: channel_num 5 is not supported; choose one of 3, 4"):
+        NormalizeImage(channel_num=5)
+
+
+def ultra_config(tmp_path, folders):
+    from engine_fixtures import tiny_config
+    normalize = {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                                    "order": "", "channel_num": 4, "output_fp16": True}}
+    train_ops = [{"DecodeImage": {"to_rgb": True}}, {"RandFlipImage": {"flip_code": 1}}, normalize]
+    eval_ops = [{"DecodeImage": {"to_rgb": True}}, normalize]
+    config = tiny_config(tmp_path, *folders, Global={"epochs": 1, "image_channel": 4, "image_shape": [4, 16, 16],
+                                                     "output_dir": str(tmp_path / "out"), "device": "cpu",
+                                                     "print_batch_step": 1, "use_visualdl": False},
+                         Arch={"name": "ResNet18", "class_num": 3, "input_image_channel": 4, "data_format": "NHWC"},
+                         Optimizer={"name": "Momentum", "momentum": 0.9, "multi_precision": True,
+                                    "lr": {"name": "Cosine", "learning_rate": 0.05, "warmup_epoch": 0}},
+                         AMP={"use_amp": True, "level": "O1"})
+    config["DataLoader"]["Train"]["dataset"]["transform_ops"] = train_ops
+    config["DataLoader"]["Eval"]["dataset"]["transform_ops"] = eval_ops
+    return config
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    from engine_fixtures import make_image_folder
+    root = tmp_path_factory.mktemp("images")
+    return make_image_folder(root / "train", per_class=4), make_image_folder(root / "val", per_class=2, seed=1)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["Global"].update(image_channel=3),
+     "Global.image_channel is 3 but Global.image_shape has 4 channels: set both to the same number"),
+    (lambda c: c["DataLoader"]["Eval"]["dataset"]["transform_ops"][1]["NormalizeImage"].pop("channel_num"),
+     "DataLoader.Train.dataset.transform_ops give 3 channel(s) but Global.image_shape has 4: 4 channels are "
+     "PaddleClas's *_ultra layout"),
+    (lambda c: c["Arch"].update(in_channels=3),
+     "Arch.input_image_channel (4) and Arch.in_channels (3) differ: give one of them"),
+    (lambda c: c["Optimizer"].update(multi_precision="yes"), "Optimizer.multi_precision must be a bool (true/false), got 'yes'"),
+])
+def test_ultra_keys_are_checked_when_the_config_loads(tmp_path, folders, change, message):
+    from paddle_resnet.config import validate
+    config = ultra_config(tmp_path, folders)
+    validate(ultra_config(tmp_path, folders))  # as given, it loads
+    change(config)
+    with pytest.raises(ConfigError) as error:
+        validate(config)
+    assert str(error.value).startswith(message)
+
+
+@pytest.mark.slow
+def test_ultra_four_channel_recipe_trains_with_multi_precision_and_exports_as_three_channels(
+        tmp_path, folders, monkeypatch):
+    from skimage import data
+    from paddle_resnet.config import validate
+    from paddle_resnet.deploy import Predictor
+    from paddle_resnet.engine import Engine, trainer
+    passed = []
+
+    def recording_build_optimizer(*args, **kwargs):
+        passed.append(kwargs["multi_precision"])
+        return build_optimizer(*args, **kwargs)
+    build_optimizer = trainer.build_optimizer
+    monkeypatch.setattr(trainer, "build_optimizer", recording_build_optimizer)
+    engine = Engine(validate(ultra_config(tmp_path, folders)))
+    engine.train()
+    assert passed == [True]
+    assert [v.shape[1] for v in engine.model.state_dict().values() if len(v.shape) == 4][0] == 4
+    engine.export(str(tmp_path / "inference"), onnx=False)
+    predictor = Predictor(str(tmp_path / "inference"), backend="paddle", warmup=0)
+    photo = np.asarray(Image.fromarray(data.chelsea()).resize((16, 16), Image.BILINEAR))
+    batch = predictor.preprocess([photo])
+    assert batch.shape == (1, 3, 16, 16)
+    padded = np.concatenate([batch, np.zeros((1, 1, 16, 16), np.float32)], axis=1)
+    engine.model.eval()
+    expected = paddle.nn.functional.softmax(engine.model(paddle.to_tensor(padded))).numpy()
+    np.testing.assert_allclose(predictor.run(batch), expected, atol=1e-5)

@@ -378,9 +378,17 @@ def _per_channel(values, default, name, nonzero=False):
 
 class NormalizeImage:
     """``(img * scale - mean) / std`` in float32. ``order`` is the input layout: '' or 'hwc', or 'chw'.
-    One mean and std value applies to every channel."""
+    One mean and std value applies to every channel.
 
-    def __init__(self, scale=None, mean=None, std=None, order="chw"):
+    ``channel_num: 4`` (PaddleClas's ``*_ultra`` configs) appends an all-zero fourth channel to a 3-channel image,
+    for a model built with 4 input channels (``Arch.input_image_channel: 4``). ``output_fp16`` is accepted and
+    changes nothing: images stay float32 (on a GPU, AMP casts them; on the CPU training is float32)."""
+
+    def __init__(self, scale=None, mean=None, std=None, order="chw", channel_num=3, output_fp16=False):
+        if not (is_int(channel_num) and channel_num in (3, 4)):
+            raise choice_error("NormalizeImage: channel_num", channel_num, (3, 4))
+        self.channel_num = int(channel_num)
+        _flag(output_fp16, "NormalizeImage", "output_fp16")
         self.scale = parse_scale(scale) if scale is not None else 1.0 / 255.0
         self.mean = _per_channel(mean, [0.485, 0.456, 0.406], "mean")
         self.std = _per_channel(std, [0.229, 0.224, 0.225], "std", nonzero=True)
@@ -396,12 +404,23 @@ class NormalizeImage:
 
     def __call__(self, img, rng=None):
         self._check(img)
-        return self._normalized(img, self._mean, self._std)
+        normalized = self._normalized(img, self._mean, self._std)
+        if self.channel_num == 4:
+            if normalized.shape[self._channel_axis] != 3:
+                raise InputError(f"channel_num 4 pads a 3-channel image, got shape {list(img.shape)}")
+            zeros_shape = list(normalized.shape)
+            zeros_shape[self._channel_axis] = 1
+            normalized = np.concatenate((normalized, np.zeros(zeros_shape, np.float32)), axis=self._channel_axis)
+        return normalized
+
+    @property
+    def _channel_axis(self):
+        return 0 if self.order == "chw" else 2
 
     def to_chw(self, img):
         """``ToCHWImage()(self(img))`` for an HWC image, the same values; a uint8 one (what decoding, resizing
         and cropping give) by looking each value up in a table per channel: 0.26 ms against 0.93 at 224x224."""
-        if self.order == "chw" or img.dtype != np.uint8:
+        if self.order == "chw" or img.dtype != np.uint8 or self.channel_num == 4:
             return ToCHWImage()(self(img))
         self._check(img)
         chw = np.empty((img.shape[2], *img.shape[:2]), np.float32)
@@ -531,6 +550,17 @@ def _gives_chw(ops, where):
         elif isinstance(op, ToCHWImage):
             chw = True
     return chw
+
+
+def pipeline_channels(pipeline):
+    """The channels a built pipeline gives: DecodeImage's, plus one for NormalizeImage's ``channel_num: 4``."""
+    channels = 3
+    for op in pipeline.ops:
+        if isinstance(op, DecodeImage):
+            channels = op.channels
+        elif isinstance(op, NormalizeImage) and op.channel_num == 4:
+            channels = 4
+    return channels
 
 
 def build_transforms(op_list, where="transform_ops", chw=False):
