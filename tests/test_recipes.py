@@ -361,3 +361,43 @@ def test_ultra_four_channel_recipe_trains_with_multi_precision_and_exports_as_th
     engine.model.eval()
     expected = paddle.nn.functional.softmax(engine.model(paddle.to_tensor(padded))).numpy()
     np.testing.assert_allclose(predictor.run(batch), expected, atol=1e-5)
+
+
+def photo_batch(size=64):
+    from skimage import data
+    images = [np.asarray(Image.fromarray(getattr(data, n)()).convert("RGB").resize((size, size), Image.BILINEAR))
+              for n in ("astronaut", "coffee")]
+    batch = np.stack(images).transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
+    return paddle.to_tensor((batch - np.float32(0.45)) / np.float32(0.225))
+
+
+def seeded_paddleclas_weights(model, seed=0):
+    rng = np.random.default_rng(seed)
+    model.set_state_dict({k: paddle.to_tensor(rng.standard_normal(v.shape).astype("float32") * 0.05
+                                              + (1.0 if k.endswith("_variance") else 0.0))
+                          for k, v in model.state_dict().items()})
+
+
+def test_resnet200_vd_alias_is_paddleclas_layout_and_timm_row_stays():
+    from paddle_resnet.models import model_args
+    assert model_args("ResNet200_vd") == {"depth": 200, "stem_type": "deep", "avg_down": True,
+                                          "stage_blocks": (3, 12, 48, 3)}
+    assert model_args("resnet200_vd") == {"depth": 200, "stem_type": "deep", "avg_down": True}  # timm's resnet200d
+    from paddle_resnet.models import check_build_args
+    with pytest.raises(ConfigError, match=r"^stage_blocks must be 4 integers from 1 to 64 \(blocks per stage\), "
+                                          r"got \[3, 12, 480, 3\]$"):
+        check_build_args("resnet50", stage_blocks=[3, 12, 480, 3])
+
+
+@pytest.mark.slow
+def test_resnet200_vd_logits_equal_paddleclas_own_class(tmp_path):
+    from paddleclas_code import paddleclas_resnet
+    from paddle_resnet import build_model, load_pretrained
+    theirs = paddleclas_resnet().ResNet200_vd(class_num=CLASS_NUM)
+    seeded_paddleclas_weights(theirs)
+    paddle.save(theirs.state_dict(), str(tmp_path / "ResNet200_vd_pretrained.pdparams"))
+    ours = build_model("ResNet200_vd", num_classes=CLASS_NUM)
+    load_pretrained(ours, str(tmp_path / "ResNet200_vd_pretrained.pdparams"))
+    theirs.eval(), ours.eval()
+    x = photo_batch()
+    np.testing.assert_array_equal(ours(x).numpy(), theirs(x).numpy())
