@@ -33,7 +33,8 @@ _LOADER_SECTION = {
 # Model options default to None: "as the registered model's row says" (build_model checks the values).
 _ARCH_OPTIONS = {k: None for k in inspect.signature(ResNet.__init__).parameters
                  if k not in ("self", "depth", "num_classes")}
-ARCH_NON_MODEL_KEYS = ("name", "class_num", "freeze", "lr_mult_list", "pretrained", "use_ssld", "input_image_channel")
+ARCH_NON_MODEL_KEYS = ("name", "class_num", "freeze", "lr_mult_list", "pretrained", "use_ssld", "input_image_channel",
+                       "use_first_short_conv")
 
 SCHEMA = {
     "Global": {
@@ -66,7 +67,8 @@ SCHEMA = {
     },
     # pretrained and use_ssld are PaddleClas's download switches (NO_EFFECT below), not model arguments.
     "Arch": {"name": REQUIRED, "class_num": 1000, "freeze": None, "lr_mult_list": None, "pretrained": OPTIONAL,
-             "use_ssld": OPTIONAL, "input_image_channel": OPTIONAL, **_ARCH_OPTIONS},
+             "use_ssld": OPTIONAL, "input_image_channel": OPTIONAL, "use_first_short_conv": OPTIONAL,
+             **_ARCH_OPTIONS},
     "Loss": {"Train": [{"CELoss": {"weight": 1.0, "epsilon": 0.0}}], "Eval": [{"CELoss": {"weight": 1.0}}]},
     "Optimizer": {
         "name": "Momentum",

@@ -274,6 +274,15 @@ def _check_arch(arch, channels):
                               f"({shown(arch['in_channels'])}) differ: give one of them")
         arch["in_channels"] = given
     arch.pop("input_image_channel", None)
+    if arch.get("use_first_short_conv") is not None:  # PaddleClas's: project stage 1's first block or not
+        given = arch.pop("use_first_short_conv")
+        if not isinstance(given, bool):
+            raise ConfigError(f"Arch.use_first_short_conv must be true or false, got {shown(given)}")
+        if arch.get("project_stage1") not in (None, given):
+            raise ConfigError(f"Arch.use_first_short_conv ({given}) and Arch.project_stage1 "
+                              f"({arch['project_stage1']}) differ: give one of them")
+        arch["project_stage1"] = given
+    arch.pop("use_first_short_conv", None)
     if not isinstance(arch["name"], str) or len(arch["name"]) > MAX_NAME_CHARS:
         raise ConfigError(f"Arch.name must be a model name such as resnet50, got {type(arch['name']).__name__} "
                           f"{shown(arch['name'])}")

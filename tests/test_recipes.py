@@ -401,3 +401,73 @@ def test_resnet200_vd_logits_equal_paddleclas_own_class(tmp_path):
     theirs.eval(), ours.eval()
     x = photo_batch()
     np.testing.assert_array_equal(ours(x).numpy(), theirs(x).numpy())
+
+
+def paddleclas_resnet18_dbb():
+    """PaddleClas's own ResNet18 with layer_type DiverseBranchBlock, as its ResNet18_dbb.yaml builds it. Its
+    IdentityBasedConv1x1 holds a float64 identity that Paddle 3 refuses to convolve with float32 input (a
+    PaddleClas bug on Paddle 3): cast to float32 here, the value unchanged."""
+    from paddleclas_code import paddleclas_resnet
+    theirs = paddleclas_resnet().ResNet18(class_num=CLASS_NUM, layer_type="DiverseBranchBlock",
+                                          use_first_short_conv=False)
+    for layer in theirs.sublayers():
+        if hasattr(layer, "id_tensor"):
+            layer.id_tensor = layer.id_tensor.astype("float32")
+    return theirs
+
+
+@pytest.mark.slow  # ~3 s: two ResNet18s and the fold
+def test_resnet18_dbb_loads_paddleclas_weights_equal_logits_and_reparameterises_within_1e5(tmp_path):
+    from paddle_resnet import build_model, load_pretrained
+    theirs = paddleclas_resnet18_dbb()
+    seeded_paddleclas_weights(theirs)
+    paddle.save(theirs.state_dict(), str(tmp_path / "ResNet18_dbb_pretrained.pdparams"))
+    ours = build_model("ResNet18", num_classes=CLASS_NUM, layer_type="DiverseBranchBlock", project_stage1=False)
+    load_pretrained(ours, str(tmp_path / "ResNet18_dbb_pretrained.pdparams"))  # every tensor, or it raises
+    theirs.eval(), ours.eval()
+    x = photo_batch()
+    trained = ours(x).numpy()
+    np.testing.assert_array_equal(trained, theirs(x).numpy())
+    ours.reparameterize()
+    assert not any("dbb_origin" in k for k in ours.state_dict())
+    assert sum("dbb_reparam.bias" in k for k in ours.state_dict()) == 16  # 8 blocks x 2 convs
+    deployed = ours(x).numpy()
+    assert np.abs(trained).max() > 0.05
+    np.testing.assert_allclose(deployed, trained, rtol=0, atol=1e-5)
+
+
+def test_dbb_config_keys_and_refusals():
+    from paddle_resnet.models import check_build_args
+    with pytest.raises(ConfigError) as error:
+        check_build_args("ResNet50", layer_type="DiverseBranchBlock")
+    assert str(error.value) == ("layer_type DiverseBranchBlock needs BasicBlock depth (18, 34) (PaddleClas publishes "
+                                "ResNet18_dbb only; its padded BNs are NCHW only), got depth 50, preact=False, "
+                                "data_format NCHW, zero_init_residual=False")
+    with pytest.raises(ConfigError, match=r"^layer_type 'DBB' is not supported; choose one of ConvBNLayer, "
+                                          r"DiverseBranchBlock"):
+        check_build_args("ResNet18", layer_type="DBB")
+
+
+@pytest.mark.slow
+def test_resnet18_dbb_recipe_trains_and_exports_the_reparameterised_model(tmp_path, folders):
+    from skimage import data
+    from engine_fixtures import tiny_config
+    from paddle_resnet.config import validate
+    from paddle_resnet.deploy import Predictor
+    from paddle_resnet.engine import Engine
+    config = validate(tiny_config(tmp_path, *folders, Global={
+        "epochs": 1, "output_dir": str(tmp_path / "out"), "device": "cpu", "image_shape": [3, 16, 16],
+        "print_batch_step": 1, "use_visualdl": False}, Arch={"name": "ResNet18", "class_num": 3,
+                                                             "layer_type": "DiverseBranchBlock",
+                                                             "use_first_short_conv": False}))
+    assert config["Arch"]["project_stage1"] is False
+    engine = Engine(config)
+    engine.train()
+    engine.export(str(tmp_path / "inference"), onnx=False)
+    predictor = Predictor(str(tmp_path / "inference"), backend="paddle", warmup=0)
+    photo = np.asarray(Image.fromarray(data.astronaut()).resize((16, 16), Image.BILINEAR))
+    batch = predictor.preprocess([photo])
+    engine.model.eval()
+    assert any("dbb_origin" in k for k in engine.model.state_dict())  # the trained model keeps its branches
+    expected = paddle.nn.functional.softmax(engine.model(paddle.to_tensor(batch))).numpy()
+    np.testing.assert_allclose(predictor.run(batch), expected, rtol=0, atol=1e-5)

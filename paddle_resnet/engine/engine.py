@@ -183,6 +183,10 @@ class Engine:
             # oneDNN and paddle2onnx reject NHWC graphs on the CPU; the weights are the same in NCHW.
             model = self._build_model_like(data_format="NCHW")
             LOGGER.info("exporting the NHWC model in NCHW layout (same weights)")
+        if getattr(model, "layer_type", "ConvBNLayer") == "DiverseBranchBlock":
+            # The deploy form: each Diverse Branch Block folded into one conv (a copy; training keeps its branches).
+            model = (model if model is not self.model else self._build_model_like()).reparameterize()
+            LOGGER.info("exporting the Diverse Branch Blocks re-parameterised: one conv each")
         image_shape, eval_ops = g["image_shape"], datasets["Eval"]["dataset"]["transform_ops"]
         if image_shape[0] == 4:
             model, image_shape, eval_ops = self._without_zero_channel(model, image_shape, eval_ops)

@@ -98,6 +98,7 @@ PADDLECLAS = PADDLECLAS_STATIC + PADDLECLAS_LEGACY + (
     (r"^stem\.(\d)\.conv\.", lambda m, lay: f"{lay.stem_conv(int(m[1]))}."),
     (r"^stem\.(\d)\.bn\.", lambda m, lay: f"{lay.stem_norm(int(m[1]))}."),
     (r"^blocks\.(\d+)\.", lambda m, lay: f"{lay.block(int(m[1]))}."),
+    (r"\.conv(\d)\.(?=dbb_)", lambda m, lay: f".conv{int(m[1]) + 1}."),  # ResNet18_dbb: names kept inside
     (r"\.conv(\d)\.conv\.", lambda m, lay: f".conv{int(m[1]) + 1}."),
     (r"\.conv(\d)\.bn\.", lambda m, lay: f".bn{int(m[1]) + 1}."),
     (r"\.short\.conv\.", lambda m, lay: f".{lay.shortcut('conv')}."),
