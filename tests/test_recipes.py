@@ -21,7 +21,7 @@ from paddleclas_ref_loader import import_ref
 CLASS_NUM = 5
 # What our Generator method is called, and what PaddleClas calls for the same draw.
 THEIR_NAME = {"permutation": "permutation", "beta": "beta", "integers": "randint", "standard_normal": "randn",
-              "random": "random"}
+              "random": "random", "normal": "normal"}
 
 
 class Recorder:
@@ -70,6 +70,9 @@ class Replay:
 
     def random(self):
         return self.take("random")
+
+    def normal(self, loc, scale, size):
+        return self.take("normal", lambda v: v.shape == (size,))
 
 
 class NumpyWithRandom:
@@ -287,6 +290,21 @@ def test_normalize_channel_num_4_appends_paddleclas_zero_channel(photos):
     np.testing.assert_array_equal(chw, ours.transpose(2, 0, 1))
     with pytest.raises(ConfigError, match=r"^NormalizeImage: channel_num 5 is not supported; choose one of 3, 4"):
         NormalizeImage(channel_num=5)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee"])
+def test_pca_lighting_equals_paddleclas(name, monkeypatch):
+    from skimage import data
+    from paddle_resnet.data.transforms import build_transforms
+    operators = import_ref("data.preprocess.ops.operators")
+    image = np.ascontiguousarray(getattr(data, name)()[:40, :56])
+    rng = Recorder(5)
+    ours = build_transforms(["PCALighting"])(image, rng)
+    monkeypatch.setattr(operators, "np", NumpyWithRandom(Replay(rng.draws)))
+    theirs = operators.PCALighting()(image)
+    assert ours.dtype == theirs.dtype == np.float32
+    np.testing.assert_array_equal(ours, theirs)
+    assert 0 < np.abs(ours - image).max() < 1  # under one pixel level: PaddleClas's scale, kept
 
 
 def ultra_config(tmp_path, folders):

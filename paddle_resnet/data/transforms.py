@@ -31,6 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ConfigError, InputError, check_choice, choice_error, is_int, is_number, short_repr
 from ..fileio import read_regular_file
+from .lighting import PCALighting
 from .batch_ops import BATCH_OPS, MixupLabels, MixupOperator  # noqa: F401  (re-exported)
 from .registry import instantiate
 
@@ -449,7 +450,7 @@ class ToCHWImage:
         return np.ascontiguousarray(img.transpose(2, 0, 1))
 
 
-RANDOM_OPS = (RandCropImage, RandFlipImage)
+RANDOM_OPS = (RandCropImage, RandFlipImage, PCALighting)
 
 
 class Compose:
@@ -497,7 +498,7 @@ def _fused(ops):
 
 
 SAMPLE_OPS = {op.__name__: op for op in (DecodeImage, RandCropImage, RandFlipImage, ResizeImage, CropImage,
-                                         NormalizeImage, ToCHWImage)}
+                                         NormalizeImage, ToCHWImage, PCALighting)}
 
 
 def _build_ops(op_list, registry, where):
@@ -527,7 +528,7 @@ def _build_op(entry, registry, where):
 
 # Ops that work on the decoded uint8 HWC image, and the ops after which that image is gone.
 PIXEL_OPS = (RandCropImage, RandFlipImage, ResizeImage, CropImage)
-FLOAT_OR_CHW_OPS = (NormalizeImage, ToCHWImage)
+FLOAT_OR_CHW_OPS = (NormalizeImage, ToCHWImage, PCALighting)
 
 
 def _check_order(ops, where):
