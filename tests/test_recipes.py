@@ -454,6 +454,16 @@ def test_resnet18_dbb_loads_paddleclas_weights_equal_logits_and_reparameterises_
     np.testing.assert_allclose(deployed, trained, rtol=0, atol=1e-5)
 
 
+def test_resnet18_dbb_converts_to_paddleclas_names_and_shapes():
+    from paddle_resnet import build_model
+    from paddle_resnet.weights.keymaps import to_paddleclas_names
+    theirs = paddleclas_resnet18_dbb().state_dict()
+    ours = build_model("ResNet18", num_classes=CLASS_NUM, layer_type="DiverseBranchBlock", project_stage1=False)
+    renamed = to_paddleclas_names(ours.state_dict())
+    assert sorted((k, tuple(v.shape)) for k, v in renamed.items()) == \
+        sorted((k, tuple(v.shape)) for k, v in theirs.items())
+
+
 def test_dbb_config_keys_and_refusals():
     from paddle_resnet.models import check_build_args
     with pytest.raises(ConfigError) as error:

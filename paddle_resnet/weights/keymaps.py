@@ -297,6 +297,8 @@ def _block_name(block, prefix, conv_layer, bn_layer, deep_stem):
     ``conv_layer`` and its BN ``bn_layer``; convN is PaddleClas's conv(N-1), the shortcut is ``short`` (with an
     avg-pool in front under the deep stem, hence its BN at index 2 there, 1 otherwise)."""
     _, _, conv, conv_leaf, norm, norm_leaf, part, short_leaf = block.groups()
+    if conv and conv_leaf.startswith("dbb_"):  # a Diverse Branch Block keeps PaddleClas's names inside
+        return f"{prefix}.conv{int(conv) - 1}.{conv_leaf}"
     if conv:
         return f"{prefix}.conv{int(conv) - 1}.{conv_layer}.{conv_leaf}"
     if norm:
