@@ -185,6 +185,8 @@ def test_op_sampler_chooses_as_paddleclas_including_no_op(photos, monkeypatch):
     ({"MixupOprator": {"prob": 0.5}}, "OpSampler: op 'MixupOprator' is not supported; choose one of MixupOperator, "
                                       "CutmixOperator, FmixOperator; did you mean 'MixupOperator'?"),
     ({"CutmixOperator": {"alpha": 0, "prob": 0.5}}, "CutmixOperator: alpha must be a number > 0, got 0"),
+    ({"FmixOperator": {"decay_power": 400, "prob": 0.5}},
+     "FmixOperator: decay_power must be a number > 0 and <= 10 (FMix uses 3), got 400"),
     ({"FmixOperator": {"max_soft": 0.7, "prob": 0.5}},
      "FmixOperator: max_soft must be a number from 0 to 0.5, got 0.7"),
 ])

@@ -98,13 +98,19 @@ def fmix_mask(height, width, lam, decay_power, max_soft, rng):
     return mask.reshape(1, 1, height, width)
 
 
+MAX_DECAY_POWER = 10  # FMix uses 3; a bound on typos (past ~79 the float64 spectrum of an 8192 px image overflows)
+
+
 class FmixOperator:
     """FMix: a binarised low-frequency mask mixes ``images`` with ``images[perm]``; lam ~ Beta(alpha, alpha)
     (``reformulate``: Beta(alpha + 1, alpha)) is the mask's share of ones, ``max_soft`` softens its edges."""
 
     def __init__(self, alpha=1, decay_power=3, max_soft=0.0, reformulate=False):
         self.alpha = _alpha(alpha, "FmixOperator")
-        self.decay_power = _alpha(decay_power, "FmixOperator", "decay_power")
+        if not (is_number(decay_power, finite=True) and 0 < decay_power <= MAX_DECAY_POWER):
+            raise ConfigError(f"FmixOperator: decay_power must be a number > 0 and <= {MAX_DECAY_POWER} (FMix uses 3), "
+                              f"got {short_repr(decay_power)}")
+        self.decay_power = float(decay_power)
         if not (is_number(max_soft, finite=True) and 0 <= max_soft <= 0.5):
             raise ConfigError(f"FmixOperator: max_soft must be a number from 0 to 0.5, got {short_repr(max_soft)}")
         if not isinstance(reformulate, bool):
