@@ -177,6 +177,15 @@ def test_op_sampler_chooses_as_paddleclas_including_no_op(photos, monkeypatch):
     assert set(chosen) == {"none", "mixup", "cutmix"}, chosen  # 12 seeds reach all three
 
 
+def test_mixup_cutmix_hybrid_is_refused_with_what_to_use():
+    with pytest.raises(ConfigError) as error:
+        build_batch_transform([{"MixupCutmixHybrid": {"mixup_alpha": 0.8}}], where="batch_transform_ops")
+    assert str(error.value) == (
+        "batch_transform_ops: MixupCutmixHybrid (timm's per-element Mixup/CutMix with label smoothing, used only by "
+        "PaddleClas's CAE ViT fine-tuning configs) is not built here; use OpSampler with MixupOperator and "
+        "CutmixOperator, and CELoss epsilon for the smoothing")
+
+
 @pytest.mark.parametrize("ops, message", [
     ({"MixupOperator": {"alpha": 0.2}},
      "OpSampler: MixupOperator needs {prob: p, ...} (PaddleClas would use prob 0 and never run it), got <dict of 1>"),

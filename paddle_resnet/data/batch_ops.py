@@ -168,3 +168,9 @@ class OpSampler:
 
 
 BATCH_OPS = {**MIX_OPS, "OpSampler": OpSampler}
+# PaddleClas 2.6 batch ops not built here, with what to use instead.
+REFUSED_BATCH_OPS = {
+    "MixupCutmixHybrid": "(timm's per-element Mixup/CutMix with label smoothing, used only by PaddleClas's CAE "
+                         "ViT fine-tuning configs) is not built here; use OpSampler with MixupOperator and "
+                         "CutmixOperator, and CELoss epsilon for the smoothing",
+}

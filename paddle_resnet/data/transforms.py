@@ -32,7 +32,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import ConfigError, InputError, check_choice, choice_error, is_int, is_number, short_repr
 from ..fileio import read_regular_file
 from .lighting import PCALighting
-from .batch_ops import BATCH_OPS, MixupLabels, MixupOperator  # noqa: F401  (re-exported)
+from .batch_ops import BATCH_OPS, REFUSED_BATCH_OPS, MixupLabels, MixupOperator  # noqa: F401  (re-exported)
 from .registry import instantiate
 
 __all__ = [
@@ -585,9 +585,14 @@ def with_chw(op_list, where="transform_ops"):
 
 def build_batch_transform(op_list, where="batch_transform_ops"):
     """The ``batch_transform_ops`` list -> one batch op, or None when the list is empty."""
+    for entry in op_list if isinstance(op_list, (list, tuple)) else ():
+        name = entry if isinstance(entry, str) else next(iter(entry), None) if isinstance(entry, dict) else None
+        if name in REFUSED_BATCH_OPS:
+            raise ConfigError(f"{where}: {name} {REFUSED_BATCH_OPS[name]}")
     ops = _build_ops(op_list, BATCH_OPS, where)
     if len(ops) > 1:
-        raise ConfigError(f"{where}: only one batch op is supported, got {len(ops)}: {op_list!r}")
+        raise ConfigError(f"{where}: only one batch op is supported, got {len(ops)}: {short_repr(op_list)}; "
+                          f"combine them with OpSampler")
     return ops[0] if ops else None
 
 
