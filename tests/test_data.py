@@ -165,7 +165,7 @@ def test_describe_eval_preprocess_and_rebuild_from_the_op_list():
 
 
 OPS_WHERE = "DataLoader.Train.dataset.transform_ops"
-ALL_OPS = "DecodeImage, RandCropImage, RandFlipImage, ResizeImage, CropImage, NormalizeImage, ToCHWImage"
+ALL_OPS = "DecodeImage, RandCropImage, RandFlipImage, ResizeImage, CropImage, NormalizeImage, ToCHWImage, PCALighting"
 
 
 @pytest.mark.parametrize("ops, message", [
