@@ -33,7 +33,8 @@ _LOADER_SECTION = {
 # Model options default to None: "as the registered model's row says" (build_model checks the values).
 _ARCH_OPTIONS = {k: None for k in inspect.signature(ResNet.__init__).parameters
                  if k not in ("self", "depth", "num_classes")}
-ARCH_NON_MODEL_KEYS = ("name", "class_num", "freeze", "lr_mult_list", "pretrained", "use_ssld")
+ARCH_NON_MODEL_KEYS = ("name", "class_num", "freeze", "lr_mult_list", "pretrained", "use_ssld", "input_image_channel",
+                       "use_first_short_conv")
 
 SCHEMA = {
     "Global": {
@@ -62,16 +63,21 @@ SCHEMA = {
         # auto is true on the CPU (oneDNN convolutions, 2-5x faster there) and false on a GPU
         "to_static": None,
         "use_dali": OPTIONAL,  # PaddleClas's: accepted with a warning (NO_EFFECT below)
+        "image_channel": OPTIONAL,  # PaddleClas's *_ultra configs: must equal image_shape[0]
     },
     # pretrained and use_ssld are PaddleClas's download switches (NO_EFFECT below), not model arguments.
     "Arch": {"name": REQUIRED, "class_num": 1000, "freeze": None, "lr_mult_list": None, "pretrained": OPTIONAL,
-             "use_ssld": OPTIONAL, **_ARCH_OPTIONS},
+             "use_ssld": OPTIONAL, "input_image_channel": OPTIONAL, "use_first_short_conv": OPTIONAL,
+             **_ARCH_OPTIONS},
     "Loss": {"Train": [{"CELoss": {"weight": 1.0, "epsilon": 0.0}}], "Eval": [{"CELoss": {"weight": 1.0}}]},
     "Optimizer": {
         "name": "Momentum",
         "momentum": 0.9,
         "use_nesterov": False,
         "no_weight_decay_on_bn_bias": False,
+        # Paddle optimizers' fp32 master weights for fp16 parameters (always on with AMP O2); on the CPU, in
+        # float32, it changes nothing
+        "multi_precision": False,
         # learning_rate is for a total batch of base_batch_size (batch x devices x accum_steps) when that is set:
         # the linear scaling rule of Goyal et al. 2017. null uses learning_rate as it is.
         # Schedules and their own arguments as in PaddleClas (engine/optim.py: LR_ARGUMENTS, check_lr).

@@ -7,9 +7,10 @@ count). Every problem is one ``ConfigError`` line naming the key, the bad value 
 
 from .config import ARCH_NON_MODEL_KEYS, shown
 from .data.loader import DATASETS, SAMPLERS
-from .data.transforms import MAX_SIDE, RANDOM_OPS, build_batch_transform, build_transforms, with_chw
+from .data.transforms import MAX_SIDE, RANDOM_OPS, build_batch_transform, build_transforms, pipeline_channels, with_chw
 from .engine.device import DEVICES
 from .engine.trainer import AMP_DTYPES, AMP_LEVELS, DIST_BN_MODES
+from .engine.losses import check_loss_entries
 from .engine.optim import LR_SCHEDULES, OPTIMIZERS, check_lr
 from .engine.static_step import check_to_static
 from .errors import ConfigError, check_choice, did_you_mean, is_int, is_number
@@ -117,10 +118,9 @@ RULES = {
     "Global.dist_bn": Choice(DIST_BN_MODES),
     "Global.to_static": check_to_static,
     "Arch.class_num": Int(1),
-    "Loss.*.0.CELoss.weight": Number(0, open_low=True),
-    "Loss.*.0.CELoss.epsilon": Number(0, 1, open_high=True),
     "Optimizer.name": Choice(OPTIMIZERS),
     "Optimizer.momentum": Number(0, 1, open_high=True),
+    "Optimizer.multi_precision": Bool(),
     "Optimizer.lr.name": Choice(LR_SCHEDULES),
     "Optimizer.lr.base_batch_size": Int(1, optional=True),  # the schedule's own keys: optim.check_lr
     "Optimizer.lr.warmup_start_lr": Number(0),
@@ -181,6 +181,7 @@ def check_config(config):
                 rule(".".join(k for k in keys if not k.isdigit()), value)
     check_lr(config["Optimizer"]["lr"])
     _check_image_shape(config["Global"]["image_shape"])
+    _check_global_channels(config["Global"])
     _check_arch(config["Arch"], config["Global"]["image_shape"][0])
     for mode in MODES:
         _check_dataset(config["DataLoader"][mode]["dataset"], mode, config["Global"]["image_shape"][0])
@@ -188,9 +189,11 @@ def check_config(config):
 
 
 def _check_named_lists(config):
-    """PaddleClas lists such as ``Loss.Train: [{CELoss: {epsilon: 0.1}}]``: one entry of a known name.
+    """PaddleClas lists such as ``Loss.Train: [{CELoss: {epsilon: 0.1}}]`` (engine/losses.py checks Loss).
     ``Metric.Train`` may be empty (PaddleClas's ``Train:`` with nothing under it): no train accuracy is logged."""
-    allowed = {"Loss": ("CELoss", ("weight", "epsilon")), "Metric": ("TopkAcc", ("topk",))}
+    for mode in MODES:
+        check_loss_entries(config["Loss"][mode], f"Loss.{mode}")
+    allowed = {"Metric": ("TopkAcc", ("topk",))}
     for section, (name, keys) in allowed.items():
         for mode in MODES:
             where = f"{section}.{mode}"
@@ -239,9 +242,9 @@ def _check_infer(infer, channels):
         if not pipeline.ops or type(pipeline.ops[0]).__name__ != "DecodeImage":
             raise ConfigError(f"Infer.transforms must start with DecodeImage, got {shown(ops)}")
         _refuse_random_ops(pipeline, "Infer.transforms")
-        if getattr(pipeline.ops[0], "channels", 3) != channels:
-            raise ConfigError(f"Infer.transforms: DecodeImage gives {pipeline.ops[0].channels} channel(s) but "
-                              f"Global.image_shape has {channels}")
+        if pipeline_channels(pipeline) != channels:
+            raise ConfigError(f"Infer.transforms give {pipeline_channels(pipeline)} channel(s) but "
+                              f"Global.image_shape has {channels}{_FOUR_HINT if 4 in (channels, pipeline_channels(pipeline)) else ''}")
         infer["transforms"] = with_chw(ops, "Infer.transforms")
     images = infer["infer_imgs"]
     if images is not None and (not isinstance(images, str) or not images.strip()):
@@ -253,13 +256,41 @@ def _check_infer(infer, channels):
 
 
 def _check_image_shape(shape):
-    if (len(shape) != 3 or not all(is_int(d) and d >= 1 for d in shape) or shape[0] not in (1, 3)
+    if (len(shape) != 3 or not all(is_int(d) and d >= 1 for d in shape) or shape[0] not in (1, 3, 4)
             or max(shape[1:]) > MAX_SIDE):
-        raise ConfigError(f"Global.image_shape must be [channels, height, width] with 1 or 3 channels and "
+        raise ConfigError(f"Global.image_shape must be [channels, height, width] with 1, 3 or 4 channels and "
                           f"sides from 1 to {MAX_SIDE}, got {shown(shape)}")
 
 
+_FOUR_HINT = (": 4 channels are PaddleClas's *_ultra layout, 3 decoded + the zero channel of NormalizeImage's "
+              "channel_num: 4, with Arch.input_image_channel: 4")
+
+
+def _check_global_channels(g):
+    """PaddleClas's ``Global.image_channel`` (a YAML anchor for image_shape in its *_ultra configs)."""
+    given = g.get("image_channel")
+    if given is not None and (not is_int(given) or given != g["image_shape"][0]):
+        raise ConfigError(f"Global.image_channel is {shown(given)} but Global.image_shape has "
+                          f"{shown(g['image_shape'][0])} channels: set both to the same number")
+
+
 def _check_arch(arch, channels):
+    if arch.get("input_image_channel") is not None:  # PaddleClas's name for in_channels
+        given = arch.pop("input_image_channel")
+        if arch.get("in_channels") not in (None, given):
+            raise ConfigError(f"Arch.input_image_channel ({shown(given)}) and Arch.in_channels "
+                              f"({shown(arch['in_channels'])}) differ: give one of them")
+        arch["in_channels"] = given
+    arch.pop("input_image_channel", None)
+    if arch.get("use_first_short_conv") is not None:  # PaddleClas's: project stage 1's first block or not
+        given = arch.pop("use_first_short_conv")
+        if not isinstance(given, bool):
+            raise ConfigError(f"Arch.use_first_short_conv must be true or false, got {shown(given)}")
+        if arch.get("project_stage1") not in (None, given):
+            raise ConfigError(f"Arch.use_first_short_conv ({given}) and Arch.project_stage1 "
+                              f"({arch['project_stage1']}) differ: give one of them")
+        arch["project_stage1"] = given
+    arch.pop("use_first_short_conv", None)
     if not isinstance(arch["name"], str) or len(arch["name"]) > MAX_NAME_CHARS:
         raise ConfigError(f"Arch.name must be a model name such as resnet50, got {type(arch['name']).__name__} "
                           f"{shown(arch['name'])}")
@@ -301,8 +332,12 @@ def _check_dataset(dataset, mode, channels):
                           f"got {shown(dataset['transform_ops'])}")
     if mode != "Train":
         _refuse_random_ops(pipeline, f"{where}.transform_ops")
-    decoded = getattr(decode, "channels", 3)
-    if decoded != channels:
+    decoded = pipeline_channels(pipeline)
+    if decoded == 4 or channels == 4:
+        if decoded != channels:
+            raise ConfigError(f"{where}.transform_ops give {decoded} channel(s) but Global.image_shape has "
+                              f"{channels}{_FOUR_HINT}")
+    elif decoded != channels:
         raise ConfigError(f"{where}.transform_ops: DecodeImage gives {decoded} channel(s) but "
                           f"Global.image_shape has {channels}: set DecodeImage's channels to {channels}")
     batch_ops = dataset.get("batch_transform_ops")

@@ -50,7 +50,7 @@ BAD_VALUES = [
     ("Global.device", "cuda", "Global.device 'cuda' is not supported; choose one of auto, cpu, gpu; did you mean 'cpu'?"),
     ("Global.dist_bn", "average", "Global.dist_bn 'average' is not supported; choose one of reduce, broadcast, none; "
                                   "did you mean 'reduce'?"),
-    ("Global.image_shape", [3, 0, 16], "Global.image_shape must be [channels, height, width] with 1 or 3 channels "
+    ("Global.image_shape", [3, 0, 16], "Global.image_shape must be [channels, height, width] with 1, 3 or 4 channels "
                                        "and sides from 1 to 8192, got [3, 0, 16]"),
     ("Arch.class_num", 0, "Arch.class_num must be an integer >= 1, got 0"),
     ("Arch.name", "resnet5O", "Arch: unknown model 'resnet5O'; did you mean 'resnet50'? Available: resnet18, "),
@@ -89,7 +89,7 @@ BAD_VALUES = [
     # found by the hostile probe
     ("DataLoader.Train.loader.num_workers", 100000, "DataLoader.Train.loader.num_workers must be an integer from 0 "
                                                     "to 64, got 100000"),
-    ("Global.image_shape", [3, 100000, 100000], "Global.image_shape must be [channels, height, width] with 1 or 3 "
+    ("Global.image_shape", [3, 100000, 100000], "Global.image_shape must be [channels, height, width] with 1, 3 or 4 "
                                                 "channels and sides from 1 to 8192, got [3, 100000, 100000]"),
     ("Optimizer.lr.learning_rate", float("inf"), "Optimizer.lr.learning_rate must be a number > 0, got inf"),
     ("Metric.Eval", [{"TopkAcc": {"topk": [10]}}], "Metric.Eval.TopkAcc.topk must be a list of integers >= 1 that "

@@ -166,9 +166,8 @@ def test_describe_eval_preprocess_and_rebuild_from_the_op_list():
 
 OPS_WHERE = "DataLoader.Train.dataset.transform_ops"
 ALL_OPS = ("DecodeImage, RandCropImage, RandFlipImage, ResizeImage, CropImage, NormalizeImage, ToCHWImage, "
-           "AutoAugment, RandAugment, TimmAutoAugment, RandomErasing, Cutout, GridMask, HideAndSeek, ColorJitter, "
-           "RandomRotation, "
-           "RandomResizedCrop")
+           "PCALighting, AutoAugment, RandAugment, TimmAutoAugment, RandomErasing, Cutout, GridMask, HideAndSeek, "
+           "ColorJitter, RandomRotation, RandomResizedCrop")
 
 
 @pytest.mark.parametrize("ops, message", [

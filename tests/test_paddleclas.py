@@ -82,7 +82,7 @@ def test_list_models_and_cli_show_the_aliases(capsys):
     out = capsys.readouterr().out
     assert "ResNet18_vd            resnet18_vd (project_stage1=True)" in out
     assert "ResNeXt50_vd_32x4d     resnext50_32x4d (stem_type=deep, avg_down=True)" in out
-    assert "ResNet200_vd" not in out  # PaddleClas's has 3-12-48-3 blocks; ours 3-24-36-3
+    assert "ResNet200_vd           resnet200_vd_paddleclas\n" in out  # 3-12-48-3; resnet200_vd is timm's 3-24-36-3
 
 
 def paddleclas_config(**overrides):

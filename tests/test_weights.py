@@ -442,7 +442,8 @@ PADDLECLAS_CLASSES = {f"ResNet{d}{v}": f"resnet{d}{v.lower()}" for d in (18, 34,
 
 def test_to_paddleclas_names_every_paddleclas_resnet_class():
     """Names and shapes of PaddleClas's ResNet18..152 and ResNet18_vd..ResNet152_vd (built without weights).
-    Its ResNet200_vd has 3, 12, 48, 3 blocks per stage, ours (timm's resnet200d) 3, 24, 36, 3: refused below."""
+    Its ResNet200_vd (3, 12, 48, 3 blocks per stage) is our resnet200_vd_paddleclas, checked in test_recipes.py;
+    our resnet200_vd (timm's resnet200d, 3, 24, 36, 3) is refused below."""
     from paddleclas_code import paddleclas_resnet
     resnet = paddleclas_resnet()
     for ctor, arch in PADDLECLAS_CLASSES.items():
@@ -461,7 +462,7 @@ def test_to_paddleclas_names_every_paddleclas_resnet_class():
                             "no wide ResNet; this model has groups=1, base_width=128"),
     ("resnet200", {}, "PaddleClas has no ResNet200"),
     ("resnet200_vd", {}, "PaddleClas's ResNet200_vd stacks 3, 12, 48, 3 blocks per stage; this model (timm's "
-                         "resnet200d) 3, 24, 36, 3"),
+                         "resnet200d) 3, 24, 36, 3: build resnet200_vd_paddleclas (Arch.name: ResNet200_vd)"),
     ("resnet18", {"stem_type": "small"}, "PaddleClas's ResNet has the classic 7x7 stem with plain shortcuts, or "
                                          "(_vd) the deep stem with average-pool shortcuts; this model has "
                                          "stem_type='small' with avg_down=False"),

@@ -3,9 +3,10 @@
 Iterating a ``Loader`` yields ``(images, labels, n_skipped)``:
 
 * ``images``: paddle.Tensor float32 [N, C, H, W];
-* ``labels``: paddle.Tensor int64 [N], or with ``batch_transform_ops: [MixupOperator: ...]`` a
-  ``MixupLabels(labels_a, labels_b, lam)`` named tuple (two int64 tensors [N] and a float), the loss
-  being ``lam * CE(logits, labels_a) + (1 - lam) * CE(logits, labels_b)``;
+* ``labels``: paddle.Tensor int64 [N], or with a mixing batch op (``batch_transform_ops: [MixupOperator: ...]``,
+  CutmixOperator, FmixOperator, OpSampler) a ``MixupLabels(labels_a, labels_b, lam)`` named tuple (two int64
+  tensors [N] and a float): PaddleClas's soft target ``lam * one_hot(labels_a) + (1 - lam) * one_hot(labels_b)``,
+  scored as engine/losses.py says;
 * ``n_skipped``: int, samples of this batch (plus any earlier batch of only unreadable files, which is
   not yielded) that were dropped as unreadable, so N may be smaller than batch_size.
   ``loader.skipped_total`` counts them for the current epoch.
@@ -41,6 +42,7 @@ from ..errors import ConfigError, InputError, MissingFileError, check_choice, is
 from .datasets import (DEFAULT_TRANSFORM_OPS, FileList, ImageFolder, ImageNetDataset, SampleError,
                        collate_valid_samples)
 from .registry import instantiate
+from .batch_ops import MixupLabels
 from .transforms import build_batch_transform, build_transforms
 
 __all__ = ["build_dataloader", "build_dataset", "check_data_paths", "Loader", "SeededBatchSampler"]
@@ -180,8 +182,9 @@ class Loader:
             if self.batch_transform is not None:
                 mixed, targets = self.batch_transform(images.numpy(), labels.numpy(), batch_rng)
                 images = paddle.to_tensor(mixed)
-                labels = targets._replace(labels_a=paddle.to_tensor(targets.labels_a),
-                                          labels_b=paddle.to_tensor(targets.labels_b))
+                if isinstance(targets, MixupLabels):  # else OpSampler chose no op: the labels as they were
+                    labels = targets._replace(labels_a=paddle.to_tensor(targets.labels_a),
+                                              labels_b=paddle.to_tensor(targets.labels_b))
             yield images, labels, pending_skipped
             pending_skipped, yielded = 0, yielded + 1
         if yielded == 0 and self.skipped_total > 0:

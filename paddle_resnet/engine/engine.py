@@ -183,9 +183,16 @@ class Engine:
             # oneDNN and paddle2onnx reject NHWC graphs on the CPU; the weights are the same in NCHW.
             model = self._build_model_like(data_format="NCHW")
             LOGGER.info("exporting the NHWC model in NCHW layout (same weights)")
+        if getattr(model, "layer_type", "ConvBNLayer") == "DiverseBranchBlock":
+            # The deploy form: each Diverse Branch Block folded into one conv (a copy; training keeps its branches).
+            model = (model if model is not self.model else self._build_model_like()).reparameterize()
+            LOGGER.info("exporting the Diverse Branch Blocks re-parameterised: one conv each")
+        image_shape, eval_ops = g["image_shape"], datasets["Eval"]["dataset"]["transform_ops"]
+        if image_shape[0] == 4:
+            model, image_shape, eval_ops = self._without_zero_channel(model, image_shape, eval_ops)
         model.eval()
-        written = export_inference(model, save_dir, image_shape=g["image_shape"],
-                                   eval_ops=datasets["Eval"]["dataset"]["transform_ops"], label_list=label_list,
+        written = export_inference(model, save_dir, image_shape=image_shape,
+                                   eval_ops=eval_ops, label_list=label_list,
                                    softmax=softmax, onnx=onnx, model_name=self.config["Arch"]["name"],
                                    extra_files=int8)
         if int8:
@@ -223,6 +230,22 @@ class Engine:
             LOGGER.warning(f"no class names found (none recorded with {path}, no {CLASS_INDICES_FILE} beside the "
                            f"config's data): predictions will name classes by index")
         return names
+
+    def _without_zero_channel(self, model, image_shape, eval_ops):
+        """A 4-channel model of PaddleClas's *_ultra layout, whose fourth input channel is NormalizeImage's
+        zeros (config_rules checks that), as the 3-channel model it computes: the stem conv without the weights
+        that only ever see zeros. Exported so, it takes ordinary 3-channel images."""
+        state = model.state_dict()
+        stem = [key for key, value in state.items() if len(value.shape) == 4 and value.shape[1] == 4]
+        if len(stem) != 1:
+            raise RuntimeError(f"expected one 4-channel stem conv weight, found {stem}")
+        exported = self._build_model(in_channels=3, data_format="NCHW")
+        exported.set_state_dict({**state, stem[0]: state[stem[0]][:, :3]})
+        ops = [{"NormalizeImage": {**op["NormalizeImage"], "channel_num": 3}}
+               if isinstance(op, dict) and "NormalizeImage" in op else op for op in eval_ops]
+        LOGGER.info("exporting the 4-channel model (its fourth input channel is all zeros) as the 3-channel "
+                    "model it computes: the stem conv's weights for the zero channel are left out")
+        return exported, [3, *image_shape[1:]], ops
 
     def _build_model_like(self, **overrides):
         model = self._build_model(**overrides)

@@ -1,19 +1,140 @@
-"""The loss of a ``Loss.Train`` / ``Loss.Eval`` list (PaddleClas's CELoss: ``weight x`` cross-entropy with
-label smoothing ``epsilon``), also over mixup targets."""
+"""The loss of a ``Loss.Train`` / ``Loss.Eval`` list, computed as PaddleClas 2.6 computes it.
+
+Entries (PaddleClas's ``CombinedLoss``: the sum of ``weight x`` each loss; ``weight`` defaults to 1 here):
+
+* ``CELoss: {weight, epsilon}``: cross-entropy; ``0 < epsilon < 1`` smooths the labels (another epsilon means
+  none, as in PaddleClas).
+* ``SoftTargetCrossEntropy: {weight}``: ``mean(sum(-target * log_softmax(logits)))``; hard labels are one-hot.
+* ``MixCELoss`` and the distillation losses are refused by name with what to use instead.
+
+As in PaddleClas, a single entry's ``weight`` is not applied (its CombinedLoss skips the weighting for one loss);
+two entries of the same name are refused (PaddleClas would keep only the last one's value).
+
+A mixed batch (``MixupLabels(labels_a, labels_b, lam)`` from a batch op) is PaddleClas's soft target
+``one_hot(labels_a) * lam + one_hot(labels_b) * (1 - lam)``. PaddleClas 2.6's CELoss without epsilon applies
+``softmax`` to a soft target before the cross-entropy (``label = F.softmax(label)``, removed by its commit 4924749
+"fix_celoss" in 2022 and put back by 1f8a830 in 2023): the target becomes almost uniform over the classes. That
+bug is matched by default; ``CELoss: {softmax_soft_target: false}`` (a key of this suite) scores the soft target
+as it is, ``lam * CE(labels_a) + (1 - lam) * CE(labels_b)``. With epsilon, PaddleClas smooths the soft target
+itself, without the softmax.
+"""
+import logging
+
+import paddle
 import paddle.nn.functional as F
+
+from ..errors import ConfigError, choice_error, did_you_mean, is_number, short_repr
+
+__all__ = ["LOSSES", "build_loss", "check_loss_entries"]
+
+logger = logging.getLogger("paddle_resnet")
+
+LOSSES = {"CELoss": ("weight", "epsilon", "softmax_soft_target"), "SoftTargetCrossEntropy": ("weight",)}
+REFUSED = {
+    "MixCELoss": "is deprecated in PaddleClas 2.6 (its own code raises); use CELoss, which scores mixed batches",
+    "DistillationCELoss": "needs a teacher model (PaddleClas's DistillationModel), which this suite does not "
+                          "build; train with CELoss (or SoftTargetCrossEntropy on a teacher's soft labels)",
+}
+MAX_LOSSES = 8
+
+
+def _refusal(name):
+    if name in REFUSED:
+        return f"{name} {REFUSED[name]}"
+    if name.startswith("Distillation"):
+        return f"{name} {REFUSED['DistillationCELoss']}"
+    return None
+
+
+def check_loss_entries(entries, where):
+    """``Loss.Train`` / ``Loss.Eval``: a list of 1 to MAX_LOSSES ``{Name: {options}}`` entries; a ConfigError
+    names the first bad one. Fills in ``{}`` for an entry given without options."""
+    if (not isinstance(entries, list) or not 1 <= len(entries) <= MAX_LOSSES
+            or not all(isinstance(e, dict) and len(e) == 1 for e in entries)):
+        raise ConfigError(f"{where} must be a list of 1 to {MAX_LOSSES} entries such as [{{CELoss: {{...}}}}], "
+                          f"got {short_repr(entries)}")
+    names = [next(iter(e)) for e in entries]
+    for entry in entries:
+        (name, options), = entry.items()
+        if names.count(name) > 1:
+            raise ConfigError(f"{where}: {name} is given {names.count(name)} times; PaddleClas would count only "
+                              f"the last one: give it once")
+        refusal = _refusal(name) if isinstance(name, str) else None
+        if refusal:
+            raise ConfigError(f"{where}: {refusal}")
+        if name not in LOSSES:
+            raise choice_error(f"{where} entry", name, list(LOSSES))
+        if options is None:
+            entry[name] = options = {}
+        if not isinstance(options, dict):
+            raise ConfigError(f"{where}.{name} must be a mapping of options, got {short_repr(options)}")
+        for key, value in options.items():
+            if key not in LOSSES[name]:
+                raise ConfigError(f"unknown key {where}.{name}.{key}{did_you_mean(key, LOSSES[name])}")
+            if key == "softmax_soft_target" and not isinstance(value, bool):
+                raise ConfigError(f"{where}.{name}.{key} must be true or false, got {short_repr(value)}")
+            if key == "weight" and not (is_number(value, finite=True) and value > 0):
+                raise ConfigError(f"{where}.{name}.weight must be a number > 0, got {short_repr(value)}")
+            if key == "epsilon" and not (is_number(value, finite=True) and 0 <= value < 1):
+                raise ConfigError(f"{where}.{name}.epsilon must be a number >= 0 and < 1, got {short_repr(value)}")
+
+
+def _soft_target(target, class_num):
+    """(soft target float32 [N, C] or None, hard labels int64 [N, 1] or None), as PaddleClas's batch ops give."""
+    if isinstance(target, tuple):
+        labels_a, labels_b, lam = target
+        return F.one_hot(labels_a, class_num) * lam + F.one_hot(labels_b, class_num) * (1 - lam), None
+    return None, target.reshape([-1, 1])
+
+
+def _reduce(loss, reduction):
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+
+
+def cross_entropy(logits, target, epsilon=None, softmax_soft_target=True, reduction="mean"):
+    """PaddleClas 2.6's ``CELoss.forward`` on int64 labels [N] or ``MixupLabels``."""
+    class_num = logits.shape[-1]
+    soft, hard = _soft_target(target, class_num)
+    if epsilon is not None and 0 < epsilon < 1:
+        label = soft if soft is not None else F.one_hot(hard, class_num)
+        label = paddle.reshape(F.label_smooth(label, epsilon=epsilon), [-1, class_num])
+        return _reduce(paddle.sum(-F.log_softmax(logits, axis=-1) * label, axis=-1), reduction)
+    if soft is not None:
+        label = F.softmax(soft, axis=-1) if softmax_soft_target else soft
+        return F.cross_entropy(logits, label=label, soft_label=True, reduction=reduction)
+    return F.cross_entropy(logits, label=hard, reduction=reduction)
+
+
+def soft_target_cross_entropy(logits, target, reduction="mean"):
+    """PaddleClas's ``SoftTargetCrossEntropy`` (which takes only soft targets; hard labels are one-hot here)."""
+    soft, hard = _soft_target(target, logits.shape[-1])
+    if soft is None:
+        soft = F.one_hot(hard.reshape([-1]), logits.shape[-1])
+    return _reduce(paddle.sum(-soft * F.log_softmax(logits, axis=-1), axis=-1), reduction)
 
 
 def build_loss(entries):
-    """``[{CELoss: {weight, epsilon}}]`` (checked by config_rules) -> ``loss(logits, target, reduction)``;
-    ``target`` is int64 labels or a ``MixupLabels`` (labels_a, labels_b, lam)."""
-    (_name, options), = entries[0].items()
-    weight, epsilon = float(options.get("weight", 1.0)), float(options.get("epsilon", 0.0))
+    """A checked ``Loss.Train`` list -> ``loss(logits, target, reduction)``; ``target`` is int64 labels [N] or a
+    ``MixupLabels``. One entry gives its loss (unweighted, as PaddleClas); several, the sum of ``weight x`` each."""
+    terms = []
+    for entry in entries:
+        (name, options), = entry.items()
+        options = dict(options or {})
+        weight = float(options.pop("weight", 1.0))
+        if name == "CELoss":
+            epsilon = options.get("epsilon")
+            softmax = options.get("softmax_soft_target", True)
+            if softmax and not (epsilon is not None and 0 < epsilon < 1):
+                logger.debug("CELoss: a mixed batch's soft target goes through softmax, as in PaddleClas 2.6")
+            terms.append((weight, lambda x, t, r, e=epsilon, s=softmax: cross_entropy(x, t, e, s, r)))
+        else:
+            terms.append((weight, soft_target_cross_entropy))
 
     def loss(logits, target, reduction="mean"):
-        def cross_entropy(labels):
-            return F.cross_entropy(logits, labels, label_smoothing=epsilon, reduction=reduction)
-        if isinstance(target, tuple):
-            labels_a, labels_b, lam = target
-            return weight * (lam * cross_entropy(labels_a) + (1 - lam) * cross_entropy(labels_b))
-        return weight * cross_entropy(target)
+        total = None
+        for weight, term in terms:
+            value = term(logits, target, reduction)
+            value = value * weight if len(terms) > 1 else value
+            total = value if total is None else total + value
+        return total
     return loss

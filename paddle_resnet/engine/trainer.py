@@ -102,7 +102,8 @@ class Trainer:
             apply_lr_mult(self.model, self.config["Arch"]["lr_mult_list"])
         self._setup_amp()
         self.optimizer = build_optimizer(self.config["Optimizer"], self.model, self.schedule,
-                                         multi_precision=self.amp_level == "O2",
+                                         multi_precision=(self.amp_level == "O2"
+                                                          or self.config["Optimizer"]["multi_precision"]),
                                          clip_grad_norm=g["clip_grad_norm"])
         if self.amp_level == "O2":
             self.model, self.optimizer = paddle.amp.decorate(models=self.model, optimizers=self.optimizer,

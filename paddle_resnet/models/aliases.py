@@ -7,8 +7,8 @@ and shortcuts; ResNeXt depths and widths we do not register are the plain depth 
 ``base_width``. ``tests/test_paddleclas.py`` checks every alias against the parameter shapes of PaddleClas
 2.6.0's own classes (``tests/fixtures/paddleclas/arch_shapes.json``).
 
-Left out on purpose: PaddleClas's ``ResNet200_vd`` has stages of 3, 12, 48, 3 blocks, while our ``resnet200``
-rows follow timm and torch (3, 24, 36, 3), so no row of ours has its layout.
+PaddleClas's ``ResNet200_vd`` has stages of 3, 12, 48, 3 blocks: it builds ``resnet200_vd_paddleclas``; our
+``resnet200`` and ``resnet200_vd`` rows follow timm and torch (3, 24, 36, 3; timm's resnet200d).
 """
 
 _VD = {"stem_type": "deep", "avg_down": True}
@@ -25,6 +25,7 @@ PADDLECLAS_ALIASES = {
     "ResNet101_vd": ("resnet101_vd", {}),
     "ResNet152": ("resnet152", {}),
     "ResNet152_vd": ("resnet152_vd", {}),
+    "ResNet200_vd": ("resnet200_vd_paddleclas", {}),
 }
 _REGISTERED_RESNEXT = ("resnext50_32x4d", "resnext101_32x4d", "resnext101_64x4d")
 for _depth in (50, 101, 152):

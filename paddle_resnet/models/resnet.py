@@ -13,6 +13,7 @@ import paddle.nn as nn
 from ..errors import ConfigError, InputError, check_choice, did_you_mean, is_int, is_number, short_repr
 from .aliases import PADDLECLAS_ALIASES, resolve_alias
 from .blocks import BLOCKS, conv, make_shortcut
+from .dbb import DBBBasicBlock, reparameterize
 
 DEPTHS = {
     18: ("basic", (2, 2, 2, 2)),
@@ -24,6 +25,8 @@ DEPTHS = {
 }
 STEM_TYPES = ("classic", "deep", "small")
 DATA_FORMATS = ("NCHW", "NHWC")
+LAYER_TYPES = ("ConvBNLayer", "DiverseBranchBlock")  # PaddleClas's Arch.layer_type (models/dbb.py)
+MAX_STAGE_BLOCKS = 64  # blocks in one stage; the deepest row (PaddleClas's ResNet200_vd) has 48
 MAX_CLASSES = 100_000  # a 2048 x 100,000 classifier is 0.8 GB; more is a mistake, not a data set
 
 
@@ -39,11 +42,29 @@ def check_num_classes(num_classes, what="num_classes"):
     return num_classes
 
 
+def _shown_blocks(value):
+    small = isinstance(value, (list, tuple)) and len(value) <= 8 and all(is_number(v) for v in value)
+    return repr(list(value)) if small else short_repr(value)
+
+
 def check_model_args(depth=50, num_classes=1000, *, stem_type="classic", avg_down=False, preact=False, groups=1,
                      base_width=64, in_channels=3, with_pool=True, data_format="NCHW", zero_init_residual=False,
-                     project_stage1=False, drop_rate=0.0):
+                     project_stage1=False, drop_rate=0.0, stage_blocks=None, layer_type="ConvBNLayer"):
     """Raises ConfigError for arguments ``ResNet`` cannot be built with, without building anything."""
     check_choice("depth", depth, tuple(DEPTHS))
+    check_choice("layer_type", layer_type, LAYER_TYPES)
+    if layer_type == "DiverseBranchBlock":
+        kept = {"BasicBlock depth (18, 34)": DEPTHS[depth][0] == "basic", "preact=False": preact is False,
+                "data_format NCHW": data_format == "NCHW", "zero_init_residual=False": zero_init_residual is False}
+        missing = [what for what, ok in kept.items() if not ok]
+        if missing:
+            raise ConfigError(f"layer_type DiverseBranchBlock needs {', '.join(missing)} (PaddleClas publishes "
+                              f"ResNet18_dbb only; its padded BNs are NCHW only), got depth {depth}, "
+                              f"preact={preact}, data_format {data_format}, zero_init_residual={zero_init_residual}")
+    if stage_blocks is not None and not (isinstance(stage_blocks, (list, tuple)) and len(stage_blocks) == 4 and all(
+            is_int(b) and 1 <= b <= MAX_STAGE_BLOCKS for b in stage_blocks)):
+        raise ConfigError(f"stage_blocks must be 4 integers from 1 to {MAX_STAGE_BLOCKS} (blocks per stage), "
+                          f"got {_shown_blocks(stage_blocks)}")
     check_choice("stem_type", stem_type, STEM_TYPES)
     check_choice("data_format", data_format, DATA_FORMATS)
     if not is_int(num_classes) or num_classes > MAX_CLASSES:
@@ -99,18 +120,27 @@ class ResNet(nn.Layer):
         project_stage1: give the first block of every stage a projection shortcut, even when
             shapes match (PaddleClas's ResNet18/34 and their _vd forms).
         data_format: "NCHW" or "NHWC". Inputs are always NCHW; NHWC transposes once at the start.
+        stage_blocks: blocks per stage, replacing the depth table's (``depth`` still picks the block type):
+            PaddleClas's ResNet200_vd is depth 200 with (3, 12, 48, 3), timm's resnet200d (3, 24, 36, 3).
+        layer_type: "ConvBNLayer", or "DiverseBranchBlock" for BasicBlock depths: each 3x3 conv + BN of the
+            blocks trains as a Diverse Branch Block (models/dbb.py; PaddleClas's ResNet18_dbb), folded into one
+            conv for export by ``reparameterize()``.
     """
 
     def __init__(self, depth=50, num_classes=1000, *, stem_type="classic", avg_down=False, preact=False,
                  groups=1, base_width=64, in_channels=3, with_pool=True, data_format="NCHW",
-                 zero_init_residual=False, project_stage1=False, drop_rate=0.0):
+                 zero_init_residual=False, project_stage1=False, drop_rate=0.0, stage_blocks=None,
+                 layer_type="ConvBNLayer"):
         super().__init__()
         check_model_args(depth, num_classes, stem_type=stem_type, avg_down=avg_down, preact=preact, groups=groups,
                          base_width=base_width, in_channels=in_channels, with_pool=with_pool,
                          data_format=data_format, zero_init_residual=zero_init_residual,
-                         project_stage1=project_stage1, drop_rate=drop_rate)
+                         project_stage1=project_stage1, drop_rate=drop_rate, stage_blocks=stage_blocks,
+                         layer_type=layer_type)
         block_type, layers = DEPTHS[depth]
-        block = BLOCKS[(block_type, preact)]
+        layers = tuple(stage_blocks) if stage_blocks is not None else layers
+        block = DBBBasicBlock if layer_type == "DiverseBranchBlock" else BLOCKS[(block_type, preact)]
+        self.layer_type = layer_type
         self.depth, self.preact, self.data_format = depth, preact, data_format
         self.num_classes, self.with_pool = int(num_classes), with_pool
 
@@ -181,6 +211,11 @@ class ResNet(nn.Layer):
     def forward(self, x):
         return self.forward_head(self.forward_features(x))
 
+    def reparameterize(self):
+        """Folds every Diverse Branch Block into one conv (in place; nothing to do for ConvBNLayer models):
+        the deploy form, equal to the trained model up to float rounding. Returns the model."""
+        return reparameterize(self)
+
 
 _MODELS = {}
 
@@ -194,6 +229,8 @@ for _d in DEPTHS:
     _register(f"resnet{_d}_vd", depth=_d, stem_type="deep", avg_down=True)
     if _d <= 152:
         _register(f"resnet{_d}_v2", depth=_d, preact=True)
+# PaddleClas's ResNet200_vd (alias ResNet200_vd); resnet200_vd is timm's resnet200d (3, 24, 36, 3).
+_register("resnet200_vd_paddleclas", depth=200, stem_type="deep", avg_down=True, stage_blocks=(3, 12, 48, 3))
 _register("resnext50_32x4d", depth=50, groups=32, base_width=4)
 _register("resnext101_32x4d", depth=101, groups=32, base_width=4)
 _register("resnext101_32x8d", depth=101, groups=32, base_width=8)

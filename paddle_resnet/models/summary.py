@@ -55,6 +55,8 @@ TORCHVISION_ONLY = {"resnext101_32x8d"}
 
 def reference_of(name):
     """The implementation a registered model matches, for the README's model table."""
+    if name == "resnet200_vd_paddleclas":
+        return "PaddleClas `ResNet200_vd` (3-12-48-3 blocks)"
     if name.endswith("_vd"):
         depth = name[len("resnet"):-len("_vd")]
         paddleclas = "" if depth == "200" else f", PaddleClas `ResNet{depth}_vd`"  # PaddleClas's 200 has other stages

@@ -98,6 +98,7 @@ PADDLECLAS = PADDLECLAS_STATIC + PADDLECLAS_LEGACY + (
     (r"^stem\.(\d)\.conv\.", lambda m, lay: f"{lay.stem_conv(int(m[1]))}."),
     (r"^stem\.(\d)\.bn\.", lambda m, lay: f"{lay.stem_norm(int(m[1]))}."),
     (r"^blocks\.(\d+)\.", lambda m, lay: f"{lay.block(int(m[1]))}."),
+    (r"\.conv(\d)\.(?=dbb_)", lambda m, lay: f".conv{int(m[1]) + 1}."),  # ResNet18_dbb: names kept inside
     (r"\.conv(\d)\.conv\.", lambda m, lay: f".conv{int(m[1]) + 1}."),
     (r"\.conv(\d)\.bn\.", lambda m, lay: f".bn{int(m[1]) + 1}."),
     (r"\.short\.conv\.", lambda m, lay: f".{lay.shortcut('conv')}."),
@@ -219,6 +220,9 @@ def to_our_names(state, source="auto"):
 
 # ---- the other way: our names -> PaddleClas >= 2.2 legendary_models/resnet.py ----
 
+PADDLECLAS_200_BLOCKS = (3, 12, 48, 3)  # its ResNet200_vd: our resnet200_vd_paddleclas
+TABLE_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3),
+                200: (3, 24, 36, 3)}  # models.resnet.DEPTHS's blocks per stage (tests check they agree)
 PADDLECLAS_DEPTHS = (18, 34, 50, 101, 152)  # ResNet* and ResNet*_vd with our blocks per stage
 PADDLECLAS_RESNEXT_DEPTHS = (50, 101, 152)  # model_zoo/resnext.py and resnext_vd.py, 32x4d and 64x4d
 PADDLECLAS_STEMS = ("classic", "deep")
@@ -227,7 +231,7 @@ OUR_BLOCK_KEY = re.compile(r"^layer(\d)\.(\d+)\.(?:conv(\d)\.(.+)|bn(\d)\.(.+)|d
 
 
 def paddleclas_layout_problem(depth, stem_type="classic", avg_down=False, preact=False, groups=1, base_width=64,
-                              num_classes=1000, **_):
+                              num_classes=1000, stage_blocks=None, **_):
     """Why a model built with these ``ResNet`` arguments has no PaddleClas equivalent, or None when it has one
     (PaddleClas 2.6: legendary_models/resnet.py's ResNet18-152 and ResNet18_vd-ResNet152_vd, model_zoo's
     ResNeXt{50,101,152}{,_vd}_{32,64}x4d; its ResNet200_vd stacks other block counts than ours)."""
@@ -240,9 +244,15 @@ def paddleclas_layout_problem(depth, stem_type="classic", avg_down=False, preact
     if stem_type not in PADDLECLAS_STEMS or avg_down != (stem_type == "deep"):
         return (f"PaddleClas's ResNet has the classic 7x7 stem with plain shortcuts, or (_vd) the deep stem with "
                 f"average-pool shortcuts; this model has stem_type={stem_type!r} with avg_down={avg_down}")
+    paddleclas_200 = (depth == 200 and stem_type == "deep" and not resnext
+                      and tuple(stage_blocks or ()) == PADDLECLAS_200_BLOCKS)
+    if paddleclas_200:
+        return "PaddleClas's ResNet always has a classifier head; this model has none" if num_classes <= 0 else None
+    if stage_blocks is not None and tuple(stage_blocks) != TABLE_BLOCKS.get(depth):
+        return f"PaddleClas has no ResNet with {', '.join(map(str, stage_blocks))} blocks per stage"
     if depth == 200 and stem_type == "deep" and not resnext:
         return ("PaddleClas's ResNet200_vd stacks 3, 12, 48, 3 blocks per stage; this model (timm's resnet200d) "
-                "3, 24, 36, 3")
+                "3, 24, 36, 3: build resnet200_vd_paddleclas (Arch.name: ResNet200_vd)")
     if depth not in (PADDLECLAS_RESNEXT_DEPTHS if resnext else PADDLECLAS_DEPTHS):
         vd = "_vd" if stem_type == "deep" else ""
         return (f"PaddleClas has no ResNeXt{depth}{vd}_{groups}x{base_width}d" if resnext
@@ -287,6 +297,8 @@ def _block_name(block, prefix, conv_layer, bn_layer, deep_stem):
     ``conv_layer`` and its BN ``bn_layer``; convN is PaddleClas's conv(N-1), the shortcut is ``short`` (with an
     avg-pool in front under the deep stem, hence its BN at index 2 there, 1 otherwise)."""
     _, _, conv, conv_leaf, norm, norm_leaf, part, short_leaf = block.groups()
+    if conv and conv_leaf.startswith("dbb_"):  # a Diverse Branch Block keeps PaddleClas's names inside
+        return f"{prefix}.conv{int(conv) - 1}.{conv_leaf}"
     if conv:
         return f"{prefix}.conv{int(conv) - 1}.{conv_layer}.{conv_leaf}"
     if norm:
