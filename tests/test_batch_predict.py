@@ -127,6 +127,7 @@ def test_walk_is_lazy_sorted_per_folder_and_recursive(folder):
 
 
 @pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.slow
 def test_records_match_predictor_and_list_unreadable_files_with_their_error(predictor, folder, tmp_path, workers):
     directory, paths = folder
     output = tmp_path / "preds.jsonl"
@@ -168,6 +169,7 @@ def test_existing_output_without_resume_is_refused_in_one_line(folder, tmp_path,
     assert output.read_text() == '{"path": "x.jpg"}\n'
 
 
+@pytest.mark.slow
 def test_stdout_mode_walks_the_folder_once_even_to_decide_on_workers(
         model_dir, folder, monkeypatch, capsys):
     directory, paths = folder
@@ -188,6 +190,7 @@ def test_stdout_mode_walks_the_folder_once_even_to_decide_on_workers(
     assert len(yielded) == 1 + len(paths)
 
 
+@pytest.mark.slow
 def test_ranks_shard_the_files_and_rank0_merges_even_when_resumed_with_another_process_count(predictor, folder,
                                                                                               tmp_path):
     directory, paths = folder
@@ -218,6 +221,7 @@ def test_a_second_live_run_on_the_same_output_is_refused(folder, tmp_path):
 
 
 @pytest.mark.parametrize("ahead", [True, False])
+@pytest.mark.slow
 def test_both_decoding_schedules_give_the_main_process_s_batches_and_errors(predictor, folder, ahead):
     directory, paths = folder
     to_input = predictor.to_input
@@ -253,6 +257,7 @@ def test_decoding_overlaps_the_model_only_where_it_leaves_the_workers_cores(pred
         assert batch_predict.decoding_overlaps(predictor, workers) is overlaps, (device, threads, workers)
 
 
+@pytest.mark.slow
 def test_folder_preprocessing_is_the_predictor_s_for_an_export_that_leaves_the_size_open(model_dir, folder,
                                                                                         tmp_path):
     """An export made before exports fixed the input size: the Predictor adds the resize and crop; the
@@ -311,6 +316,7 @@ def child_pids(pid):
     return children
 
 
+@pytest.mark.slow
 def test_decoding_workers_exit_when_the_main_process_is_killed(model_dir, folder):
     """SIGKILL to the main process alone (as the OOM killer sends it): its workers must not live on."""
     script = ("import sys, time\n"
@@ -460,6 +466,7 @@ def test_resume_refuses_a_file_predict_did_not_write_and_leaves_it_untouched(fol
     assert output.read_text() == text
 
 
+@pytest.mark.slow
 def test_resume_refuses_an_output_of_another_model_or_top_k_naming_both(predictor, model_dir, folder, tmp_path):
     directory, paths = folder
     output = tmp_path / "preds.jsonl"
@@ -480,6 +487,7 @@ def test_resume_refuses_an_output_of_another_model_or_top_k_naming_both(predicto
     assert (summary.already_done, summary.predicted) == (len(paths), 0)
 
 
+@pytest.mark.slow
 def test_resume_knows_a_file_by_its_resolved_folder_whatever_the_spelling(predictor, folder, tmp_path,
                                                                           monkeypatch):
     directory, paths = folder
@@ -522,6 +530,7 @@ def test_a_name_that_is_not_utf8_is_written_reversibly_and_resumed(predictor, tm
     assert (summary.already_done, summary.predicted) == (2, 0)
 
 
+@pytest.mark.slow
 def test_a_model_with_nan_weights_is_refused_at_load_and_never_writes_nan(folder, tmp_path, capsys):
     nan_dir = export_small(tmp_path / "nan", nan=True)
     with pytest.raises(ConfigError, match=rf"^{nan_dir}: the model gives non-finite scores \(NaN or inf\) for a "

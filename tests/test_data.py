@@ -792,6 +792,7 @@ def mnist_pickle():
         return pickle.load(f, encoding="latin1")
 
 
+@pytest.mark.slow
 def test_prepare_mnist_writes_real_pixels_lists_and_is_idempotent(tmp_path, mnist_pickle):
     out = str(tmp_path / "mnist")
     summary = prepare_mnist(out, limit_train=30, limit_eval=5, workers=1)
@@ -863,6 +864,7 @@ def test_split_dataset_is_stratified_reproducible_and_skips_non_images(tmp_path,
         split_image_folder(src, 1.0)
 
 
+@pytest.mark.slow
 def test_prepare_data_tool_prints_a_summary(tmp_path, capsys, mnist_pickle):
     load_tool("prepare_data").main(["mnist", "--out", str(tmp_path / "m"), "--limit-train", "4", "--limit-eval", "2"])
     out = capsys.readouterr().out

@@ -118,6 +118,7 @@ def write_unreadable_images(folder):
 # ---- parity -------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet18_vd", "resnet18_v2"])
+@pytest.mark.slow
 def test_paddle_inference_matches_dygraph(exports, predictor, name):
     onnx = name == "resnet18"  # the ONNX tests reuse this export
     model, _ = exports(name, onnx=onnx)
@@ -126,6 +127,7 @@ def test_paddle_inference_matches_dygraph(exports, predictor, name):
         np.testing.assert_allclose(predictor(name, onnx=onnx).run(batch), dygraph(model, batch), rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_onnxruntime_matches_paddle_inference(predictor):
     paddle_predictor = predictor(onnx=True)
     onnx_predictor = predictor(onnx=True, backend="onnxruntime")
@@ -134,6 +136,7 @@ def test_onnxruntime_matches_paddle_inference(predictor):
         np.testing.assert_allclose(onnx_predictor.run(batch), paddle_predictor.run(batch), rtol=0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_auto_backend_prefers_onnxruntime_on_cpu_when_exported(exports):
     assert Predictor(exports("resnet18", onnx=True)[1], warmup=0).backend_name == "onnxruntime"
     assert Predictor(exports("resnet18", softmax=True)[1], warmup=0).backend_name == "paddle"
@@ -200,6 +203,7 @@ def test_predictor_preprocessing_equals_build_transforms(predictor, images):
     np.testing.assert_array_equal(predictor.preprocess([images[0], pil_image, array]), expected)
 
 
+@pytest.mark.slow
 def test_softmax_is_applied_by_default(exports, predictor, images):
     model, _ = exports("resnet18", softmax=True)
     predictor = predictor(softmax=True)
@@ -271,6 +275,7 @@ def test_bad_device_precision_and_backend_are_config_errors(exports):
     ("input: {dtype: float16}\n", "input.dtype 'float16' is not supported; the Predictor feeds float32"),
     ("data_format: nhwc\n", "data_format must be NCHW or NHWC, got 'nhwc'"),
 ])
+@pytest.mark.slow
 def test_corrupt_inference_yml_is_a_config_error_naming_the_file(exports, tmp_path, text, reason):
     _, directory = exports("resnet18", softmax=True)
     copy = tmp_path / "export"
@@ -324,6 +329,7 @@ def truncate(name, keep):
     (truncate("inference.pdiparams", 100_000), "the runtime cannot load the model files ("),
     (truncate("inference.json", 3000), "the runtime cannot load the model files ("),
 ])
+@pytest.mark.slow
 def test_a_damaged_export_is_one_line_naming_the_folder(exports, tmp_path, damage, reason):
     copy = damaged_copy(exports, tmp_path, damage)
     with pytest.raises(ConfigError) as error:
@@ -374,6 +380,7 @@ def test_nhwc_model_refuses_onnx_export(tmp_path):
     assert not (tmp_path / "inference.yml").exists()
 
 
+@pytest.mark.slow
 def test_reexport_replaces_files_it_no_longer_writes(exports, tmp_path):
     model, _ = exports("resnet18", softmax=True)
     (tmp_path / "inference.onnx").write_bytes(b"from an earlier export")
@@ -425,6 +432,7 @@ def assert_serves(directory, model, labels, backend):
 
 
 @pytest.mark.parametrize("moves_before_kill", [0, 1, 2])
+@pytest.mark.slow
 def test_kill_after_the_commit_serves_the_new_export_and_recover_completes_it(old_export, monkeypatch,
                                                                                moves_before_kill):
     _, directory = old_export
@@ -449,6 +457,7 @@ def test_kill_after_the_commit_serves_the_new_export_and_recover_completes_it(ol
     assert_serves(directory, new_model, NEW_LABELS, "paddle")
 
 
+@pytest.mark.slow
 def test_kill_before_the_commit_leaves_the_previous_export(old_export, monkeypatch):
     old_model, directory = old_export
     before = sorted(os.listdir(directory))

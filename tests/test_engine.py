@@ -142,6 +142,7 @@ def test_train_writes_checkpoints_logs_and_visualdl(folders, tmp_path):
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_loss_goes_to_zero_on_a_fixed_batch(tmp_path):
     """One list of 6 images repeated: every step sees the same unshuffled, unaugmented batch."""
     data = make_image_folder(tmp_path / "one", per_class=2)
@@ -164,6 +165,7 @@ def test_loss_goes_to_zero_on_a_fixed_batch(tmp_path):
     assert first_step > 0.5 and last_steps < 0.01
 
 
+@pytest.mark.slow
 def test_divergence_names_the_last_good_checkpoint_and_never_replaces_it(folders, tmp_path):
     constant = lambda lr: {"lr": {"name": "Constant", "learning_rate": lr, "warmup_epoch": 0}}
     Engine(validate(tiny_config(tmp_path, *folders, Global={"epochs": 1}, Optimizer=constant(0.05)))).train()
@@ -181,6 +183,7 @@ def test_divergence_names_the_last_good_checkpoint_and_never_replaces_it(folders
     assert not os.path.exists(tmp_path / "out" / "epoch_2.pdparams")
 
 
+@pytest.mark.slow
 def test_amp_on_cpu_falls_back_to_fp32_with_a_warning(folders, tmp_path, caplog):
     config = validate(tiny_config(tmp_path, *folders, Global={"epochs": 1}, AMP={"use_amp": True, "level": "O2"}))
     engine = Engine(config)
@@ -189,6 +192,7 @@ def test_amp_on_cpu_falls_back_to_fp32_with_a_warning(folders, tmp_path, caplog)
     assert engine.model.conv1.weight.dtype == paddle.float32
 
 
+@pytest.mark.slow
 def test_accumulation_ema_clipping_and_mixup_run(folders, tmp_path):
     config = tiny_config(tmp_path, *folders, Global={"epochs": 1, "accum_steps": 3, "clip_grad_norm": 1.0},
                          EMA={"use_ema": True, "decay": 0.5})
@@ -204,6 +208,7 @@ def test_accumulation_ema_clipping_and_mixup_run(folders, tmp_path):
     np.testing.assert_array_equal(best["fc.weight"], ema["fc.weight"].numpy())  # best holds the evaluated EMA weights
 
 
+@pytest.mark.slow
 def test_freezing_keeps_the_backbone_and_its_bn_statistics(folders, tmp_path):
     config = validate(tiny_config(tmp_path, *folders, Global={"epochs": 1},
                                   Arch={"name": "resnet18", "class_num": 3, "freeze": "backbone"}))
@@ -215,6 +220,7 @@ def test_freezing_keeps_the_backbone_and_its_bn_statistics(folders, tmp_path):
     assert changed == ["fc.bias", "fc.weight"]
 
 
+@pytest.mark.slow
 def test_lr_mult_list_scales_each_stage(folders, tmp_path):
     config = validate(tiny_config(tmp_path, *folders, Global={"epochs": 1},
                                   Arch={"name": "resnet18", "class_num": 3, "lr_mult_list": [0.0, 0.0, 0.0, 0.0, 1.0]}))
@@ -224,6 +230,7 @@ def test_lr_mult_list_scales_each_stage(folders, tmp_path):
     np.testing.assert_array_equal(engine.model.layer3[0].conv1.weight.numpy(), before)
 
 
+@pytest.mark.slow
 def test_unreadable_images_are_skipped_and_counted(tmp_path):
     train = make_image_folder(tmp_path / "train")
     (tmp_path / "train" / "class1" / "broken.png").write_bytes(b"\x89PNG not really")
@@ -324,6 +331,7 @@ def test_eval_and_export_need_weights(folders, tmp_path, tool):
 
 
 @pytest.mark.parametrize("name", ["Momentum", "AdamW"])
+@pytest.mark.slow
 def test_no_weight_decay_on_bn_and_bias(name):
     from paddle_resnet import build_model
     from paddle_resnet.engine.optim import build_optimizer
@@ -357,6 +365,7 @@ def train_once(tmp_path, folders, name="run", **sections):
     ({"checkpoint_classes": 5}, "it was trained as resnet18 with 5 classes, Momentum, the config builds resnet18 "
                                 "with 3 classes, Momentum"),
 ])
+@pytest.mark.slow
 def test_resume_with_another_model_or_optimizer_is_one_line(folders, tmp_path, change, message):
     latest = train_once(tmp_path, folders)
     if "checkpoint_classes" in change:  # the same data, a checkpoint of another class count
@@ -453,6 +462,7 @@ def test_a_live_run_owns_its_output_dir_and_a_killed_one_does_not(folders, tmp_p
     assert (out_dir / "best.pdparams").is_file()
 
 
+@pytest.mark.slow
 def test_start_cleans_what_killed_runs_left_and_finishes_a_committed_checkpoint(folders, tmp_path):
     latest = train_once(tmp_path, folders, Global={"epochs": 2})
     run = tmp_path / "run"
@@ -475,6 +485,7 @@ def test_start_cleans_what_killed_runs_left_and_finishes_a_committed_checkpoint(
     assert "resumed from" in (run / "train.log").read_text() and "next epoch 4" in (run / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_checkpoint_files_follow_the_umask(folders, tmp_path):
     old = os.umask(0o022)
     try:
@@ -485,6 +496,7 @@ def test_checkpoint_files_follow_the_umask(folders, tmp_path):
         assert os.stat(latest + suffix).st_mode & 0o777 == 0o644
 
 
+@pytest.mark.slow
 def test_ema_weights_are_restored_when_eval_fails(folders, tmp_path, monkeypatch):
     config = validate(tiny_config(tmp_path, *folders, Global={"epochs": 1}, EMA={"use_ema": True, "decay": 0.5}))
     engine = Engine(config)

@@ -50,6 +50,7 @@ def max_diff(a, b):
 
 
 @pytest.mark.parametrize("depth", [18, 34, 50, 101, 152])
+@pytest.mark.slow
 def test_total_params_equal_paddle_vision(depth):
     ours = summary_total(build_model(f"resnet{depth}"))
     assert ours == summary_total(PADDLE_VISION[f"resnet{depth}"]())
@@ -58,6 +59,7 @@ def test_total_params_equal_paddle_vision(depth):
 
 
 @pytest.mark.parametrize("name", sorted(PADDLE_VISION))
+@pytest.mark.slow
 def test_state_dict_keys_equal_paddle_vision(name):
     ours, ref = build_model(name).state_dict(), PADDLE_VISION[name]().state_dict()
     assert list(ours) == list(ref)
@@ -65,6 +67,7 @@ def test_state_dict_keys_equal_paddle_vision(name):
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"])
+@pytest.mark.slow
 def test_outputs_equal_paddle_vision_with_same_weights(name):
     ref = PADDLE_VISION[name]()
     # Non-trivial BN statistics, so that a swapped mean/variance or eps would show.
@@ -99,6 +102,7 @@ def test_registry_serves_every_issue_name():
 
 
 @pytest.mark.parametrize("name", list_models())
+@pytest.mark.slow
 def test_every_model_takes_every_input_size(name):
     model = build_model(name, num_classes=7)
     model.eval()
@@ -108,6 +112,7 @@ def test_every_model_takes_every_input_size(name):
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50_vd", "resnet18_v2", "resnext50_32x4d"])
+@pytest.mark.slow
 def test_nhwc_equals_nchw(name):
     nchw = build_model(name, num_classes=10)
     nhwc = build_model(name, num_classes=10, data_format="NHWC")
@@ -120,6 +125,7 @@ def test_nhwc_equals_nchw(name):
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50_vd", "resnet50_v2"])
+@pytest.mark.slow
 def test_backward_reaches_the_stem(name):
     model = build_model(name, num_classes=10)
     loss = model(paddle.randn([2, 3, 64, 64])).mean()
@@ -151,6 +157,7 @@ def test_vd_shortcut_pools_before_the_conv():
     assert [model.conv1[i]._out_channels for i in (0, 3, 6)] == [32, 32, 64]
 
 
+@pytest.mark.slow
 def test_options():
     feats = build_model("resnet50", num_classes=0)
     assert feats(paddle.zeros([2, 3, 64, 64])).shape == [2, 2048]
@@ -201,6 +208,7 @@ def test_summary_tool():
                                   "choose one of 18, 34, 50, 101, 152, 200; did you mean 34?")
 
 
+@pytest.mark.slow
 def test_summarize_json_fields():
     report = summarize("resnet50_v2", input_size=224)
     assert report["trainable_params"] == 25_549_352

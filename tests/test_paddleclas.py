@@ -68,6 +68,7 @@ def test_unmodified_paddleclas_config_loads_and_builds_paddleclas_layout(name, a
 
 
 @pytest.mark.parametrize("alias", list(PADDLECLAS_ALIASES))
+@pytest.mark.slow
 def test_alias_has_the_parameter_layout_of_paddleclas_own_class(alias):
     with paddle.LazyGuard():
         model = build_model(alias, num_classes=10)  # make_fixtures.py built PaddleClas's with class_num=10

@@ -102,6 +102,7 @@ def paddleclas_export(tmp_path_factory, photos):
 
 # ---- a PaddleClas export without inference.yml ----
 
+@pytest.mark.slow
 def test_paddleclas_export_predicts_the_top1_of_paddleclas_dygraph(paddleclas_export, photos, caplog):
     folder, reference = paddleclas_export
     assert sorted(os.listdir(folder)) == ["inference.json", "inference.pdiparams"]

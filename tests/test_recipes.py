@@ -148,6 +148,7 @@ def run_both(ours, their_op, images, seed, monkeypatch):
     (FmixOperator(alpha=0.5, decay_power=2.5, max_soft=0.1, reformulate=True),
      lambda m: m.FmixOperator(CLASS_NUM, alpha=0.5, decay_power=2.5, max_soft=0.1, reformulate=True)),
 ], ids=["mixup", "cutmix", "cutmix-default", "fmix", "fmix-soft-reformulated"])
+@pytest.mark.slow
 def test_batch_ops_give_paddleclas_pixels_and_targets_bit_exact(photos, ours, theirs, seed, monkeypatch):
     mixed, targets, their_images, their_targets = run_both(ours, theirs, photos, seed, monkeypatch)
     assert mixed.dtype == np.float32
@@ -465,6 +466,7 @@ def test_resnet18_dbb_loads_paddleclas_weights_equal_logits_and_reparameterises_
     np.testing.assert_allclose(deployed, trained, rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_resnet18_dbb_converts_to_paddleclas_names_and_shapes():
     from paddle_resnet import build_model
     from paddle_resnet.weights.keymaps import to_paddleclas_names

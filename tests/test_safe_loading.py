@@ -78,6 +78,7 @@ LOADERS = {
 @pytest.mark.parametrize("loader", sorted(LOADERS))
 @pytest.mark.parametrize("how", sorted(PAYLOADS))
 @pytest.mark.parametrize("suffix", MALICIOUS_SUFFIXES)
+@pytest.mark.slow
 def test_a_pickle_that_runs_code_is_refused(tmp_path, suffix, how, loader):
     path = malicious_file(tmp_path, suffix, how)
     with pytest.raises(UnsafeFileError) as info:
@@ -87,6 +88,7 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path, suffix, how, loader):
 
 
 @pytest.mark.parametrize("loader", sorted(LOADERS))
+@pytest.mark.slow
 def test_real_weights_with_one_value_that_runs_code_are_refused(tmp_path, loader):
     path = malicious_file(tmp_path, ".pdparams", "os.system", stealth=True)
     with pytest.raises(UnsafeFileError) as info:
@@ -336,6 +338,7 @@ def assert_same(loaded, expected, where="root"):
 
 
 @pytest.mark.parametrize("protocol", [4, 2])
+@pytest.mark.slow
 def test_paddle_state_dict_loads_equal(tmp_path, protocol):
     state = paddle.vision.models.resnet18().state_dict()
     path = tmp_path / "w.pdparams"
@@ -372,6 +375,7 @@ def one_step_optimizer_state(optimizer_class, **kwargs):
 @pytest.mark.parametrize("optimizer_class, kwargs", [
     (paddle.optimizer.Momentum, {"momentum": 0.9}),
     (paddle.optimizer.AdamW, {"weight_decay": 0.01, "multi_precision": True})])
+@pytest.mark.slow
 def test_optimizer_state_loads_equal(tmp_path, optimizer_class, kwargs):
     state = one_step_optimizer_state(optimizer_class, **kwargs)
     assert "LR_Scheduler" in state
@@ -393,6 +397,7 @@ def test_rng_states_load_equal_and_restore(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["paddleclas_resnet18_vd", "paddleclas_resnet34", "paddleclas_resnet50"])
+@pytest.mark.slow
 def test_paddleclas_weights_saved_by_paddle_2_protocol_load(tmp_path, name):
     """PaddleClas's released .pdparams were written by Paddle 2.x: protocol 2, tensors as numpy arrays."""
     case = load_case(name)
@@ -468,6 +473,7 @@ def test_size_limit_comes_from_the_environment(monkeypatch):
     assert safe_pickle._max_bytes_from_env() == 8 << 30
 
 
+@pytest.mark.slow
 def test_a_deflated_bomb_is_refused_before_it_is_unpacked(tmp_path):
     """1 GiB of zeros deflates to about 1 MB; as an .npz member or a torch storage it must not be unpacked."""
     zeros = np.zeros(1 << 28, "<f4")

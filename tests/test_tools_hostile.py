@@ -30,6 +30,7 @@ def weights(tmp_path):
 
 
 @pytest.mark.parametrize("count", ["-5", "1000000000"])
+@pytest.mark.slow
 def test_convert_weights_refuses_a_class_count_out_of_range(tmp_path, capsys, weights, count):
     dst = tmp_path / "out.pdparams"
     code, err = run_main(capsys, "convert_weights", "--arch", "resnet18", "--src", str(weights), "--dst", str(dst),

@@ -151,6 +151,7 @@ def test_path_without_suffix_means_pdparams(tmp_path, resnet18, resnet18_state):
 
 
 @pytest.mark.parametrize("wrapper", ["state_dict", "model", "model_state"])
+@pytest.mark.slow
 def test_wrapped_checkpoints_and_module_prefix(tmp_path, resnet18, resnet18_state, wrapper):
     wrapped = {wrapper: {f"module.{k}": v for k, v in resnet18_state.items()}}
     paddle.save(wrapped, str(tmp_path / "ckpt.pdparams"))
@@ -161,6 +162,7 @@ def test_wrapped_checkpoints_and_module_prefix(tmp_path, resnet18, resnet18_stat
 # ---- real weights: imgsim's trained ResNet-50 (torchvision layout) ----
 
 @pytest.mark.skipif(importlib.util.find_spec("imgsim") is None, reason="imgsim (real ResNet-50 weights) not installed")
+@pytest.mark.slow
 def test_imgsim_real_resnet50_matches_torch_on_chelsea():
     """imgsim 0.1.2 ships model.pth: torchvision resnet50 under 'module.pre.', fc 2048 -> 768.
 
@@ -183,6 +185,7 @@ REFERENCE_CASES = sorted(p.stem for p in FIXTURES.glob("*.json"))
 
 
 @pytest.mark.parametrize("name", REFERENCE_CASES)
+@pytest.mark.slow
 def test_reference_checkpoint_gives_reference_logits(tmp_path, name):
     case = load_case(name)
     state = {k: seeded_array(k, tuple(shape)) if shape else np.array(0, np.int64) for k, shape in case["tensors"]}
@@ -198,6 +201,7 @@ def test_reference_cases_cover_paddleclas_and_timm():
     assert {load_case(n)["source"] for n in REFERENCE_CASES} == {"paddleclas", "timm"}
 
 
+@pytest.mark.slow
 def test_paddle_vision_resnet50_loads_with_identical_outputs(tmp_path):
     reference = paddle.vision.models.resnet50()
     path = tmp_path / "vision_resnet50.pdparams"
@@ -226,6 +230,7 @@ def test_paddleclas_resnet18_vd_layout_adds_4224_trainable_params():
     ("timm_resnetv2_50", "resnet50", "hint: the checkpoint is a pre-activation ResNet: build a *_v2 model"),
     ("timm_resnet50d", "resnet50", "hint: the checkpoint has a deep ResNet-D stem: build a *_vd model"),
 ])
+@pytest.mark.slow
 def test_layout_mismatch_says_what_to_build(tmp_path, name, arch, expected):
     state = {k: np.zeros(shape, np.float32) for k, shape in load_case(name)["tensors"]}
     with paddle.LazyGuard():
@@ -404,6 +409,7 @@ PADDLECLAS_CASES = ("paddleclas_resnet18_vd", "paddleclas_resnet34", "paddleclas
 
 
 @pytest.mark.parametrize("name", PADDLECLAS_CASES)
+@pytest.mark.slow
 def test_to_paddleclas_writes_paddleclas_own_names_shapes_and_arrays(tmp_path, name):
     """Our model holding PaddleClas's seeded weights, written back with --to paddleclas, is PaddleClas's
     state dict again: the same names in the same order (make_fixtures.py took them from PaddleClas's own
@@ -421,6 +427,7 @@ def test_to_paddleclas_writes_paddleclas_own_names_shapes_and_arrays(tmp_path, n
 @pytest.mark.parametrize("ctor, arch, project_stage1", [("ResNet18_vd", "resnet18_vd", True),
                                                         ("ResNet50_vd", "resnet50_vd", False),
                                                         ("ResNet18", "resnet18", False)])
+@pytest.mark.slow
 def test_to_paddleclas_loads_into_paddleclas_classes_with_the_same_outputs(tmp_path, ctor, arch, project_stage1):
     """PaddleClas's own class (the paddleclas wheel's code) loads the converted file with no missing or
     unexpected key and computes what our model computes; our default resnet18 (no stage-1 projection) gets
@@ -440,6 +447,7 @@ def test_to_paddleclas_loads_into_paddleclas_classes_with_the_same_outputs(tmp_p
 PADDLECLAS_CLASSES = {f"ResNet{d}{v}": f"resnet{d}{v.lower()}" for d in (18, 34, 50, 101, 152) for v in ("", "_vd")}
 
 
+@pytest.mark.slow
 def test_to_paddleclas_names_every_paddleclas_resnet_class():
     """Names and shapes of PaddleClas's ResNet18..152 and ResNet18_vd..ResNet152_vd (built without weights).
     Its ResNet200_vd (3, 12, 48, 3 blocks per stage) is our resnet200_vd_paddleclas, checked in test_recipes.py;
@@ -467,6 +475,7 @@ def test_to_paddleclas_names_every_paddleclas_resnet_class():
                                          "(_vd) the deep stem with average-pool shortcuts; this model has "
                                          "stem_type='small' with avg_down=False"),
 ])
+@pytest.mark.slow
 def test_to_paddleclas_refuses_models_paddleclas_cannot_express(tmp_path, arch, kwargs, problem):
     with paddle.LazyGuard():
         model = build_model(arch, num_classes=NUM_CLASSES, **kwargs)
@@ -492,6 +501,7 @@ def test_to_paddleclas_cli_error_is_one_line(tmp_path, capsys):
                                        f"PaddleClas's layout: PaddleClas has no pre-activation (v2) ResNet\n")
 
 
+@pytest.mark.slow
 def test_real_torchvision_weights_run_in_paddleclas_resnet50_as_in_torch(tmp_path):
     """imgsim's real ResNet-50 (a torch .pth), converted with --to paddleclas, in PaddleClas's own ResNet50
     gives torch's output for that file (make_fixtures.py) on chelsea."""
@@ -509,6 +519,7 @@ def test_real_torchvision_weights_run_in_paddleclas_resnet50_as_in_torch(tmp_pat
     ("resnext", "ResNeXt50_32x4d", "resnext50_32x4d", {}),
     ("resnext_vd", "ResNeXt50_vd_32x4d", "resnext50_32x4d", {"stem_type": "deep", "avg_down": True}),
 ])
+@pytest.mark.slow
 def test_paddleclas_resnext_checkpoints_give_paddleclas_outputs(tmp_path, module, ctor, arch, kwargs):
     """PaddleClas 2.6's ResNeXt classes (model_zoo/resnext.py, resnext_vd.py: conv._conv / conv1_1 stems,
     bb_S_B blocks, out head) with seeded weights load into ours with the same logits."""
@@ -527,6 +538,7 @@ def test_paddleclas_resnext_checkpoints_give_paddleclas_outputs(tmp_path, module
     ("resnext", "ResNeXt50_32x4d", {}),
     ("resnext_vd", "ResNeXt50_vd_32x4d", {"stem_type": "deep", "avg_down": True}),
 ])
+@pytest.mark.slow
 def test_to_paddleclas_resnext_loads_into_paddleclas_resnext(tmp_path, module, ctor, kwargs):
     from paddleclas_code import paddleclas_resnet
     with paddle.utils.unique_name.guard():  # model_zoo classes name their parameters process-wide
