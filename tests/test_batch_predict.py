@@ -638,6 +638,7 @@ def test_a_file_size_limit_during_the_write_is_one_line_and_resume_completes(mod
     assert last == (f"predict.py: error: cannot write --output {output}: File too large; the {written} records "
                     f"written so far are kept, and the same command with --resume continues")
     assert 0 < written < len(paths) and len(read_records_whole(output)) == written
+    assert output.read_bytes().endswith(b"\n")  # the batch that did not fit was taken back whole
     resumed = subprocess.run([sys.executable, *predict_command(model_dir, directory, output, "--resume")],
                              env=python_env(), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

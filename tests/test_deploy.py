@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 
 from paddle_resnet import build_model, fileio
-from paddle_resnet.data.transforms import build_transforms
+from paddle_resnet.data.pipeline import build_transforms
 from paddle_resnet.deploy import InferenceConfig, Predictor, export_inference
 from paddle_resnet.deploy.benchmark import measure, timings_table
-from paddle_resnet.errors import ConfigError, InputError, MissingFileError, UserError
+from paddle_resnet.errors import ConfigError, InputError, MissingFileError, UserError, short_repr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 64
@@ -482,7 +482,7 @@ def test_predict_tool_input_matching_nothing(tmp_path):
     pattern = str(tmp_path / "nothing" / "*.jpg")
     result = run_predict_tool("--model-dir", tmp_path, "--input", pattern)
     assert result.returncode == 1  # a user error; 2 is argparse's, for a malformed command line
-    assert f"--input {pattern!r} matches no image file" in result.stderr
+    assert f"--input {short_repr(pattern)} matches no image file" in result.stderr
 
 
 @pytest.mark.slow

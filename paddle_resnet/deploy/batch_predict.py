@@ -510,9 +510,12 @@ class RecordWriter:
         os.fsync(self._fd)
 
     def write(self, predictions):
+        start = os.lseek(self._fd, 0, os.SEEK_CUR)
         try:
             self._append(b"".join(to_json_line(to_record(p)) for p in predictions))
-        except OSError as error:  # EFBIG (ulimit -f), ENOSPC: a line cut short, which --resume drops
+        except OSError as error:  # EFBIG (ulimit -f), ENOSPC: the batch is taken back whole, so that the file
+            with contextlib.suppress(OSError):  # holds exactly the records the message counts
+                os.ftruncate(self._fd, start)
             raise _write_failed(self.path, error, self.written) from None
         self.written += len(predictions)
 
