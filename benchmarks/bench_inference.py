@@ -481,7 +481,7 @@ def precision_rows(args, threads):
     import paddle
 
     from paddle_resnet import build_model
-    from paddle_resnet.data.transforms import build_transforms
+    from paddle_resnet.data.pipeline import build_transforms
     from paddle_resnet.deploy.backends import OnnxRuntimeBackend, RuntimeOptions
     from paddle_resnet.deploy.benchmark import Timing, timings_table
 

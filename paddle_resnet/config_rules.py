@@ -7,7 +7,8 @@ count). Every problem is one ``ConfigError`` line naming the key, the bad value 
 
 from .config import ARCH_NON_MODEL_KEYS, shown
 from .data.loader import DATASETS, SAMPLERS
-from .data.transforms import MAX_SIDE, RANDOM_OPS, build_batch_transform, build_transforms, pipeline_channels, with_chw
+from .data.transforms import MAX_SIDE
+from .data.pipeline import RANDOM_OPS, build_batch_transform, build_transforms, pipeline_channels, with_chw
 from .engine.device import DEVICES
 from .engine.trainer import AMP_DTYPES, AMP_LEVELS, DIST_BN_MODES
 from .engine.losses import check_loss_entries

@@ -15,8 +15,9 @@ from PIL import Image
 from skimage import data as photos
 
 from paddle_resnet.data import augment
-from paddle_resnet.data.transforms import (NormalizeImage, RandCropImage, RandFlipImage, ResizeImage,
-                                           build_transforms, describe_eval_preprocess)
+from paddle_resnet.data.pipeline import AUGMENT_OPS, LAYOUT_OPS, build_transforms, describe_eval_preprocess
+from paddle_resnet.data.timm_augment import TimmAutoAugment
+from paddle_resnet.data.transforms import NormalizeImage, RandCropImage, RandFlipImage, ResizeImage
 from paddle_resnet.errors import ConfigError
 
 from paddleclas_code import paddleclas_data_op
@@ -195,7 +196,7 @@ def _timm_theirs(ref, prob=1.0, **kwargs):
 def test_timm_autoaugment_equals_paddleclas(monkeypatch, config_str, interpolation):
     ref = paddleclas_data_op("timm_autoaugment")
     kwargs = dict(config_str=config_str, interpolation=interpolation, img_size=[96, 80], mean=[0.5, 0.4, 0.3])
-    ours = augment.TimmAutoAugment(**kwargs)
+    ours = TimmAutoAugment(**kwargs)
     compared = 0
     for seed in range(16):
         image = PHOTOS[seed % 4]  # square: PaddleClas's AugMix fails on other shapes
@@ -212,7 +213,7 @@ def test_timm_autoaugment_equals_paddleclas(monkeypatch, config_str, interpolati
 @pytest.mark.parametrize("policy", ["original", "originalr", "v0", "v0r"])
 def test_timm_auto_augment_policies_equal_paddleclas_on_every_subpolicy(monkeypatch, policy):
     ref = paddleclas_data_op("timm_autoaugment")
-    ours = augment.TimmAutoAugment(config_str=f"{policy}-mstd0.5", img_size=224)
+    ours = TimmAutoAugment(config_str=f"{policy}-mstd0.5", img_size=224)
     # PaddleClas's wrapper only takes 'auto...' strings, which then name no policy: its own code is driven here.
     hparams = dict(translate_const=int(224 * 0.45), img_mean=(124, 116, 104), interpolation=Image.BICUBIC)
 
@@ -491,12 +492,12 @@ def test_bad_arguments_are_one_line_config_errors(ops, message):
     assert str(error.value) == f"{WHERE}: {message}"
 
 
-@pytest.mark.parametrize("op", sorted(augment.AUGMENT_OPS))
+@pytest.mark.parametrize("op", sorted(AUGMENT_OPS))
 def test_eval_refuses_every_augmentation_op_by_name(op):
     args = {"RandomResizedCrop": {"size": 8}, "RandomRotation": {"degrees": 10}}.get(op, {})
     with pytest.raises(ConfigError, match=f"^{op} is random; an eval pipeline must be deterministic$"):
         describe_eval_preprocess(["DecodeImage", {op: args}, {"NormalizeImage": {"order": ""}}]
-                                 if op in {o.__name__ for o in augment.LAYOUT_OPS} else ["DecodeImage", {op: args}])
+                                 if op in {o.__name__ for o in LAYOUT_OPS} else ["DecodeImage", {op: args}])
 
 
 def test_ops_use_only_the_rng_they_are_given():

@@ -24,11 +24,11 @@ from paddle_resnet.data.datasets import (FileList, ImageFolder, SampleError, che
 from paddle_resnet.data.loader import SeededBatchSampler, build_dataloader, check_data_paths
 from paddle_resnet.data import transforms
 from paddle_resnet.data.prepare import find_mnist_pickle, prepare_mnist, split_image_folder
+from paddle_resnet.data.batch_ops import MixupOperator
+from paddle_resnet.data.pipeline import build_batch_transform, build_transforms, describe_eval_preprocess
 from paddle_resnet.data.transforms import (Compose, CropImage, DecodeImage, ImageDecodeError, ImageTooLargeError,
-                                           MixupOperator,
                                            NormalizeImage, RandCropImage, RandFlipImage, ResizeImage, ToCHWImage,
-                                           TransformError, build_batch_transform, build_transforms,
-                                           describe_eval_preprocess, parse_scale)
+                                           TransformError, parse_scale)
 from paddle_resnet.errors import ConfigError, InputError, MissingFileError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -23,7 +23,7 @@ from paddle_resnet import build_model, list_models
 from paddle_resnet.config import load_config, validate
 from paddle_resnet.data import build_dataset
 from paddle_resnet.data.datasets import ImageNetDataset
-from paddle_resnet.data.transforms import build_transforms
+from paddle_resnet.data.pipeline import build_transforms
 from paddle_resnet.engine.infer import Topk, read_class_id_map
 from paddle_resnet.engine.optim import build_lr, check_lr
 from paddle_resnet.errors import ConfigError, InputError

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from paddle_resnet.data.batch_ops import CutmixOperator, FmixOperator, MixupLabels, MixupOperator, OpSampler
-from paddle_resnet.data.transforms import build_batch_transform
+from paddle_resnet.data.pipeline import build_batch_transform
 from paddle_resnet.engine import losses
 from paddle_resnet.errors import ConfigError
 from paddleclas_ref_loader import import_ref
@@ -291,7 +291,8 @@ def test_loss_refusals_name_what_to_use(entries, message):
 # ------------------------------------------------------------------------------------------- keys and models
 
 def test_normalize_channel_num_4_appends_paddleclas_zero_channel(photos):
-    from paddle_resnet.data.transforms import NormalizeImage, build_transforms
+    from paddle_resnet.data.transforms import NormalizeImage
+    from paddle_resnet.data.pipeline import build_transforms
     image = (photos[1].transpose(1, 2, 0) * 50 + 120).clip(0, 255).astype(np.uint8)
     ours = NormalizeImage(scale="1.0/255.0", order="", channel_num=4)(image)
     three = NormalizeImage(scale="1.0/255.0", order="")(image)
@@ -307,7 +308,7 @@ def test_normalize_channel_num_4_appends_paddleclas_zero_channel(photos):
 @pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee"])
 def test_pca_lighting_equals_paddleclas(name, monkeypatch):
     from skimage import data
-    from paddle_resnet.data.transforms import build_transforms
+    from paddle_resnet.data.pipeline import build_transforms
     operators = import_ref("data.preprocess.ops.operators")
     image = np.ascontiguousarray(getattr(data, name)()[:40, :56])
     rng = Recorder(5)

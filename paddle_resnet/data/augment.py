@@ -24,8 +24,8 @@ from PIL import Image, ImageEnhance, ImageOps
 from ..errors import ConfigError, InputError, choice_error, is_int, is_number, short_repr
 from .transforms import MAX_SIDE, _INTERPOLATIONS, _flag, _pair, _range, _resample, _resize
 
-__all__ = ["AutoAugment", "RandAugment", "TimmAutoAugment", "RandomErasing", "Cutout", "GridMask", "HideAndSeek",
-           "ColorJitter", "RandomRotation", "RandomResizedCrop", "AUGMENT_OPS", "LAYOUT_OPS", "UINT8_OPS"]
+__all__ = ["AutoAugment", "RandAugment", "RandomErasing", "Cutout", "GridMask", "HideAndSeek", "ColorJitter",
+           "RandomRotation", "RandomResizedCrop"]
 
 logger = logging.getLogger("paddle_resnet")
 
@@ -578,12 +578,3 @@ class RandomResizedCrop:
                 w, h = width, height
             top, left = (height - h) // 2, (width - w) // 2
         return _resize(img[top:top + h, left:left + w], self.width, self.height, self.resample)
-
-
-from .timm_augment import TimmAutoAugment  # noqa: E402  (it builds on the helpers above)
-
-AUGMENT_OPS = {op.__name__: op for op in (AutoAugment, RandAugment, TimmAutoAugment, RandomErasing, Cutout, GridMask,
-                                          HideAndSeek, ColorJitter, RandomRotation, RandomResizedCrop)}
-# Ops whose input must be the decoded uint8 image, and ops told whether the pipeline is CHW where they run.
-UINT8_OPS = (AutoAugment, RandAugment, TimmAutoAugment, ColorJitter, RandomRotation, RandomResizedCrop)
-LAYOUT_OPS = (RandomErasing, Cutout, GridMask, HideAndSeek)

@@ -138,7 +138,7 @@ class OpSampler:
     A missing ``prob`` is refused (PaddleClas warns and uses 0, so the op would never run)."""
 
     def __init__(self, **ops):
-        from .registry import instantiate
+        from .pipeline import instantiate  # the op table lists this module's ops
         if not ops:
             raise ConfigError(f"OpSampler needs at least one op with a prob, e.g. "
                               f"{{MixupOperator: {{alpha: 0.2, prob: 0.5}}}}; choose from {', '.join(MIX_OPS)}")

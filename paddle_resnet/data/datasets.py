@@ -25,7 +25,8 @@ import paddle
 
 from ..errors import ConfigError, InputError, MissingFileError, UserError, short_repr
 from ..fileio import read_regular_file
-from .transforms import Compose, DecodeImage, ImageDecodeError, build_transforms
+from .transforms import Compose, DecodeImage, ImageDecodeError
+from .pipeline import build_transforms
 
 __all__ = ["ImageFolder", "FileList", "ImageNetDataset", "SampleError", "collate_valid_samples", "check_same_classes",
            "label_list_for",

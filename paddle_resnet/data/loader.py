@@ -41,9 +41,9 @@ import paddle
 from ..errors import ConfigError, InputError, MissingFileError, check_choice, is_int, short_repr
 from .datasets import (DEFAULT_TRANSFORM_OPS, FileList, ImageFolder, ImageNetDataset, SampleError,
                        collate_valid_samples)
-from .registry import instantiate
+from .pipeline import instantiate
 from .batch_ops import MixupLabels
-from .transforms import build_batch_transform, build_transforms
+from .pipeline import build_batch_transform, build_transforms
 
 __all__ = ["build_dataloader", "build_dataset", "check_data_paths", "Loader", "SeededBatchSampler"]
 

@@ -10,7 +10,7 @@ import paddle
 import paddle.nn.functional as F
 
 from .. import fileio
-from ..data.transforms import describe_eval_preprocess
+from ..data.pipeline import describe_eval_preprocess
 from ..errors import ConfigError, UserError
 from .input_size import size_completing_ops
 from .model_dir import (ALL_MODEL_FILES, CONFIG_FILE, EXPORT_UNIT, ONNX_FILE, PARAMS_FILE, PROGRAM_FILES,

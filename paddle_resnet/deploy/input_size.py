@@ -5,7 +5,8 @@ a deployed model meets photos of any size, so export (and the Predictor, for exp
 rule) completes such a pipeline with a resize of the short side to the input's longer side and a centre
 crop to the input size, as ImageNet's eval does. Images already at the input size pass through unchanged.
 """
-from ..data.transforms import CropImage, DecodeImage, ResizeImage, build_transforms
+from ..data.transforms import CropImage, DecodeImage, ResizeImage
+from ..data.pipeline import build_transforms
 from ..errors import ConfigError
 
 

@@ -11,7 +11,8 @@ from typing import Optional
 import yaml
 
 from ..data.datasets import CLASS_INDICES_FILE, read_class_indices
-from ..data.transforms import MAX_SIDE, describe_eval_preprocess
+from ..data.transforms import MAX_SIDE
+from ..data.pipeline import describe_eval_preprocess
 from ..errors import ConfigError, InputError, MissingFileError, short_repr
 from ..fileio import committed_path
 from ..yaml_io import read_yaml_file

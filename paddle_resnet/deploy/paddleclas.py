@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..data.transforms import build_transforms
+from ..data.pipeline import build_transforms
 from ..errors import (ConfigError, InputError, check_choice, choice_error, did_you_mean, is_int, is_number,
                       short_repr)
 from ..fileio import read_regular_file

@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-from ..data.transforms import build_transforms
+from ..data.pipeline import build_transforms
 from ..errors import ConfigError, InputError, UserError, short_repr
 from ..fileio import open_regular_file
 from .backends import RuntimeOptions, create_backend

@@ -14,7 +14,8 @@ import paddle
 import paddle.nn.functional as F
 
 from ..data.datasets import is_image_file
-from ..data.transforms import ImageDecodeError, build_transforms
+from ..data.transforms import ImageDecodeError
+from ..data.pipeline import build_transforms
 from ..errors import ConfigError, InputError, MissingFileError, short_repr
 from ..fileio import read_regular_file
 
