@@ -19,7 +19,7 @@ setup(
     ],
     entry_points={"console_scripts": ["paddle-resnet=paddle_resnet.cli:main"]},
     extras_require={
-        "test": ["pytest>=7,<10", "scikit-image>=0.21,<1", "opencv-python-headless>=4.8,<6"],
+        "test": ["pytest>=7,<10", "pytest-xdist>=3,<4", "scikit-image>=0.21,<1", "opencv-python-headless>=4.8,<6"],
         # ml_dtypes: onnxruntime.quantization imports it (export_model.py --quantize int8).
         "onnx": ["paddle2onnx>=1.2,<3", "onnxruntime>=1.16,<2", "ml_dtypes>=0.4,<1"],
     },
