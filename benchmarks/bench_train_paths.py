@@ -10,7 +10,7 @@ Rows run interleaved: per round, ``--warmup`` untimed then ``--steps`` timed ste
 every other round, so background load affects them alike. images/s = batch / median timed step.
 
 Rows:
-* ``engine default``: what ``Trainer`` runs on the CPU: ``static_forward(model, config)`` with
+* ``engine default``: what ``Trainer`` runs on the CPU: ``static_forward`` with
   ``Global.to_static`` left at its default (auto: a static program with oneDNN convolutions).
 * ``paddle dygraph``: the model's forward in dygraph (the reference of the ratios).
 * ``to_static, Paddle kernels``: the same static program without oneDNN (``Global.to_static`` on a GPU).
@@ -84,7 +84,7 @@ def paddle_rows(arch, images, labels, wanted):
         return net
 
     makers = {
-        ENGINE: lambda model: static_forward(model, default_config, "cpu", log=False),
+        ENGINE: lambda model: static_forward(model, default_config.Global.to_static, 3, "cpu", log=False),
         DYGRAPH: lambda model: model,
         STATIC_PLAIN: lambda model: StaticForward(model, in_channels=3, onednn=False),
         STATIC_ALL: all_onednn,

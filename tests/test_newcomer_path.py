@@ -127,15 +127,14 @@ def test_damaged_run_record_is_one_line_naming_it(tmp_path):
 
 
 def test_no_class_names_anywhere_is_one_warning_at_train_and_at_export(tmp_path, logs):
-    from paddle_resnet.engine.trainer import Trainer
+    from paddle_resnet.engine.engine import export_class_names
+    from paddle_resnet.engine.trainer import train_class_names
     nowhere = tmp_path / "nowhere"
     config = load_config(QUICKSTART, [f"Global.pretrained_model={tmp_path / 'w'}",
                                       f"DataLoader.Train.dataset.cls_label_path={nowhere / 'train_list.txt'}",
                                       f"DataLoader.Eval.dataset.cls_label_path={nowhere / 'test_list.txt'}"])
-    trainer = SimpleNamespace(config=config, is_main=True, train_loader=SimpleNamespace(
-        dataset=SimpleNamespace(class_names=None)))
-    assert Trainer._class_names(trainer) is None
-    assert Engine._label_list(SimpleNamespace(config=config, checkpoint_info=None)) is None
+    assert train_class_names(SimpleNamespace(class_names=None), config.Arch.class_num) is None
+    assert export_class_names(config.DataLoader, config.Global.pretrained_model, None) is None
     assert logs.messages == [
         "no class names found for DataLoader.Train.dataset (no class_indices.json beside its list or in its "
         "image_root): checkpoints and exports will name classes by index",

@@ -24,7 +24,8 @@ from paddle_resnet.config import load_config, validate
 from paddle_resnet.data import build_dataset
 from paddle_resnet.data.datasets import ImageNetDataset
 from paddle_resnet.data.pipeline import build_transforms
-from paddle_resnet.engine.infer import Topk, read_class_id_map
+from paddle_resnet.deploy.infer import Topk
+from paddle_resnet.labels import read_class_id_map
 from paddle_resnet.engine.optim import build_lr, check_lr
 from paddle_resnet.errors import ConfigError, InputError
 from paddle_resnet.models.aliases import PADDLECLAS_ALIASES
@@ -135,7 +136,7 @@ def lr_section(config):
 def test_lr_schedule_matches_paddleclas_step_by_step(case, caplog):
     reference = load_json("lr_reference.json")[case]
     section = lr_section(reference["config"])
-    check_lr(section)
+    section = check_lr(section)
     schedule = build_lr(section, reference["steps_per_epoch"], reference["epochs"], total_batch=64)
     ours = []
     for _ in range(reference["epochs"] * reference["steps_per_epoch"]):
@@ -148,7 +149,7 @@ def test_lr_schedule_matches_paddleclas_step_by_step(case, caplog):
 
 def test_by_epoch_schedule_resumes_mid_epoch():
     section = lr_section({"name": "Step", "learning_rate": 0.1, "step_size": 1, "gamma": 0.5, "by_epoch": True})
-    check_lr(section)
+    section = check_lr(section)
     first = build_lr(section, 3, 4, 64)
     for _ in range(4):
         first.step()
@@ -249,7 +250,7 @@ def test_list_file_of_another_encoding_is_one_line(folder, tmp_path):
 
 # ------------------------------------------------------------------ Topk and its class id map
 def test_topk_gives_paddleclas_result_format(tmp_path):
-    names = read_class_id_map(write_list(tmp_path / "ids.txt", ["0 tench, Tinca tinca", "1 goldfish", "2 shark"]), 3)
+    names = read_class_id_map(write_list(tmp_path / "ids.txt", ["0 tench, Tinca tinca", "1 goldfish", "2 shark"]), class_num=3)
     logits = np.log(np.array([[0.2, 0.7, 0.1], [0.6, 0.1, 0.3]], dtype=np.float32))
     results = Topk(2, names)(logits, ["a.jpg", "b.jpg"])
     tench = "tench, Tinca tinca"
@@ -269,22 +270,22 @@ def test_topk_gives_paddleclas_result_format(tmp_path):
 def test_bad_class_id_map_lines_are_named(tmp_path, lines, message):
     path = write_list(tmp_path / "ids.txt", lines)
     with pytest.raises(InputError) as err:
-        read_class_id_map(path, 3)
-    assert str(err.value) == f"{path}, {message}"
+        read_class_id_map(path, class_num=3)
+    assert str(err.value) == f"{path} {message}"
 
 
 def test_class_id_map_missing_ids_and_size_are_checked(tmp_path, monkeypatch):
     path = write_list(tmp_path / "ids.txt", ["0 tench", "2 shark"])
     with pytest.raises(InputError) as err:
-        read_class_id_map(path, 3)
-    assert str(err.value) == f"{path}: no name for class id 1 (1 of 3 ids missing)"
-    monkeypatch.setattr("paddle_resnet.engine.infer.MAX_CLASS_ID_MAP_BYTES", 10)
+        read_class_id_map(path, class_num=3)
+    assert str(err.value) == f"{path}: class ids must run from 0 to 2 (one line per class); 1 is missing"
+    monkeypatch.setattr("paddle_resnet.labels.MAX_LABEL_FILE_BYTES", 10)
     with pytest.raises(InputError, match=r"ids.txt has 16 bytes, more than the 10 allowed"):
-        read_class_id_map(path, 3)
+        read_class_id_map(path, class_num=3)
     fifo = tmp_path / "ids.fifo"
     os.mkfifo(fifo)
     with pytest.raises(InputError, match=r"ids.fifo is not a regular file \(a FIFO\)"):
-        read_class_id_map(str(fifo), 3)
+        read_class_id_map(str(fifo), class_num=3)
 
 
 # ------------------------------------------------------------------ Loss.Eval and Metric.Train are read

@@ -270,7 +270,7 @@ def test_class_id_map_file_errors_name_the_file_and_line(capsys, tmp_path, conte
 
 
 def test_class_id_map_file_size_is_capped(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr("paddle_resnet.deploy.paddleclas.MAX_CLASS_MAP_BYTES", 64)
+    monkeypatch.setattr("paddle_resnet.labels.MAX_LABEL_FILE_BYTES", 64)
     labels = tmp_path / "labels.txt"
     labels.write_text("".join(f"{i} class {i}\n" for i in range(10)))
     code, err = run_predict(capsys, STOCK_CONFIG, f"PostProcess.Topk.class_id_map_file={labels}")
@@ -293,7 +293,8 @@ def test_oversized_or_binary_files_are_refused(capsys, tmp_path):
     labels = tmp_path / "labels.txt"
     labels.write_bytes(b"0 \xff\xfe\n")
     code, err = run_predict(capsys, STOCK_CONFIG, f"PostProcess.Topk.class_id_map_file={labels}")
-    assert (code, err) == (1, f"predict.py: error: class id map {labels} is not UTF-8 text (byte 0xff at offset 2)\n")
+    assert (code, err) == (1, f"predict.py: error: class id map {labels} is neither UTF-8 nor GBK text (byte 0xff at "
+                            f"offset 2)\n")
 
 
 def test_stock_deploy_config_is_read_as_paddleclas_means_it(tmp_path, caplog):

@@ -20,7 +20,8 @@ from engine_fixtures import make_image_folder, tiny_config, write_config
 from paddle_resnet.config import validate
 from paddle_resnet.engine import Engine, Trainer, TrainingDiverged
 from paddle_resnet.engine.checkpoint import check_training_state, load_training_state, read_run_info, rng_state
-from paddle_resnet.engine.run_dir import LOCK_FILE, lock_is_held
+from paddle_resnet.engine.run_dir import LOCK_FILE
+from paddle_resnet.locks import lock_is_held
 from paddle_resnet.engine.trainer import PREEMPTED_EXIT_CODE
 from paddle_resnet.errors import InputError, UnsafeFileError
 
@@ -88,7 +89,7 @@ def wait_until(condition, seconds):
 def test_nan_eval_loss_stops_the_run_before_anything_is_saved(folders, tmp_path, monkeypatch):
     config = validate(tiny_config(tmp_path, *folders, Global={"epochs": 2}))
     engine = Engine(config)
-    trainer = Trainer(engine)
+    trainer = engine.trainer()
     summary = trainer.train_epoch(0)
     monkeypatch.setattr(engine, "evaluate", lambda *a, **k: {"top1": 0.9, "top5": 1.0, "loss": float("nan"),
                                                              "samples": 12, "skipped": 0})
@@ -103,7 +104,7 @@ def test_nan_eval_loss_stops_the_run_before_anything_is_saved(folders, tmp_path,
 def test_non_finite_ema_weights_are_never_saved(folders, tmp_path):
     config = validate(tiny_config(tmp_path, *folders, Global={"epochs": 2, "eval_during_train": False},
                                   EMA={"use_ema": True, "decay": 0.5}))
-    trainer = Trainer(Engine(config))
+    trainer = Engine(config).trainer()
     trainer.end_epoch(0, trainer.train_epoch(0))
     latest = tmp_path / "out" / "latest.pdstates"
     good = latest.read_bytes()

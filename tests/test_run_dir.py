@@ -7,8 +7,8 @@ import pytest
 
 from conftest import run_tool
 from engine_fixtures import make_image_folder, tiny_config, write_config
-from paddle_resnet.engine.run_dir import (LOCK_FILE, OutputDirInUse, acquire_lock, lock_is_held, lock_output_dir,
-                                          unlock_output_dir)
+from paddle_resnet.engine.run_dir import LOCK_FILE, OutputDirInUse, lock_output_dir, unlock_output_dir
+from paddle_resnet.locks import acquire_lock, lock_is_held
 from paddle_resnet.errors import OutputError
 
 

@@ -72,9 +72,9 @@ def test_nhwc_stays_dygraph_on_auto_and_warns_on_true(tmp_path, caplog):
     """Paddle 3.3.1's oneDNN conv2d_grad gives NHWC filter gradients the wrong shape: only Paddle's kernels."""
     data = make_image_folder(tmp_path / "images", per_class=2)
     arch = {"name": "resnet18", "class_num": 3, "data_format": "NHWC"}
-    auto = Trainer(Engine(validate(tiny_config(tmp_path, data, data, Arch=arch))))
+    auto = Engine(validate(tiny_config(tmp_path, data, data, Arch=arch))).trainer()
     assert auto.net is auto.model
-    forced = Trainer(Engine(validate(tiny_config(tmp_path / "b", data, data, Arch=arch, Global={"to_static": True}))))
+    forced = Engine(validate(tiny_config(tmp_path / "b", data, data, Arch=arch, Global={"to_static": True}))).trainer()
     assert isinstance(forced.net, StaticForward) and forced.net.placement is None
     assert "oneDNN convolutions cannot train NHWC models" in (tmp_path / "b" / "out" / "train.log").read_text()
 
@@ -100,6 +100,6 @@ def test_trainer_uses_the_static_step_on_the_cpu_unless_told_not_to(tmp_path, to
     data = make_image_folder(tmp_path / "images", per_class=2)
     config = validate(tiny_config(tmp_path, data, data, Global={"epochs": 1, "to_static": to_static}))
     engine = Engine(config)
-    trainer = Trainer(engine)
+    trainer = engine.trainer()
     assert isinstance(trainer.net, StaticForward) is static
     assert (trainer.net.model if static else trainer.net) is engine.model

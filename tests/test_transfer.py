@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, run_tool
 from engine_fixtures import make_image_folder
 from paddle_resnet.config import load_config
-from paddle_resnet.data.datasets import read_class_indices
+from paddle_resnet.labels import read_class_indices
 from paddle_resnet.models import build_model
 
 CONFIG = os.path.join(ROOT, "configs", "finetune_imagefolder.yaml")

@@ -8,7 +8,7 @@ import sys
 import threading
 
 from ..config import config_argument_parser, load_config
-from ..config_rules import MAX_WORKERS
+from ..checks import MAX_WORKERS
 from ..errors import InputError, UserError, short_repr
 
 

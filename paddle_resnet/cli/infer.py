@@ -11,11 +11,11 @@ from .common import fail, run_engine
 
 
 def _infer(engine, args):
-    from ..engine.infer import infer
+    from ..deploy.infer import infer
     if not engine.config["Global"]["pretrained_model"]:
         raise ConfigError("Global.pretrained_model is not set: infer needs trained weights, "
                           "e.g. -o Global.pretrained_model=output/best")
-    return infer(engine)
+    return infer(engine.model, engine.config, engine.class_num)
 
 
 def main(argv=None, prog=None):

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..checks import instantiate
 from ..errors import ConfigError, choice_error, is_number, short_repr
 
 __all__ = ["MixupLabels", "MixupOperator", "CutmixOperator", "FmixOperator", "OpSampler", "BATCH_OPS",
@@ -138,7 +139,6 @@ class OpSampler:
     A missing ``prob`` is refused (PaddleClas warns and uses 0, so the op would never run)."""
 
     def __init__(self, **ops):
-        from .pipeline import instantiate  # the op table lists this module's ops
         if not ops:
             raise ConfigError(f"OpSampler needs at least one op with a prob, e.g. "
                               f"{{MixupOperator: {{alpha: 0.2, prob: 0.5}}}}; choose from {', '.join(MIX_OPS)}")

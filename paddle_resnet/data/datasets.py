@@ -25,25 +25,23 @@ import paddle
 
 from ..errors import ConfigError, InputError, MissingFileError, UserError, short_repr
 from ..fileio import read_regular_file
+from ..labels import CLASS_INDICES_FILE, read_class_indices, write_class_indices
 from .transforms import Compose, DecodeImage, ImageDecodeError
 from .pipeline import build_transforms
 
 __all__ = ["ImageFolder", "FileList", "ImageNetDataset", "SampleError", "collate_valid_samples", "check_same_classes",
            "label_list_for",
-           "scan_class_folders", "read_class_indices", "write_class_indices", "IMAGE_EXTENSIONS",
-           "CLASS_INDICES_FILE"]
+           "scan_class_folders", "IMAGE_EXTENSIONS"]
 
 logger = logging.getLogger("paddle_resnet")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-CLASS_INDICES_FILE = "class_indices.json"
 DEFAULT_TRANSFORM_OPS = ["DecodeImage", {"NormalizeImage": {"mean": [0, 0, 0], "std": [1, 1, 1], "order": "hwc"}},
                          "ToCHWImage"]  # float32 CHW in [0, 1]
 _FILES_CHECKED_FOR_ROOT = 20
 _CLASSES_LISTED = 10  # a longer class list is reported by its first differences
 MAX_LIST_BYTES = 1 << 30  # ImageNet's train list is ~40 MB
 MAX_LIST_LINE = 4096  # characters: a longer path cannot be opened (PATH_MAX)
-MAX_CLASS_INDICES_BYTES = 64 << 20
 
 
 def is_image_file(name):
@@ -79,27 +77,6 @@ def scan_class_folders(root):
         logger.warning("%s: ignored %d image names that are not regular files (FIFOs, devices, broken links or "
                        "symlink loops), e.g. %s", os.fspath(root), len(others), sorted(others)[0])
     return classes, files, n_non_image
-
-
-def read_class_indices(path):
-    """``{"0": "daisy", "1": "dandelion", ...}`` -> ``["daisy", "dandelion", ...]``."""
-    if not os.path.exists(path):
-        raise MissingFileError(f"class indices file {os.fspath(path)!r} does not exist")
-    try:
-        mapping = json.loads(read_regular_file(path, MAX_CLASS_INDICES_BYTES, "class indices file"))
-    except (ValueError, RecursionError) as error:  # not JSON, not UTF-8, or nested deeper than Python recurses
-        if isinstance(error, InputError):
-            raise
-        raise InputError(f"{path}: not a JSON file ({str(error)[:200]})") from None
-    if not isinstance(mapping, dict) or set(mapping) != {str(i) for i in range(len(mapping))}:
-        raise InputError(f"{path}: expected {{\"0\": name, \"1\": name, ...}} with indices 0..N-1")
-    return [str(mapping[str(i)]) for i in range(len(mapping))]
-
-
-def write_class_indices(path, names):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump({str(i): name for i, name in enumerate(names)}, f, indent=4, ensure_ascii=False)
-        f.write("\n")
 
 
 def _check_class_num(class_num, names, where):

@@ -41,7 +41,7 @@ import paddle
 from ..errors import ConfigError, InputError, MissingFileError, check_choice, is_int, short_repr
 from .datasets import (DEFAULT_TRANSFORM_OPS, FileList, ImageFolder, ImageNetDataset, SampleError,
                        collate_valid_samples)
-from .pipeline import instantiate
+from ..checks import instantiate
 from .batch_ops import MixupLabels
 from .pipeline import build_batch_transform, build_transforms
 
@@ -301,3 +301,13 @@ def check_data_paths(section, mode):
     if problems:
         raise MissingFileError("; ".join(problems) + ". Download or prepare the data first: "
                                 "see README.md, section 'Preparing data'.")
+
+
+def check_batches(loader, mode, world_size=1):
+    """Refuses a loader that yields no batch (``drop_last`` with a batch larger than the data set)."""
+    if len(loader) > 0:
+        return
+    share = f" shared by {world_size} processes" if world_size > 1 else ""
+    raise InputError(f"DataLoader.{mode} gives 0 batches per epoch: {len(loader.dataset)} images{share}, batch_size "
+                     f"{loader.batch_sampler.batch_size} and drop_last true; lower "
+                     f"DataLoader.{mode}.sampler.batch_size or set drop_last: false")

@@ -1,8 +1,7 @@
 """Config op lists -> pipelines: the table of every op a ``transform_ops`` / ``batch_transform_ops`` list may
 name, building and checking those lists (op order, layout, channels), and what an eval pipeline tells deployment."""
-import inspect
-
-from ..errors import ConfigError, choice_error, did_you_mean, short_repr
+from ..checks import instantiate
+from ..errors import ConfigError, choice_error, short_repr
 from .augment import (AutoAugment, ColorJitter, Cutout, GridMask, HideAndSeek, RandAugment, RandomErasing,
                       RandomResizedCrop, RandomRotation)
 from .batch_ops import BATCH_OPS, REFUSED_BATCH_OPS
@@ -16,25 +15,6 @@ AUGMENT_OPS = {op.__name__: op for op in (AutoAugment, RandAugment, TimmAutoAugm
 # Ops whose input must be the decoded uint8 image, and ops told whether the pipeline is CHW where they run.
 UINT8_OPS = (AutoAugment, RandAugment, TimmAutoAugment, ColorJitter, RandomRotation, RandomResizedCrop)
 LAYOUT_OPS = (RandomErasing, Cutout, GridMask, HideAndSeek)
-
-
-def instantiate(cls, kwargs, where, hidden=()):
-    """``cls(**kwargs)``, but an unknown or missing argument is a one-line ConfigError naming ``where``, the
-    key and the valid ones (with the nearest). ``hidden``: arguments the caller fills in, not the user."""
-    params = inspect.signature(cls).parameters
-    valid = [name for name in params if name not in hidden]
-    listed = ", ".join(valid) if valid else "none"
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    for key in kwargs:
-        if key not in params and not takes_any:
-            raise ConfigError(f"{where}: unknown argument {key!r}; its arguments are {listed}"
-                              f"{did_you_mean(key, valid)}")
-    for name, param in params.items():
-        required = param.default is inspect.Parameter.empty and param.kind in (
-            inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        if required and name not in kwargs:
-            raise ConfigError(f"{where}: missing required argument {name!r}; its arguments are {listed}")
-    return cls(**kwargs)
 
 
 SAMPLE_OPS = {op.__name__: op for op in (DecodeImage, RandCropImage, RandFlipImage, ResizeImage, CropImage,

@@ -14,7 +14,8 @@ from ..cpu import available_cores
 from ..errors import InputError, MissingFileError, OutputError, is_int, is_number, short_repr
 from ..fileio import write_atomically
 from ..weights.safe_pickle import MAX_FILE_BYTES, loads_pickle
-from .datasets import CLASS_INDICES_FILE, scan_class_folders, write_class_indices
+from ..labels import CLASS_INDICES_FILE, write_class_indices
+from .datasets import scan_class_folders
 
 __all__ = ["prepare_mnist", "find_mnist_pickle", "load_mnist", "split_image_folder"]
 

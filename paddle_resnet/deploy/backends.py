@@ -4,7 +4,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..config_rules import MAX_WORKERS
+from ..checks import MAX_WORKERS
 from ..cpu import available_cores
 from ..errors import ConfigError, MissingFileError, UserError, check_choice, short_repr
 

@@ -51,7 +51,7 @@ import numpy as np
 
 from ..cpu import available_cores, cores_per_process
 from ..data.datasets import is_image_file
-from ..engine.run_dir import acquire_lock, lock_is_held
+from ..locks import acquire_lock, lock_is_held
 from ..errors import InputError, OutputError, short_repr
 from ..fileio import open_regular_file, write_atomically
 from .predictor import Prediction, _skip_reason, path_bytes, printable

@@ -10,7 +10,7 @@ from typing import Optional
 
 import yaml
 
-from ..data.datasets import CLASS_INDICES_FILE, read_class_indices
+from ..labels import CLASS_INDICES_FILE, read_class_indices
 from ..data.transforms import MAX_SIDE
 from ..data.pipeline import describe_eval_preprocess
 from ..errors import ConfigError, InputError, MissingFileError, short_repr

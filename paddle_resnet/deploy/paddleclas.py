@@ -20,13 +20,13 @@ from ..data.pipeline import build_transforms
 from ..errors import (ConfigError, InputError, check_choice, choice_error, did_you_mean, is_int, is_number,
                       short_repr)
 from ..fileio import read_regular_file
-from ..yaml_io import decode_text, read_yaml_file
+from ..labels import read_class_id_map
+from ..yaml_io import read_yaml_file
 from .model_dir import CONFIG_FILE, PROGRAM_FILES, InferenceConfig, committed_file
 
 logger = logging.getLogger(__name__)
 
 MAX_CONFIG_BYTES = 1 << 20  # an inference_cls.yaml is about 1 KB
-MAX_CLASS_MAP_BYTES = 16 << 20  # ImageNet-21k's label list is about 0.5 MB
 
 # deploy/configs/inference_cls.yaml's PreProcess, the one predict_cls.py runs on ImageNet models.
 PADDLECLAS_PREPROCESS = [
@@ -127,7 +127,7 @@ def load_inference_config(model_dir, deploy_config=None):
 
 def read_deploy_config(path, overrides=()):
     """Reads and checks PaddleClas's ``inference_cls.yaml``; ``overrides`` are ``-o Section.key=value``."""
-    from ..config import apply_override
+    from ..config_schema import apply_override
     path = Path(path)
     data = read_yaml_file(path, "deploy config", MAX_CONFIG_BYTES) or {}
     if not isinstance(data, dict):
@@ -346,31 +346,6 @@ class _DeployConfigReader:
                            self.path, where, file)
             return top_k, None, None
         return top_k, read_class_id_map(file, delimiter or " "), file
-
-
-def read_class_id_map(path, delimiter=" "):
-    """PaddleClas's class_id_map_file: one ``<class id><delimiter><name>`` line per class, ids 0..N-1 in any
-    order (blank lines are skipped) -> names by id. Every problem names the file and the line."""
-    text = decode_text(read_regular_file(path, MAX_CLASS_MAP_BYTES, "class id map"), f"class id map {path}")
-    names = {}
-    for number, line in enumerate(text.split("\n"), 1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        class_id, found, name = line.partition(delimiter)
-        if not found or not class_id.strip().isdigit():
-            raise InputError(f"{path} line {number}: expected '<class id>{delimiter}<name>', got {short_repr(line)}")
-        class_id = int(class_id)
-        if class_id in names:
-            raise InputError(f"{path} line {number}: class id {class_id} is listed twice")
-        names[class_id] = name
-    if not names:
-        raise InputError(f"{path}: no '<class id>{delimiter}<name>' line")
-    missing = next((i for i in range(len(names)) if i not in names), None)
-    if missing is not None:
-        raise InputError(f"{path}: class ids must run from 0 to {len(names) - 1} (one line per class); "
-                         f"{missing} is missing")
-    return [names[i] for i in range(len(names))]
 
 
 def _output_shape(transform_ops, where):

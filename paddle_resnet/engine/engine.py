@@ -1,5 +1,5 @@
 """The engine: builds the model a config describes, loads its weights, evaluates and exports; ``train()``
-hands it to ``Trainer`` (trainer.py)."""
+hands it to ``Trainer`` (trainer.py) as values."""
 import logging
 import os
 import random
@@ -8,31 +8,25 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 
-from ..config import ARCH_NON_MODEL_KEYS
-from ..data.datasets import CLASS_INDICES_FILE, label_list_for
-from ..errors import ConfigError, InputError, UserError
+from ..data import build_dataloader, check_batches, check_data_paths
+from ..data.datasets import label_list_for
+from ..labels import CLASS_INDICES_FILE
+from ..errors import ConfigError, UserError
 from ..models import build_model
+from ..models.arch import model_options
+from .context import RunContext
 from .device import select_device
-from .logger import LOGGER, eval_progress, setup_logging
+from .evaluation import Evaluator
+from .logger import LOGGER, setup_logging
 from .losses import build_loss
-from .metrics import topk_correct
 from .run_dir import clean_output_dir, lock_output_dir, unlock_output_dir
+from .trainer import Preempted, Trainer
 
 
 def single_entry(items):
-    """PaddleClas lists such as ``Loss.Train: [{CELoss: {...}}]`` (checked by config_rules) -> {...}."""
+    """PaddleClas lists such as ``Loss.Train: [{CELoss: {...}}]`` (checked by engine/rules.py) -> {...}."""
     (_name, options), = items[0].items()
     return options or {}
-
-
-def check_batches(loader, mode, sampler, world_size):
-    """Refuses a loader that yields no batch (``drop_last`` with a batch larger than the data set)."""
-    if len(loader) > 0:
-        return
-    share = f" shared by {world_size} processes" if world_size > 1 else ""
-    raise InputError(f"DataLoader.{mode} gives 0 batches per epoch: {len(loader.dataset)} images{share}, batch_size "
-                     f"{sampler['batch_size']} and drop_last true; lower DataLoader.{mode}.sampler.batch_size or "
-                     f"set drop_last: false")
 
 
 def overridden_keys(overrides):
@@ -46,6 +40,22 @@ def seed_everything(seed):
     paddle.seed(seed)
 
 
+def export_class_names(datasets, pretrained_model, checkpoint_info):
+    """The names of the classes a model was trained on: its checkpoint's record (``checkpoint_info``), else those
+    beside the config's Train data (``datasets``: its DataLoader section; Eval's when Train has none), else None
+    with one warning."""
+    from_data = label_list_for(datasets["Train"]["dataset"]) or label_list_for(datasets["Eval"]["dataset"])
+    saved = (checkpoint_info or {}).get("class_names")
+    if saved and from_data and list(from_data) != saved:
+        LOGGER.warning(f"the class names recorded with {pretrained_model} differ from the config's data set's; "
+                       f"exporting the checkpoint's")
+    names = saved or from_data
+    if not names:
+        LOGGER.warning(f"no class names found (none recorded with {pretrained_model}, no {CLASS_INDICES_FILE} beside "
+                       f"the config's data): predictions will name classes by index")
+    return names
+
+
 class Engine:
     """``overrides``: the ``-o Section.key=value`` strings the config was loaded with (``load_config``'s), so
     that training can list them and a conflict with the checkpoint can name the one to drop."""
@@ -55,8 +65,7 @@ class Engine:
         g = config["Global"]
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.output_dir = g["output_dir"]
-        if mode in ("train", "eval"):
-            from ..data import check_data_paths  # before the model is built: a missing folder fails fast
+        if mode in ("train", "eval"):  # before the model is built: a missing folder fails fast
             if mode == "train":
                 check_data_paths(config["DataLoader"]["Train"], "Train")
             if mode == "eval" or g["eval_during_train"]:
@@ -80,6 +89,7 @@ class Engine:
             if removed:
                 LOGGER.info(f"removed {len(removed)} unfinished file(s) of a killed run from {self.output_dir}")
         no_record = mode == "train" or not g["pretrained_model"]  # infer checks for weights itself
+        self.class_num = config["Arch"]["class_num"]  # eval and export: the checkpoint's (_read_checkpoint_info)
         self.checkpoint_info = None if no_record else self._read_checkpoint_info(g["pretrained_model"])
         self.device = select_device(g["device"], g["num_threads"])
         if self.world_size > 1 and mode != "export":
@@ -88,34 +98,28 @@ class Engine:
         self.model = self._build_model()
         if g["pretrained_model"]:
             self._load_pretrained(g["pretrained_model"])
-        self.topk = tuple(single_entry(config["Metric"]["Eval"])["topk"])
-        self.train_topk = tuple(single_entry(config["Metric"]["Train"])["topk"]) if config["Metric"]["Train"] else ()
-        self.eval_loss = build_loss(config["Loss"]["Eval"])
+        self.evaluator = Evaluator(single_entry(config["Metric"]["Eval"])["topk"], build_loss(config["Loss"]["Eval"]),
+                                   self.rank, self.world_size)
         seed_everything((g["seed"] + self.rank) % 2**32)  # per-rank dropout and mixup draws (numpy: < 2**32)
 
     # ---------------------------------------------------------------- model
-    def model_options(self):
-        arch = self.config["Arch"]
-        return {k: v for k, v in arch.items() if k not in ARCH_NON_MODEL_KEYS
-                and v is not None}
-
     def _build_model(self, **overrides):
         arch = self.config["Arch"]
-        return build_model(arch["name"], num_classes=arch["class_num"], **{**self.model_options(), **overrides})
+        return build_model(arch["name"], num_classes=self.class_num, **{**model_options(arch), **overrides})
 
     def _read_checkpoint_info(self, path):
         """The run record of the weights to evaluate or export (see checkpoint.read_run_info); its class
         count replaces the config's, unless ``-o Arch.class_num`` asked for another (an error)."""
         from .checkpoint import read_run_info
         info = read_run_info(path)
-        saved, arch = (info or {}).get("class_num"), self.config["Arch"]
-        if saved is None or saved == arch["class_num"]:
+        saved = (info or {}).get("class_num")
+        if saved is None or saved == self.class_num:
             return info
         if "Arch.class_num" in overridden_keys(self.overrides):
-            raise ConfigError(f"Arch.class_num is {arch['class_num']} (-o) but {path} was trained with {saved} "
+            raise ConfigError(f"Arch.class_num is {self.class_num} (-o) but {path} was trained with {saved} "
                               f"classes (its .run.json); drop -o Arch.class_num to use the checkpoint's")
-        LOGGER.info(f"Arch.class_num: {saved}, as {path} was trained (the config says {arch['class_num']})")
-        arch["class_num"] = saved
+        LOGGER.info(f"Arch.class_num: {saved}, as {path} was trained (the config says {self.class_num})")
+        self.class_num = saved
         return info
 
     def _load_pretrained(self, path):
@@ -126,39 +130,14 @@ class Engine:
 
     # ---------------------------------------------------------------- eval
     def build_loader(self, mode, distributed=None):
-        from ..data import build_dataloader
         return build_dataloader(self.config["DataLoader"][mode], mode, seed=self.config["Global"]["seed"],
-                                class_num=self.config["Arch"]["class_num"], distributed=distributed)
+                                class_num=self.class_num, distributed=distributed)
 
-    @paddle.no_grad()
-    def evaluate(self, loader=None, model=None):
-        """Top-k accuracy and mean loss over the whole Eval set. Under paddle.distributed each rank reads
-        its own unpadded share and the sums are all-reduced, so every sample counts exactly once."""
-        if loader is None:
-            loader = self.build_loader("Eval")
-            check_batches(loader, "Eval", self.config["DataLoader"]["Eval"]["sampler"], self.world_size)
-        model = model if model is not None else self.model
-        was_training = model.training
-        model.eval()
-        loss_sum, seen, skipped = 0.0, 0, 0
-        correct = {k: 0 for k in self.topk}
-        for images, labels, n_skipped in eval_progress(loader, self.rank == 0):
-            skipped += n_skipped
-            logits = model(images).astype("float32")
-            loss_sum += float(self.eval_loss(logits, labels, reduction="sum"))
-            for k, n in topk_correct(logits, labels, self.topk).items():
-                correct[k] += n
-            seen += labels.shape[0]
-        model.train(was_training)
-        totals = paddle.to_tensor([loss_sum, seen, skipped] + [correct[k] for k in self.topk], dtype="float64")
-        if self.world_size > 1:
-            dist.all_reduce(totals)
-        loss_sum, seen, skipped, *hits = totals.tolist()
-        if seen == 0:
-            raise InputError("the Eval set gave no image to evaluate; check DataLoader.Eval.dataset")
-        result = {f"top{k}": n / max(seen, 1) for k, n in zip(self.topk, hits)}
-        result.update(loss=loss_sum / max(seen, 1), samples=int(seen), skipped=int(skipped))
-        return result
+    def evaluate(self):
+        """Top-k accuracy and mean loss of the model over the whole Eval set (engine/evaluation.py)."""
+        loader = self.build_loader("Eval")
+        check_batches(loader, "Eval", self.world_size)
+        return self.evaluator.evaluate(loader, self.model)
 
     # ---------------------------------------------------------------- export
     def export(self, save_dir=None, softmax=True, onnx=None, quantize=None, calib_images=None, max_drop=None):
@@ -177,7 +156,7 @@ class Engine:
                             "Inference, slower on CPU than ONNX Runtime (pip install -e .[onnx])")
         elif int8 and not onnx:
             raise ConfigError("--quantize int8 quantizes the ONNX model: leave out --no-onnx")
-        label_list = self._label_list()
+        label_list = export_class_names(datasets, g["pretrained_model"], self.checkpoint_info)
         model = self.model
         if model.data_format == "NHWC":
             # oneDNN and paddle2onnx reject NHWC graphs on the CPU; the weights are the same in NCHW.
@@ -204,7 +183,6 @@ class Engine:
         Eval set in its configured order, read on this process alone."""
         if quantize is None:
             return None
-        from ..data import check_data_paths
         from ..deploy.quantize import DEFAULT_CALIB_IMAGES, DEFAULT_MAX_DROP, QUANTIZE_CHOICES, Int8Export
         from ..errors import check_choice
         check_choice("quantize", quantize, QUANTIZE_CHOICES)
@@ -216,24 +194,9 @@ class Engine:
         return Int8Export(eval_batches, DEFAULT_CALIB_IMAGES if calib_images is None else calib_images,
                           DEFAULT_MAX_DROP if max_drop is None else max_drop)
 
-    def _label_list(self):
-        """The names of the classes the model was trained on: the checkpoint's record, else those beside the
-        config's Train data (Eval's when Train has none), else None with one warning."""
-        datasets, path = self.config["DataLoader"], self.config["Global"]["pretrained_model"]
-        from_data = label_list_for(datasets["Train"]["dataset"]) or label_list_for(datasets["Eval"]["dataset"])
-        saved = (self.checkpoint_info or {}).get("class_names")
-        if saved and from_data and list(from_data) != saved:
-            LOGGER.warning(f"the class names recorded with {path} differ from the config's data set's; "
-                           f"exporting the checkpoint's")
-        names = saved or from_data
-        if not names:
-            LOGGER.warning(f"no class names found (none recorded with {path}, no {CLASS_INDICES_FILE} beside the "
-                           f"config's data): predictions will name classes by index")
-        return names
-
     def _without_zero_channel(self, model, image_shape, eval_ops):
         """A 4-channel model of PaddleClas's *_ultra layout, whose fourth input channel is NormalizeImage's
-        zeros (config_rules checks that), as the 3-channel model it computes: the stem conv without the weights
+        zeros (data/rules.py checks that), as the 3-channel model it computes: the stem conv without the weights
         that only ever see zeros. Exported so, it takes ordinary 3-channel images."""
         state = model.state_dict()
         stem = [key for key, value in state.items() if len(value.shape) == 4 and value.shape[1] == 4]
@@ -253,10 +216,15 @@ class Engine:
         return model
 
     # ---------------------------------------------------------------- train
+    def trainer(self):
+        """The Trainer of this engine's model, its loaders built from the config."""
+        context = RunContext(self.output_dir, self.device, self.rank, self.world_size, tuple(self.overrides))
+        eval_loader = self.build_loader("Eval") if self.config["Global"]["eval_during_train"] else None
+        return Trainer(self.config, self.model, context, self.evaluator, self.build_loader("Train"), eval_loader)
+
     def train(self):
-        from .trainer import Preempted, Trainer
         try:
-            result = Trainer(self).fit()
+            result = self.trainer().fit()
         except UserError:
             self._release_output_dir(refused=True)
             raise

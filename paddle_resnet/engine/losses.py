@@ -48,12 +48,13 @@ def _refusal(name):
 
 def check_loss_entries(entries, where):
     """``Loss.Train`` / ``Loss.Eval``: a list of 1 to MAX_LOSSES ``{Name: {options}}`` entries; a ConfigError
-    names the first bad one. Fills in ``{}`` for an entry given without options."""
+    names the first bad one. Returns them with ``{}`` for an entry given without options (a new list)."""
     if (not isinstance(entries, list) or not 1 <= len(entries) <= MAX_LOSSES
             or not all(isinstance(e, dict) and len(e) == 1 for e in entries)):
         raise ConfigError(f"{where} must be a list of 1 to {MAX_LOSSES} entries such as [{{CELoss: {{...}}}}], "
                           f"got {short_repr(entries)}")
     names = [next(iter(e)) for e in entries]
+    checked = []
     for entry in entries:
         (name, options), = entry.items()
         if names.count(name) > 1:
@@ -64,8 +65,7 @@ def check_loss_entries(entries, where):
             raise ConfigError(f"{where}: {refusal}")
         if name not in LOSSES:
             raise choice_error(f"{where} entry", name, list(LOSSES))
-        if options is None:
-            entry[name] = options = {}
+        options = {} if options is None else options
         if not isinstance(options, dict):
             raise ConfigError(f"{where}.{name} must be a mapping of options, got {short_repr(options)}")
         for key, value in options.items():
@@ -77,6 +77,8 @@ def check_loss_entries(entries, where):
                 raise ConfigError(f"{where}.{name}.weight must be a number > 0, got {short_repr(value)}")
             if key == "epsilon" and not (is_number(value, finite=True) and 0 <= value < 1):
                 raise ConfigError(f"{where}.{name}.epsilon must be a number >= 0 and < 1, got {short_repr(value)}")
+        checked.append({name: options})
+    return checked
 
 
 def _soft_target(target, class_num):

@@ -39,8 +39,9 @@ def _increasing(values, what, key):
 
 
 def check_lr(lr_cfg):
-    """Raises ConfigError for a key the schedule does not take, a missing one or a value it cannot use;
-    fills in the schedule's defaults (``lr_cfg`` is the merged ``Optimizer.lr`` section)."""
+    """The merged ``Optimizer.lr`` section with the schedule's defaults filled in (a new dict); ConfigError for a
+    key the schedule does not take, a missing one or a value it cannot use."""
+    lr_cfg = dict(lr_cfg)
     name = check_choice("Optimizer.lr.name", lr_cfg["name"], LR_SCHEDULES)
     own = LR_ARGUMENTS[name]
     for key, value in list(lr_cfg.items()):
@@ -68,6 +69,7 @@ def check_lr(lr_cfg):
         raise ConfigError(f"Optimizer.lr.warmup_epoch must be a whole number of epochs with by_epoch: true, "
                           f"got {lr_cfg['warmup_epoch']!r}")
     _check_schedule_arguments(name, lr_cfg)
+    return lr_cfg
 
 
 def _check_schedule_arguments(name, lr_cfg):

@@ -102,9 +102,9 @@ class StaticForward(paddle.nn.Layer):
             return self.program(images)
 
 
-def static_forward(model, config, device, log=True):
-    """``model`` wrapped in ``StaticForward`` when ``Global.to_static`` asks for it on ``device``, else ``model``."""
-    requested = config["Global"].get("to_static")
+def static_forward(model, requested, channels, device, log=True):
+    """``model`` wrapped in ``StaticForward`` when ``requested`` (``Global.to_static``) asks for it on ``device``,
+    else ``model``; ``channels``: of its input images."""
     channels_last = getattr(model, "data_format", "NCHW") == "NHWC"
     if not use_static(requested, device, channels_last):
         return model
@@ -116,4 +116,4 @@ def static_forward(model, config, device, log=True):
     elif log:
         LOGGER.info(f"Global.to_static={'auto' if requested is None else requested}: training step as a static program"
                     f"{' with oneDNN convolutions' if onednn else ''} (paddle.jit.to_static)")
-    return StaticForward(model, config["Global"]["image_shape"][0], onednn=onednn)
+    return StaticForward(model, channels, onednn=onednn)

@@ -17,24 +17,22 @@ import time
 import paddle
 import paddle.distributed as dist
 
-from ..config import dump_config
-from ..data.datasets import CLASS_INDICES_FILE, check_same_classes
+from ..config_schema import dump_config, thaw
+from ..data import check_batches
+from ..data.datasets import check_same_classes
+from ..labels import CLASS_INDICES_FILE
 from ..errors import ConfigError, InputError, OutputError, UserError, is_int, short_repr
 from ..fileio import write_atomically
+from ..models.arch import model_options
 from .checkpoint import (check_training_state, load_training_state, nonfinite_tensors, optimizer_state_for_loading,
                          optimizer_state_for_saving, rng_state, save_checkpoint, set_rng_state)
 from .curves import TrainingCurves
 from .ema import ModelEMA
-from .engine import check_batches
 from .logger import LOGGER, ScalarWriter, format_duration, progress_bar
 from .losses import build_loss
 from .metrics import Average, topk_correct
 from .optim import apply_lr_mult, build_lr, build_optimizer
 from .static_step import static_forward
-
-AMP_LEVELS = ("O1", "O2")
-AMP_DTYPES = ("float16", "bfloat16")
-
 
 PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM
 
@@ -53,7 +51,6 @@ class Preempted(SystemExit):
         self.message = message
 
 
-DIST_BN_MODES = ("reduce", "broadcast", "none")
 BN_STATISTICS = ("._mean", "._variance")  # paddle.nn.BatchNorm2D buffer names
 
 
@@ -73,30 +70,44 @@ def sync_bn_statistics(state, mode):
             tensor.scale_(1.0 / dist.get_world_size())
 
 
+def train_class_names(dataset, class_num, warn=True):
+    """The Train set's class names, for the checkpoints; None (with one warning when ``warn``) when it has none."""
+    names = dataset.class_names
+    if names is not None and len(names) == class_num:
+        return [str(name) for name in names]
+    if warn:
+        LOGGER.warning(f"no class names found for DataLoader.Train.dataset (no {CLASS_INDICES_FILE} beside "
+                       f"its list or in its image_root): checkpoints and exports will name classes by index")
+    return None
+
+
 class Trainer:
     """The training loop and its state: freezing, loss, optimizer, AMP, EMA, checkpoints, resume.
 
-    ``Engine.train()`` builds one and calls ``fit()``; ``train_epoch`` and ``end_epoch`` are its two steps.
+    ``Engine.train()`` builds one from the validated config, the model, where the run happens (``RunContext``),
+    the ``Evaluator`` and the two loaders (``eval_loader`` None without eval during training), and calls ``fit()``;
+    ``train_epoch`` and ``end_epoch`` are its two steps.
     """
 
-    def __init__(self, engine):
-        self.engine, self.config = engine, engine.config
-        g = self.config["Global"]
-        self.g, self.is_main = g, engine.rank == 0
-        self.accum = max(int(g["accum_steps"]), 1)
-        self.train_loader = engine.build_loader("Train")
-        self.eval_loader = engine.build_loader("Eval") if g["eval_during_train"] else None
+    def __init__(self, config, model, context, evaluator, train_loader, eval_loader=None):
+        self.config, self.context, self.evaluator = config, context, evaluator
+        g = config["Global"]
+        self.g, self.is_main = g, context.is_main
+        self.accum = g["accum_steps"]
+        self.train_loader, self.eval_loader = train_loader, eval_loader
         if self.eval_loader is not None:
             check_same_classes(self.train_loader.dataset.class_names, self.eval_loader.dataset.class_names,
                                "DataLoader.Train.dataset", "DataLoader.Eval.dataset")
         for mode, loader in (("Train", self.train_loader), ("Eval", self.eval_loader)):
             if loader is not None:
-                check_batches(loader, mode, self.config["DataLoader"][mode]["sampler"], engine.world_size)
-        batch = self.config["DataLoader"]["Train"]["sampler"]["batch_size"]
-        total_batch = batch * engine.world_size * self.accum
+                check_batches(loader, mode, context.world_size)
+        batch = config["DataLoader"]["Train"]["sampler"]["batch_size"]
+        total_batch = batch * context.world_size * self.accum
         self.steps_per_epoch = max(len(self.train_loader) // self.accum, 1)
-        self.schedule = build_lr(self.config["Optimizer"]["lr"], self.steps_per_epoch, g["epochs"], total_batch)
-        self.model = engine.model
+        self.schedule = build_lr(config["Optimizer"]["lr"], self.steps_per_epoch, g["epochs"], total_batch)
+        metric = config["Metric"]["Train"]
+        self.train_topk = tuple(metric[0]["TopkAcc"]["topk"]) if metric else ()
+        self.model = model
         self.frozen_stages = self._freeze(self.config["Arch"]["freeze"])
         if self.config["Arch"]["lr_mult_list"]:
             apply_lr_mult(self.model, self.config["Arch"]["lr_mult_list"])
@@ -111,13 +122,14 @@ class Trainer:
                                                              master_weight=True, save_dtype="float32")
         ema_cfg = self.config["EMA"]
         self.ema = ModelEMA(self.model, ema_cfg["decay"]) if ema_cfg["use_ema"] else None
-        if engine.world_size > 1 and g["sync_bn"]:
-            if engine.device == "gpu":
+        if self.context.world_size > 1 and g["sync_bn"]:
+            if self.context.device == "gpu":
                 self.model = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
             else:
                 LOGGER.warning("Global.sync_bn needs GPUs; using per-process BatchNorm on the CPU")
-        self.net = static_forward(self.model, self.config, engine.device)  # the model itself when dygraph
-        if engine.world_size > 1:
+        # the model itself when dygraph
+        self.net = static_forward(self.model, g["to_static"], g["image_shape"][0], context.device)
+        if self.context.world_size > 1:
             self.net = paddle.DataParallel(self.net)
         self.loss_fn = self._criterion()
         self.start_epoch, self.global_step = 0, 0
@@ -127,20 +139,10 @@ class Trainer:
         self.stop_signal = None  # set by the SIGTERM handler; the loop stops at the next step boundary
         if g["checkpoints"]:
             self._resume(g["checkpoints"])
-        self.writer = ScalarWriter(engine.output_dir, g["use_visualdl"] and self.is_main)
-        self.class_names = self._class_names()
+        self.writer = ScalarWriter(self.context.output_dir, g["use_visualdl"] and self.is_main)
+        self.class_names = train_class_names(train_loader.dataset, config["Arch"]["class_num"], self.is_main)
         self.eval_seconds = 0.0  # how long the last eval took, for the run's ETA
-        self.curves = TrainingCurves(engine.output_dir, self.start_epoch) if self.is_main else None
-
-    def _class_names(self):
-        """The Train set's class names, for the checkpoints; None (with one warning) when it has none."""
-        names = self.train_loader.dataset.class_names
-        if names is not None and len(names) == self.config["Arch"]["class_num"]:
-            return [str(name) for name in names]
-        if self.is_main:
-            LOGGER.warning(f"no class names found for DataLoader.Train.dataset (no {CLASS_INDICES_FILE} beside "
-                           f"its list or in its image_root): checkpoints and exports will name classes by index")
-        return None
+        self.curves = TrainingCurves(self.context.output_dir, self.start_epoch) if self.is_main else None
 
     def _freeze(self, freeze):
         """``"backbone"``: train the head only; N: freeze the stem and layer1..layerN. BN statistics freeze too."""
@@ -168,7 +170,7 @@ class Trainer:
         self.amp_dtype = amp["dtype"]
         if not amp["use_amp"]:
             return
-        if self.engine.device != "gpu":
+        if self.context.device != "gpu":
             LOGGER.warning("AMP.use_amp needs a CUDA GPU; training in fp32 on the CPU")
             return
         self.amp_level = amp["level"]
@@ -195,7 +197,7 @@ class Trainer:
     def _run_identity(self):
         """What a resume must match: the model's architecture and class count, and the optimizer."""
         arch = self.config["Arch"]
-        return {"arch": arch["name"], "class_num": arch["class_num"], "model_options": self.engine.model_options(),
+        return {"arch": arch["name"], "class_num": arch["class_num"], "model_options": model_options(arch),
                 "optimizer": self.config["Optimizer"]["name"]}
 
     def run_info(self):
@@ -203,7 +205,7 @@ class Trainer:
         return {**self._run_identity(), "class_names": self.class_names}
 
     def _save(self, name, epoch, partial=None):
-        prefix = os.path.join(self.engine.output_dir, name)
+        prefix = os.path.join(self.context.output_dir, name)
         self._write_checkpoint(prefix, self.model.state_dict(), self._state(epoch, partial))
         return prefix
 
@@ -288,20 +290,20 @@ class Trainer:
     def fit(self):
         g = self.g
         if self.is_main:
-            os.makedirs(self.engine.output_dir, exist_ok=True)
-            write_atomically(os.path.join(self.engine.output_dir, "config.yaml"),
+            os.makedirs(self.context.output_dir, exist_ok=True)
+            write_atomically(os.path.join(self.context.output_dir, "config.yaml"),
                              lambda tmp: dump_config(self.config, tmp))
             self._log_config()
         with self._stop_on_signals():
             for epoch in range(self.start_epoch, g["epochs"]):
                 self.end_epoch(epoch, self.train_epoch(epoch))
                 if epoch + 1 < g["epochs"] and self._stop_requested():
-                    self._preempted(os.path.join(self.engine.output_dir, "latest"), f"epoch {epoch + 1}")
-        if self.engine.world_size > 1:
+                    self._preempted(os.path.join(self.context.output_dir, "latest"), f"epoch {epoch + 1}")
+        if self.context.world_size > 1:
             self._check_ranks_in_sync()
         self.writer.close()
         return {"best_top1": self.best["top1"], "best_epoch": self.best["epoch"] + 1,
-                "output_dir": self.engine.output_dir}
+                "output_dir": self.context.output_dir}
 
     @contextlib.contextmanager
     def _stop_on_signals(self):
@@ -328,7 +330,7 @@ class Trainer:
         """Whether any rank got a stop signal: all ranks agree (one all-reduce of a flag per step under
         paddle.distributed), so that none waits in a collective for a rank that stopped."""
         stop = self.stop_signal is not None
-        if self.engine.world_size > 1:
+        if self.context.world_size > 1:
             flag = paddle.to_tensor(int(stop), dtype="int32")
             dist.all_reduce(flag)
             stop = flag.item() > 0
@@ -346,8 +348,8 @@ class Trainer:
 
     def _log_config(self):
         """The saved config's path and the overrides; the whole config goes to train.log only (debug)."""
-        overrides = " ".join(f"-o {item}" for item in self.engine.overrides) or "none"
-        LOGGER.info(f"config: {os.path.join(self.engine.output_dir, 'config.yaml')} (overrides: {overrides})")
+        overrides = " ".join(f"-o {item}" for item in self.context.overrides) or "none"
+        LOGGER.info(f"config: {os.path.join(self.context.output_dir, 'config.yaml')} (overrides: {overrides})")
         LOGGER.debug("effective config:\n" + _format_config(self.config))
 
     def _check_ranks_in_sync(self):
@@ -371,7 +373,7 @@ class Trainer:
         loader.set_epoch(epoch)
         self._train_mode(self.net)
         loss_avg = Average()
-        metric_avgs = {f"top{k}": Average() for k in self.engine.train_topk}
+        metric_avgs = {f"top{k}": Average() for k in self.train_topk}
         skipped = 0
         speed = Speed(g["speed_warmup_steps"])
         first_step = self.global_step
@@ -387,7 +389,7 @@ class Trainer:
                     continue
                 self._train_step(epoch, step, steps, images, target, batch, loss_avg, metric_avgs)
                 now = time.perf_counter()
-                speed.update(step - start_step, batch * self.engine.world_size, now - tic)
+                speed.update(step - start_step, batch * self.context.world_size, now - tic)
                 tic = now
                 bar.update(1)
                 if self.is_main and ((step + 1) % g["print_batch_step"] == 0 or step + 1 == steps):
@@ -411,7 +413,7 @@ class Trainer:
         loss_avg.update(loss_value, batch)
         if metric_avgs:
             labels = target[0] if isinstance(target, tuple) else target
-            for k, hits in topk_correct(logits, labels, self.engine.train_topk).items():
+            for k, hits in topk_correct(logits, labels, self.train_topk).items():
                 metric_avgs[f"top{k}"].update(hits / batch, batch)
 
     def _log_step(self, epoch, step, steps, loss_avg, metric_avgs, speed):
@@ -425,7 +427,7 @@ class Trainer:
     def _preempt(self, epoch, steps_done, steps):
         """At a step boundary after a stop signal: rank 0 saves ``latest`` where the epoch stands (a resume
         continues from the next step, skipping the batches seen), then every rank raises Preempted."""
-        prefix, where = os.path.join(self.engine.output_dir, "latest"), f"epoch {epoch + 1}, step {steps_done} of {steps}"
+        prefix, where = os.path.join(self.context.output_dir, "latest"), f"epoch {epoch + 1}, step {steps_done} of {steps}"
         if self.is_main:
             self._check_finite(where)
             self._save("latest", epoch - 1, partial={"step": steps_done, "loader": self.train_loader.position()})
@@ -477,7 +479,7 @@ class Trainer:
     def end_epoch(self, epoch, summary):
         """Every rank evaluates its share of the Eval set; rank 0 logs, keeps the best and saves."""
         g, done = self.g, epoch + 1
-        if self.engine.world_size > 1 and g["dist_bn"] != "none":
+        if self.context.world_size > 1 and g["dist_bn"] != "none":
             sync_bn_statistics(self.model.state_dict(), g["dist_bn"])
             if self.ema:
                 sync_bn_statistics(self.ema.state_dict(), g["dist_bn"])
@@ -503,20 +505,20 @@ class Trainer:
             restore = {k: v.clone() for k, v in self.model.state_dict().items()}
             self.model.set_state_dict(self.ema.state_dict())
         try:
-            result = self.engine.evaluate(self.eval_loader, self.model)
+            result = self.evaluator.evaluate(self.eval_loader, self.model)
             if not math.isfinite(result["loss"]):  # every rank: the sums were all-reduced
                 raise self._diverged(f"epoch {epoch + 1}", f"eval loss {result['loss']}")
             if result["top1"] > self.best["top1"]:
                 self.best = {"top1": result["top1"], "epoch": epoch}
                 if self.is_main:
-                    self._write_checkpoint(os.path.join(self.engine.output_dir, "best"), self.model.state_dict())
+                    self._write_checkpoint(os.path.join(self.context.output_dir, "best"), self.model.state_dict())
         finally:
             if restore is not None:
                 self.model.set_state_dict(restore)
-        topk = " ".join(f"top{k} {result[f'top{k}']:.4f}" for k in self.engine.topk)
+        topk = " ".join(f"top{k} {result[f'top{k}']:.4f}" for k in self.evaluator.topk)
         LOGGER.info(f"eval epoch {epoch + 1}: {topk} loss {result['loss']:.4f} over {result['samples']} images; "
                     f"best top1 {self.best['top1']:.4f} (epoch {self.best['epoch'] + 1})")
-        self.writer.add({f"eval/top{k}": result[f"top{k}"] for k in self.engine.topk} | {"eval/loss": result["loss"]},
+        self.writer.add({f"eval/top{k}": result[f"top{k}"] for k in self.evaluator.topk} | {"eval/loss": result["loss"]},
                         self.global_step)
         return result
 
@@ -558,4 +560,4 @@ def _format_metrics(averages):
 
 def _format_config(config):
     import yaml
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None).rstrip()
+    return yaml.safe_dump(thaw(config), sort_keys=False, default_flow_style=None).rstrip()

@@ -17,48 +17,9 @@ from ..data.datasets import is_image_file
 from ..data.transforms import ImageDecodeError
 from ..data.pipeline import build_transforms
 from ..errors import ConfigError, InputError, MissingFileError, short_repr
-from ..fileio import read_regular_file
+from ..labels import read_class_id_map
 
 logger = logging.getLogger("paddle_resnet")
-
-MAX_CLASS_ID_MAP_BYTES = 64 << 20  # a label list of a million classes is ~30 MB
-
-
-def read_class_id_map(path, class_num, delimiter=None):
-    """``"<id><delimiter><name>"`` lines (PaddleClas's class_id_map_file; delimiter default one space) ->
-    names by id for ids 0..class_num-1. Blank lines are ignored; a bad line is an InputError naming it."""
-    try:
-        raw = read_regular_file(path, MAX_CLASS_ID_MAP_BYTES, "Infer.PostProcess.class_id_map_file")
-    except MissingFileError:
-        raise MissingFileError(f"Infer.PostProcess.class_id_map_file {short_repr(path)} does not exist") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("gbk")  # PaddleClas's fallback
-        except UnicodeDecodeError as error:
-            raise InputError(f"{path}: neither UTF-8 nor GBK text ({error.reason} at byte {error.start})") from None
-    separator = delimiter if delimiter is not None else " "
-    names = {}
-    for line_number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {line_number}"
-        class_id, _, name = line.partition(separator)
-        try:
-            index = int(class_id)
-        except ValueError:
-            raise InputError(f"{where}: expected '<class id>{separator}<name>', got {short_repr(line)}") from None
-        if not 0 <= index < class_num:
-            raise InputError(f"{where}: class id {index} is outside [0, {class_num}) (Arch.class_num)")
-        if index in names:
-            raise InputError(f"{where}: class id {index} is listed twice")
-        names[index] = name
-    missing = [i for i in range(class_num) if i not in names]
-    if missing:
-        raise InputError(f"{path}: no name for class id {missing[0]} ({len(missing)} of {class_num} ids missing)")
-    return [names[i] for i in range(class_num)]
-
 
 class Topk:
     """PaddleClas's ``Topk`` post-process: softmax, the ``topk`` best classes, scores rounded to 5 decimals."""
@@ -95,17 +56,26 @@ def list_images(infer_imgs):
     return images
 
 
-def infer(engine):
-    """Runs ``engine.model`` over ``Infer.infer_imgs``; returns (results, unreadable paths)."""
-    config = engine.config
+def read_label_names(post, class_num):
+    """The names of ``Infer.PostProcess.class_id_map_file`` (None when it is not set)."""
+    path = post["class_id_map_file"]
+    if not path:
+        return None
+    try:
+        return read_class_id_map(path, post["delimiter"] or " ", class_num)
+    except MissingFileError:
+        raise MissingFileError(f"Infer.PostProcess.class_id_map_file {short_repr(path)} does not exist") from None
+
+
+def infer(model, config, class_num):
+    """Runs the dygraph ``model`` of ``class_num`` classes over ``Infer.infer_imgs`` of the validated ``config``;
+    returns (results, unreadable paths)."""
     section, post = config["Infer"], config["Infer"]["PostProcess"]
     images = list_images(section["infer_imgs"])
-    label_names = (read_class_id_map(post["class_id_map_file"], config["Arch"]["class_num"], post["delimiter"])
-                   if post["class_id_map_file"] else None)
+    label_names = read_label_names(post, class_num)
     ops = section["transforms"] or config["DataLoader"]["Eval"]["dataset"]["transform_ops"]
     transform = build_transforms(ops, where="Infer.transforms", chw=True)
-    postprocess = Topk(min(post["topk"], config["Arch"]["class_num"]), label_names)
-    model = engine.model
+    postprocess = Topk(min(post["topk"], class_num), label_names)
     model.eval()
     results, unreadable = [], []
     batch_size = section["batch_size"]
