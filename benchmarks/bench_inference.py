@@ -164,7 +164,7 @@ def jpeg_folder_rows(args, model_dir, threads):
     """Batch prediction of a JPEG folder vs the model alone: one Predictor (predict.py's default backend),
     batch ``args.batch_sizes[-1]``. Round r of R predicts the r-th of R shards of the folder (every R-th file,
     as rank r of R processes would: the whole walk, decoding in worker processes, model, JSON Lines with
-    fsync per batch, and starting the workers) with each decoding schedule (``batch_predict.decoding_overlaps``).
+    fsync per batch, and starting the workers) with each decoding schedule (``folder_prediction.should_decode_ahead``).
 
     Two comparisons, -> two markdown tables:
     * **Paired per batch**, for the schedule that decodes each batch between model calls: after each of the
@@ -181,7 +181,7 @@ def jpeg_folder_rows(args, model_dir, threads):
     from paddle_resnet.cpu import cores_per_process
     from paddle_resnet.deploy import Predictor
     from paddle_resnet.deploy.backends import SPINNING_STOP, OnnxRuntimeBackend
-    from paddle_resnet.deploy.batch_predict import FolderPrediction, InputFiles, decoding_overlaps
+    from paddle_resnet.deploy.folder_prediction import FolderPrediction, InputFiles, should_decode_ahead
     from paddle_resnet.deploy.benchmark import Timing, time_calls, timings_table
 
     batch_size, workers = args.batch_sizes[-1], args.workers if args.workers is not None else cores_per_process()
@@ -190,7 +190,7 @@ def jpeg_folder_rows(args, model_dir, threads):
     if predictor.backend_name == "onnxruntime":
         models[f"{predictor.backend_name}, pre-decoded batches, threads spinning between runs"] = OnnxRuntimeBackend(
             predictor.files.onnx, predictor.options, session_config={SPINNING_STOP: "0"}).run
-    chosen = decoding_overlaps(predictor, workers)
+    chosen = should_decode_ahead(predictor, workers)
     schedules = {chosen: "predict.py's choice here", not chosen: "the other schedule"}
     decoded, from_folder, paired = {name: [] for name in models}, {ahead: [] for ahead in schedules}, []
     with tempfile.TemporaryDirectory(prefix="bench_jpeg_folder-") as workdir:

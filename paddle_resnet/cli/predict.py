@@ -129,7 +129,7 @@ def main(argv=None, prog=None):
     except UserError as error:
         return fail(prog, error)
     from ..cpu import cores_per_process
-    from ..deploy.batch_predict import InputFiles
+    from ..deploy.folder_prediction import InputFiles
 
     inputs = InputFiles(args.input)
     if inputs.is_empty():
@@ -174,7 +174,7 @@ def benchmark(args, images):
 def predict_to_stdout(args, inputs, prog=None):
     import paddle.distributed as dist
 
-    from ..deploy.batch_predict import predict_stream
+    from ..deploy.folder_prediction import predict_stream
     from ..errors import InputError, OutputError
     from ..fileio import check_replaceable, write_atomically
 
@@ -215,7 +215,7 @@ def report_unreadable(prog, count, skipped):
 def predict_to_file(args, inputs, prog=None):
     import paddle.distributed as dist
 
-    from ..deploy.batch_predict import FolderPrediction, start_together
+    from ..deploy.folder_prediction import FolderPrediction, start_together
 
     rank, world_size = dist.get_rank(), dist.get_world_size()
     job = FolderPrediction(inputs, args.output, resume=args.resume, rank=rank, world_size=world_size)

@@ -75,7 +75,7 @@ def _describe(item, index):
     return f"<{type(item).__name__} #{index}>"
 
 
-def _skip_reason(name, error):
+def skip_reason(name, error):
     """Why an input was skipped, on one line that names the input (whatever the decoder's message says)."""
     reason = " ".join((str(error) or type(error).__name__).split())  # DecodeImage names the path itself
     return reason if name in reason else f"{name}: {reason}"
@@ -251,7 +251,7 @@ class Predictor:
             try:
                 images.append(self.to_input(item))
             except (OSError, InputError) as error:  # unreadable, or an op cannot handle it (TransformError)
-                reason = _skip_reason(name, error)
+                reason = skip_reason(name, error)
                 logger.warning("skipping an unreadable input: %s", reason)
                 results.append(Prediction(name, error=reason))
                 continue
@@ -276,7 +276,7 @@ class Predictor:
         top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
         for prediction, ids, row in zip(predictions, top, probabilities):
             if not np.isfinite(row).all():  # never NaN in a result: JSON has no NaN
-                prediction.error = _skip_reason(prediction.input, NON_FINITE)
+                prediction.error = skip_reason(prediction.input, NON_FINITE)
                 continue
             prediction.class_ids = [int(i) for i in ids]
             prediction.scores = [float(row[i]) for i in ids]

@@ -1,4 +1,4 @@
-"""Predicting a folder into JSON Lines (paddle_resnet/deploy/batch_predict.py, predict.py --output): order,
+"""Predicting a folder into JSON Lines (paddle_resnet/deploy/folder_prediction/, predict.py --output): order,
 unreadable files, resume after a kill, one writer per output, dead workers, and two processes under
 paddle.distributed.launch. A small-stem ResNet-18 at 32x32 keeps it fast."""
 import base64
@@ -22,8 +22,8 @@ from PIL import Image
 from paddle_resnet import build_model
 from paddle_resnet.cli import predict
 from paddle_resnet.deploy import Predictor, export_inference
-from paddle_resnet.deploy import batch_predict
-from paddle_resnet.deploy.batch_predict import FolderPrediction, InputFiles, walk_images, walk_order
+from paddle_resnet.deploy.folder_prediction import FolderPrediction, InputFiles, walk_images, walk_order
+from paddle_resnet.deploy.folder_prediction import decoding
 from paddle_resnet.deploy.backends import RuntimeOptions
 from paddle_resnet.errors import ConfigError, InputError, short_repr
 
@@ -225,11 +225,11 @@ def test_a_second_live_run_on_the_same_output_is_refused(folder, tmp_path):
 def test_both_decoding_schedules_give_the_main_process_s_batches_and_errors(predictor, folder, ahead):
     directory, paths = folder
     to_input = predictor.to_input
-    expected = list(batch_predict.decoded_batches(paths, 5, to_input, 0))
+    expected = list(decoding.decoded_batches(paths, 5, to_input, 0))
     # With workers a batch is a view of a shared slot, valid until the next one is asked for: copied here,
     # after a pause in which the workers finish every batch in flight (one sharing this slot would show).
     decoded = []
-    for batch_paths, batch, errors in batch_predict.decoded_batches(paths, 5, to_input, 2, ahead):
+    for batch_paths, batch, errors in decoding.decoded_batches(paths, 5, to_input, 2, ahead):
         time.sleep(0.2)
         decoded.append((batch_paths, None if batch is None else batch.copy(), errors))
     assert [d[0] for d in decoded] == [e[0] for e in expected] and len(decoded) == 7
@@ -244,17 +244,17 @@ def test_a_batch_size_beyond_what_memory_can_hold_is_one_line():
     with pytest.raises(InputError, match=r"^batch size 100000: 5 batches of \[3, 8192, 8192\] float32 images need "
                                          r"375000\.0 GiB of memory, which the system refuses \(Cannot allocate "
                                          r"memory\); use a smaller batch size$"):
-        batch_predict.SharedSlots(5, 100_000, (3, 8192, 8192))
+        decoding.SharedSlots(5, 100_000, (3, 8192, 8192))
 
 
 def test_decoding_overlaps_the_model_only_where_it_leaves_the_workers_cores(predictor, monkeypatch):
-    monkeypatch.setattr(batch_predict, "cores_per_process", lambda: 4)
-    monkeypatch.setattr(batch_predict, "available_cores", lambda: 4)
+    monkeypatch.setattr(decoding, "cores_per_process", lambda: 4)
+    monkeypatch.setattr(decoding, "available_cores", lambda: 4)
     options = predictor.options
     for device, threads, workers, overlaps in [("cpu", 4, 2, False), ("cpu", 3, 2, False), ("cpu", 2, 2, True),
                                                ("cpu", 1, 2, True), ("gpu", None, 4, True)]:
         monkeypatch.setattr(predictor, "options", dataclasses.replace(options, device=device, cpu_threads=threads))
-        assert batch_predict.decoding_overlaps(predictor, workers) is overlaps, (device, threads, workers)
+        assert decoding.should_decode_ahead(predictor, workers) is overlaps, (device, threads, workers)
 
 
 @pytest.mark.slow
@@ -282,13 +282,13 @@ def test_one_batch_is_decoded_here_without_starting_workers(predictor, folder, m
     def no_pool(*args, **kwargs):
         raise AssertionError("a worker pool was started for one batch")
 
-    monkeypatch.setattr(batch_predict, "DecodingWorkers", no_pool)
+    monkeypatch.setattr(decoding, "DecodingWorkers", no_pool)
     paths = folder[1][:4]
-    predictions = [p for batch in batch_predict.predict_stream(predictor, paths, batch_size=4, workers=2)
+    predictions = [p for batch in decoding.predict_stream(predictor, paths, batch_size=4, workers=2)
                    for p in batch]
     assert [p.input for p in predictions] == paths
     with pytest.raises(AssertionError, match="a worker pool was started"):
-        list(batch_predict.predict_stream(predictor, folder[1][:5], batch_size=4, workers=2))
+        list(decoding.predict_stream(predictor, folder[1][:5], batch_size=4, workers=2))
 
 
 def _die(to_input, path, out):
@@ -296,7 +296,7 @@ def _die(to_input, path, out):
 
 
 def test_a_dead_decoding_worker_is_an_error_not_a_hang(predictor, folder, tmp_path, monkeypatch):
-    monkeypatch.setattr(batch_predict, "decode_file", _die)  # the workers fork with it
+    monkeypatch.setattr(decoding, "decode_file", _die)  # the workers fork with it
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="a decoding worker process died"):
         run_folder(predictor, folder[0], tmp_path / "preds.jsonl", workers=2)
@@ -321,7 +321,7 @@ def test_decoding_workers_exit_when_the_main_process_is_killed(model_dir, folder
     """SIGKILL to the main process alone (as the OOM killer sends it): its workers must not live on."""
     script = ("import sys, time\n"
               "from paddle_resnet.deploy import Predictor\n"
-              "from paddle_resnet.deploy.batch_predict import decoded_batches\n"
+              "from paddle_resnet.deploy.folder_prediction import decoded_batches\n"
               "batches = decoded_batches(sys.argv[2:], 2, Predictor(sys.argv[1], backend='paddle').to_input, 2)\n"
               "next(batches)\n"
               "print('decoding', flush=True)\n"
