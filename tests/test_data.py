@@ -738,7 +738,7 @@ def test_build_dataloader_shards_by_the_paddle_distributed_rank(tmp_path, monkey
 @pytest.mark.parametrize("change, message", [
     ({"loader": {"prefetch": 2}}, "DataLoader.Train.loader: option 'prefetch' is not supported; choose one of "
                                   "num_workers, use_shared_memory; did you mean 'use_shared_memory'?"),
-    ({"loader": {"num_workers": -1}}, "DataLoader.Train.loader.num_workers must be an int >= 0, got -1"),
+    ({"loader": {"num_workers": -1}}, "DataLoader.Train.loader.num_workers must be an integer from 0 to 64, got -1"),
     ({"sampler": {"name": "RandomSampler", "batch_size": 2}},
      "DataLoader.Train.sampler.name 'RandomSampler' is not supported; choose one of DistributedBatchSampler, "
      "BatchSampler; did you mean 'BatchSampler'?"),

@@ -41,9 +41,9 @@ def test_convert_weights_refuses_a_class_count_out_of_range(tmp_path, capsys, we
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--input-size", "0"], "input size must be an integer from 1 to 2048 pixels, got 0"),
-    (["--input-size", "100000"], "input size must be an integer from 1 to 2048 pixels, got 100000"),
-    (["--model-table", "--input-size", "100000"], "input size must be an integer from 1 to 2048 pixels, got 100000"),
+    (["--input-size", "0"], "input size (pixels) must be an integer from 1 to 2048, got 0"),
+    (["--input-size", "100000"], "input size (pixels) must be an integer from 1 to 2048, got 100000"),
+    (["--model-table", "--input-size", "100000"], "input size (pixels) must be an integer from 1 to 2048, got 100000"),
     (["--num-classes", "1000000000"], "num_classes must be an integer from 0 (no classifier head) to 100,000, "
                                       "got 1000000000"),
 ])
@@ -57,9 +57,9 @@ def test_summary_runs_at_its_smallest_input_size():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--limit-train", "-5"], "limit_train must be an integer >= 0 (or None), got -5"),
-    (["--limit-eval", "-1"], "limit_eval must be an integer >= 0 (or None), got -1"),
-    (["--workers", "0"], "workers must be an integer >= 1 (or None), got 0"),
+    (["--limit-train", "-5"], "limit_train must be an integer >= 0, got -5"),
+    (["--limit-eval", "-1"], "limit_eval must be an integer >= 0, got -1"),
+    (["--workers", "0"], "workers must be an integer >= 1, got 0"),
 ])
 def test_prepare_data_refuses_negative_limits_before_writing(tmp_path, capsys, argv, message):
     out = tmp_path / "m"

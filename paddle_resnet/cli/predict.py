@@ -36,6 +36,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..deploy.backends import BACKENDS, DEVICES, PRECISIONS
 from ..deploy.predictor import printable
 from .common import check_path_lengths, fail, positive_int, program_name, thread_count, worker_count
 
@@ -60,9 +61,9 @@ def parse_args(argv, prog=None):
                         help="override a value of the -c config; repeatable")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="default: 8")
     parser.add_argument("--top-k", type=positive_int, default=None, help="default: 5")
-    parser.add_argument("--device", default=None, choices=["cpu", "gpu"], help="default: cpu")
-    parser.add_argument("--backend", default=None, choices=["auto", "paddle", "onnxruntime"], help="default: auto")
-    parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"],
+    parser.add_argument("--device", default=None, choices=DEVICES, help="default: cpu")
+    parser.add_argument("--backend", default=None, choices=BACKENDS, help="default: auto")
+    parser.add_argument("--precision", default=None, choices=PRECISIONS,
                         help="int8 on CPU: the model of export_model.py --quantize int8; fp16: GPU (default: fp32)")
     parser.add_argument("--cpu-threads", type=thread_count, default=None,
                         help="default: this process's share of the cores (all of them without distributed launch)")

@@ -41,7 +41,7 @@ import paddle
 from ..errors import ConfigError, InputError, MissingFileError, check_choice, is_int, short_repr
 from .datasets import (DEFAULT_TRANSFORM_OPS, FileList, ImageFolder, ImageNetDataset, SampleError,
                        collate_valid_samples)
-from ..checks import instantiate
+from ..checks import MAX_WORKERS, check_int, instantiate
 from .batch_ops import MixupLabels
 from .pipeline import build_batch_transform, build_transforms
 
@@ -279,8 +279,7 @@ def build_dataloader(section, mode, *, seed=0, class_num=None, distributed=None)
         check_choice(f"DataLoader.{mode_name}.loader: option", key, list(LOADER_OPTIONS))
     options = dict(LOADER_OPTIONS, **loader_config)
     num_workers = options["num_workers"]
-    if not (isinstance(num_workers, int) and not isinstance(num_workers, bool) and num_workers >= 0):
-        raise ConfigError(f"DataLoader.{mode_name}.loader.num_workers must be an int >= 0, got {num_workers!r}")
+    check_int(f"DataLoader.{mode_name}.loader.num_workers", num_workers, 0, MAX_WORKERS)
     batch_transform = build_batch_transform(batch_ops, where=f"DataLoader.{mode_name}.dataset.batch_transform_ops")
     return Loader(dataset, sampler, batch_transform, seed, num_workers=num_workers,
                   use_shared_memory=bool(options["use_shared_memory"]))

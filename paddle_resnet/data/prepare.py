@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image
 
 from ..cpu import available_cores
-from ..errors import InputError, MissingFileError, OutputError, is_int, is_number, short_repr
+from ..checks import check_int
+from ..errors import InputError, MissingFileError, OutputError, is_number, short_repr
 from ..fileio import write_atomically
 from ..weights.safe_pickle import MAX_FILE_BYTES, loads_pickle
 from ..labels import CLASS_INDICES_FILE, write_class_indices
@@ -93,8 +94,8 @@ def make_output_folder(path):
 
 def _check_mnist_args(limit_train, limit_eval, workers):
     for name, value, minimum in (("limit_train", limit_train, 0), ("limit_eval", limit_eval, 0), ("workers", workers, 1)):
-        if value is not None and not (is_int(value) and value >= minimum):
-            raise InputError(f"{name} must be an integer >= {minimum} (or None), got {short_repr(value)}")
+        if value is not None:
+            check_int(name, value, minimum, error=InputError)
 
 
 def _read_marker(marker):

@@ -4,13 +4,12 @@ from typing import Optional
 
 import numpy as np
 
-from ..checks import MAX_WORKERS
+from ..checks import MAX_WORKERS, check_int
 from ..cpu import available_cores
-from ..errors import ConfigError, MissingFileError, UserError, check_choice, short_repr
+from ..errors import ConfigError, MissingFileError, UserError, check_choice
 
 DEVICES = ("cpu", "gpu")
 PRECISIONS = ("fp32", "fp16", "int8")
-BACKENDS = ("auto", "paddle", "onnxruntime")
 PADDLE_GPU_FIX = ("install a CUDA build of PaddlePaddle (pip install paddlepaddle-gpu, "
                   "see https://www.paddlepaddle.org.cn/install/quick) or use device='cpu'")
 
@@ -41,11 +40,9 @@ class RuntimeOptions:
                               "an export made with --quantize int8")
         if self.device == "gpu" and self.precision == "int8" and not self.use_tensorrt:
             raise ConfigError("precision='int8' needs use_tensorrt=True (TensorRT calibrates and runs int8)")
-        for what, value in (("max_batch_size", self.max_batch_size), ("cpu_threads", self.cpu_threads)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise ConfigError(f"{what} must be an integer >= 1, got {short_repr(value)}")
-        if self.cpu_threads is not None and self.cpu_threads > MAX_WORKERS:
-            raise ConfigError(f"cpu_threads must be an integer from 1 to {MAX_WORKERS}, got {self.cpu_threads}")
+        check_int("max_batch_size", self.max_batch_size, 1)
+        if self.cpu_threads is not None:
+            check_int("cpu_threads", self.cpu_threads, 1, MAX_WORKERS)
         self.cpu_threads = self.cpu_threads or available_cores()
 
 
@@ -195,8 +192,18 @@ def _cpu_int8_backend(backend, files):
     return "onnxruntime"
 
 
-def create_backend(backend, files, options):
-    if resolve_backend(backend, files, options) == "onnxruntime":
-        int8 = options.precision == "int8"
-        return OnnxRuntimeBackend(files.int8_onnx if int8 else files.onnx, options)
+def _onnxruntime_backend(files, options):
+    return OnnxRuntimeBackend(files.int8_onnx if options.precision == "int8" else files.onnx, options)
+
+
+def _paddle_backend(files, options):
     return PaddleInferenceBackend(paddle_inference_config(files.program, files.params, options))
+
+
+# name -> (model files, RuntimeOptions) -> backend; "auto" picks one of them (resolve_backend)
+BACKEND_FACTORIES = {"paddle": _paddle_backend, "onnxruntime": _onnxruntime_backend}
+BACKENDS = ("auto", *BACKEND_FACTORIES)
+
+
+def create_backend(backend, files, options):
+    return BACKEND_FACTORIES[resolve_backend(backend, files, options)](files, options)

@@ -19,7 +19,6 @@ import numpy as np
 from ..data.pipeline import build_transforms
 from ..errors import (ConfigError, InputError, check_choice, choice_error, did_you_mean, is_int, is_number,
                       short_repr)
-from ..fileio import read_regular_file
 from ..labels import read_class_id_map
 from ..yaml_io import read_yaml_file
 from .model_dir import CONFIG_FILE, PROGRAM_FILES, InferenceConfig, committed_file

@@ -3,7 +3,6 @@ import base64
 import hashlib
 import json
 import logging
-import numbers
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.pipeline import build_transforms
+from ..checks import check_int
 from ..errors import ConfigError, InputError, UserError, short_repr
 from ..fileio import open_regular_file
 from .backends import RuntimeOptions, create_backend
@@ -82,9 +82,7 @@ def skip_reason(name, error):
 
 
 def _check_positive(what, value):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise InputError(f"{what} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_int(what, value, 1, error=InputError)
 
 
 def _as_list(inputs):

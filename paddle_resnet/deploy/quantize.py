@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..checks import check_int
 from ..errors import ConfigError, MissingFileError, UserError
 from .model_dir import INT8_ONNX_FILE, export_command
 
@@ -73,8 +74,7 @@ def require_quantization_tools():
 
 
 def check_quantize_options(calib_images, max_drop):
-    if not isinstance(calib_images, int) or isinstance(calib_images, bool) or calib_images < 1:
-        raise ConfigError(f"--calib-images must be an integer >= 1, got {calib_images!r}")
+    check_int("--calib-images", calib_images, 1)
     if not isinstance(max_drop, (int, float)) or isinstance(max_drop, bool) or not 0 <= max_drop <= 100:
         raise ConfigError(f"--max-drop must be a number of top-1 points from 0 to 100, got {max_drop!r}")
 

@@ -4,12 +4,14 @@ A variant is a row of arguments registered by name (see ``_register`` at the bot
 the depth table maps a depth to its block type and the blocks per stage.
 """
 import inspect
+from types import SimpleNamespace
 import math
 import re
 
 import paddle
 import paddle.nn as nn
 
+from ..checks import check_int
 from ..errors import ConfigError, InputError, check_choice, did_you_mean, is_int, is_number, short_repr
 from .aliases import PADDLECLAS_ALIASES, resolve_alias
 from .blocks import BLOCKS, conv, make_shortcut
@@ -47,44 +49,55 @@ def _shown_blocks(value):
     return repr(list(value)) if small else short_repr(value)
 
 
-def check_model_args(depth=50, num_classes=1000, *, stem_type="classic", avg_down=False, preact=False, groups=1,
-                     base_width=64, in_channels=3, with_pool=True, data_format="NCHW", zero_init_residual=False,
-                     project_stage1=False, drop_rate=0.0, stage_blocks=None, layer_type="ConvBNLayer"):
+def check_model_args(depth=50, num_classes=1000, **options):
     """Raises ConfigError for arguments ``ResNet`` cannot be built with, without building anything."""
-    check_choice("depth", depth, tuple(DEPTHS))
-    check_choice("layer_type", layer_type, LAYER_TYPES)
-    if layer_type == "DiverseBranchBlock":
-        kept = {"BasicBlock depth (18, 34)": DEPTHS[depth][0] == "basic", "preact=False": preact is False,
-                "data_format NCHW": data_format == "NCHW", "zero_init_residual=False": zero_init_residual is False}
+    parameters = inspect.signature(ResNet.__init__).parameters
+    unknown = sorted(set(options) - set(parameters) - {"self"})
+    if unknown:
+        raise ConfigError(f"unknown model argument {short_repr(unknown[0])}{did_you_mean(unknown[0], parameters)}")
+    args = {name: p.default for name, p in parameters.items() if name != "self"}
+    args.update(options, depth=depth, num_classes=num_classes)
+    _check_args(SimpleNamespace(**args))
+
+
+def _check_args(a):
+    """``a``: ResNet's arguments by name (``check_model_args`` fills in the defaults)."""
+    check_choice("depth", a.depth, tuple(DEPTHS))
+    check_choice("layer_type", a.layer_type, LAYER_TYPES)
+    if a.layer_type == "DiverseBranchBlock":
+        kept = {"BasicBlock depth (18, 34)": DEPTHS[a.depth][0] == "basic", "preact=False": a.preact is False,
+                "data_format NCHW": a.data_format == "NCHW",
+                "zero_init_residual=False": a.zero_init_residual is False}
         missing = [what for what, ok in kept.items() if not ok]
         if missing:
             raise ConfigError(f"layer_type DiverseBranchBlock needs {', '.join(missing)} (PaddleClas publishes "
-                              f"ResNet18_dbb only; its padded BNs are NCHW only), got depth {depth}, "
-                              f"preact={preact}, data_format {data_format}, zero_init_residual={zero_init_residual}")
-    if stage_blocks is not None and not (isinstance(stage_blocks, (list, tuple)) and len(stage_blocks) == 4 and all(
-            is_int(b) and 1 <= b <= MAX_STAGE_BLOCKS for b in stage_blocks)):
+                              f"ResNet18_dbb only; its padded BNs are NCHW only), got depth {a.depth}, "
+                              f"preact={a.preact}, data_format {a.data_format}, "
+                              f"zero_init_residual={a.zero_init_residual}")
+    blocks = a.stage_blocks
+    if blocks is not None and not (isinstance(blocks, (list, tuple)) and len(blocks) == 4
+                                   and all(is_int(b) and 1 <= b <= MAX_STAGE_BLOCKS for b in blocks)):
         raise ConfigError(f"stage_blocks must be 4 integers from 1 to {MAX_STAGE_BLOCKS} (blocks per stage), "
-                          f"got {_shown_blocks(stage_blocks)}")
-    check_choice("stem_type", stem_type, STEM_TYPES)
-    check_choice("data_format", data_format, DATA_FORMATS)
-    if not is_int(num_classes) or num_classes > MAX_CLASSES:
+                          f"got {_shown_blocks(a.stage_blocks)}")
+    check_choice("stem_type", a.stem_type, STEM_TYPES)
+    check_choice("data_format", a.data_format, DATA_FORMATS)
+    if not is_int(a.num_classes) or a.num_classes > MAX_CLASSES:
         raise ConfigError(f"num_classes must be an integer up to {MAX_CLASSES:,} (<= 0 for no classifier), "
-                          f"got {short_repr(num_classes)}")
-    if num_classes > 0 and not with_pool:
+                          f"got {short_repr(a.num_classes)}")
+    if a.num_classes > 0 and not a.with_pool:
         raise ConfigError("a classifier needs pooled features: set with_pool=True, "
                           "or num_classes=0 to get the unpooled feature map")
-    for name, value in (("groups", groups), ("base_width", base_width), ("in_channels", in_channels)):
-        if not is_int(value) or value < 1:
-            raise ConfigError(f"{name} must be an integer >= 1, got {short_repr(value)}")
-    if DEPTHS[depth][0] == "basic" and (groups != 1 or base_width != 64):
-        raise ConfigError(f"depth {depth} uses BasicBlock, which supports only groups=1 and base_width=64; "
+    for name, value in (("groups", a.groups), ("base_width", a.base_width), ("in_channels", a.in_channels)):
+        check_int(name, value, 1)
+    if DEPTHS[a.depth][0] == "basic" and (a.groups != 1 or a.base_width != 64):
+        raise ConfigError(f"depth {a.depth} uses BasicBlock, which supports only groups=1 and base_width=64; "
                           f"use a bottleneck depth (50, 101, 152, 200) for ResNeXt or wide models")
-    for name, value in (("avg_down", avg_down), ("preact", preact), ("with_pool", with_pool),
-                        ("zero_init_residual", zero_init_residual), ("project_stage1", project_stage1)):
+    for name, value in (("avg_down", a.avg_down), ("preact", a.preact), ("with_pool", a.with_pool),
+                        ("zero_init_residual", a.zero_init_residual), ("project_stage1", a.project_stage1)):
         if not isinstance(value, bool):
             raise ConfigError(f"{name} must be true or false, got {short_repr(value)}")
-    if not is_number(drop_rate) or not 0 <= drop_rate < 1:
-        raise ConfigError(f"drop_rate must be a number in [0, 1), got {short_repr(drop_rate)}")
+    if not is_number(a.drop_rate) or not 0 <= a.drop_rate < 1:
+        raise ConfigError(f"drop_rate must be a number in [0, 1), got {short_repr(a.drop_rate)}")
 
 
 def _build_stem(stem_type, in_channels, preact, data_format):
@@ -132,11 +145,7 @@ class ResNet(nn.Layer):
                  zero_init_residual=False, project_stage1=False, drop_rate=0.0, stage_blocks=None,
                  layer_type="ConvBNLayer"):
         super().__init__()
-        check_model_args(depth, num_classes, stem_type=stem_type, avg_down=avg_down, preact=preact, groups=groups,
-                         base_width=base_width, in_channels=in_channels, with_pool=with_pool,
-                         data_format=data_format, zero_init_residual=zero_init_residual,
-                         project_stage1=project_stage1, drop_rate=drop_rate, stage_blocks=stage_blocks,
-                         layer_type=layer_type)
+        _check_args(SimpleNamespace(**{k: v for k, v in locals().items() if k not in ("self", "__class__")}))
         block_type, layers = DEPTHS[depth]
         layers = tuple(stage_blocks) if stage_blocks is not None else layers
         block = DBBBasicBlock if layer_type == "DiverseBranchBlock" else BLOCKS[(block_type, preact)]
@@ -267,13 +276,7 @@ def model_args(name):
 
 def check_build_args(name, num_classes=1000, **kwargs):
     """Raises ConfigError for what ``build_model(name, num_classes, **kwargs)`` would refuse, without building."""
-    args = model_args(name)
-    args.update(kwargs)
-    unknown = sorted(set(args) - set(inspect.signature(check_model_args).parameters))
-    if unknown:
-        raise ConfigError(f"unknown model argument {short_repr(unknown[0])}"
-                          f"{did_you_mean(unknown[0], inspect.signature(check_model_args).parameters)}")
-    check_model_args(num_classes=num_classes, **args)
+    check_model_args(num_classes=num_classes, **{**model_args(name), **kwargs})
 
 
 def build_model(name, num_classes=1000, **kwargs):

@@ -5,7 +5,8 @@ import io
 import paddle
 
 from .flops import count_flops
-from ..errors import InputError, check_choice, is_int, short_repr
+from ..checks import check_int
+from ..errors import InputError, check_choice
 from .resnet import check_num_classes
 from .resnet import DEPTHS, build_model
 
@@ -23,10 +24,7 @@ def model_name(depth, variant="v1"):
 def check_input_size(input_size):
     """``input_size`` if a summary can run at it: every model takes 1 px and up (its convolutions pad), and
     the activations grow with the square of the size (resnet50 peaks at 0.8 GB at 1024 px)."""
-    if not (is_int(input_size) and MIN_INPUT_SIZE <= input_size <= MAX_INPUT_SIZE):
-        raise InputError(f"input size must be an integer from {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} pixels, "
-                         f"got {short_repr(input_size)}")
-    return input_size
+    return check_int("input size (pixels)", input_size, MIN_INPUT_SIZE, MAX_INPUT_SIZE, error=InputError)
 
 
 def summarize(name, input_size=224, num_classes=1000, **model_kwargs):
