@@ -3,14 +3,11 @@
 rules before anything is built. The result is read-only (``config.Global.epochs`` or ``config["Global"]["epochs"]``);
 every problem is a ``ConfigError``: one line naming the key, the bad value and the allowed ones, no traceback.
 """
-import argparse
-
 from .config_schema import apply_override, dump_config, freeze, merge_config, read_config, thaw
 from .engine.rules import check_config
 from .errors import ConfigError
 
-__all__ = ["load_config", "validate", "apply_override", "dump_config", "thaw", "config_argument_parser",
-           "ConfigError"]
+__all__ = ["load_config", "validate", "apply_override", "dump_config", "thaw", "ConfigError"]
 
 
 def validate(user):
@@ -20,13 +17,3 @@ def validate(user):
 
 def load_config(path, overrides=()):
     return validate(read_config(path, overrides))
-
-
-def config_argument_parser(description, prog=None):
-    """The ``-c config.yaml -o Section.key=value`` front end every tool shares."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-c", "--config", required=True, help="YAML config, e.g. configs/resnet50.yaml")
-    parser.add_argument("-o", "--override", action="append", default=[], metavar="Section.key=value",
-                        help="override a config value; repeatable")
-    return parser

@@ -302,11 +302,14 @@ def test_resume_from_weights_only_names_the_right_option(folders, tmp_path):
 def test_two_process_cpu_training_keeps_ranks_identical(folders, tmp_path):
     lr = {"name": "Cosine", "learning_rate": 0.005, "warmup_epoch": 0}  # 0.05 saturates the 12 eval outputs
     path = write_config(tmp_path / "c.yaml", tiny_config(tmp_path, *folders, Global={"epochs": 2}, Optimizer={"lr": lr}))
-    out = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+    out = subprocess.run([sys.executable, "tools/launch.py", "--nproc_per_node", "2",
                           "--log_dir", str(tmp_path / "launch"), "tools/train.py", "-c", path],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     logs = "".join((tmp_path / "launch" / f).read_text() for f in sorted(os.listdir(tmp_path / "launch")))
     assert out.returncode == 0, out.stderr[-3000:] + logs[-3000:]
+    # A quiet console: only the project's lines, none of Paddle's (launcher, C++ log, FLAGS banner, warnings).
+    console = (out.stdout + out.stderr).splitlines()
+    assert console and all(re.match(r"\[\d\d:\d\d:\d\d\] (INFO|WARNING) |best top1 ", line) for line in console), console
     log = (tmp_path / "out" / "train.log").read_text()
     assert "weights identical on all 2 ranks" in log
     assert "step 2/2" in log  # 24 images, batch 8 per rank: 2 steps per rank and epoch
@@ -507,3 +510,14 @@ def test_ema_weights_are_restored_when_eval_fails(folders, tmp_path, monkeypatch
         trainer.evaluate_and_keep_best(0)
     after = trainer.model.state_dict()
     assert all(np.array_equal(live[k], after[k].numpy()) for k in live)
+
+
+def test_launch_is_paddles_launcher_with_its_log_quiet_unless_verbose(monkeypatch):
+    from paddle_resnet.cli.launch import launch_arguments
+    monkeypatch.delenv("PADDLE_RESNET_VERBOSE", raising=False)
+    assert launch_arguments(["--nproc_per_node", "2", "tools/train.py", "-c", "c.yaml", "-v"]) == [
+        "--log_level", "WARNING", "--nproc_per_node", "2", "tools/train.py", "-c", "c.yaml", "-v"]
+    assert launch_arguments(["--log_level", "DEBUG", "tools/train.py"]) == ["--log_level", "DEBUG", "tools/train.py"]
+    monkeypatch.setenv("PADDLE_RESNET_VERBOSE", "1")  # what -v before the script sets
+    assert launch_arguments(["-v", "--nproc_per_node", "2", "tools/train.py"]) == [
+        "--nproc_per_node", "2", "tools/train.py"]

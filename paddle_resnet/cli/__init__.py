@@ -8,7 +8,10 @@ import importlib
 import sys
 from pathlib import Path
 
-from ..errors import did_you_mean
+from ..verbosity import quiet_paddle
+
+quiet_paddle(sys.argv[1:])  # before any command imports Paddle
+from ..errors import did_you_mean  # noqa: E402
 
 COMMANDS = {  # command -> (module of paddle_resnet.cli, what it does)
     "train": ("train", "train a model from a config"),
@@ -23,6 +26,7 @@ COMMANDS = {  # command -> (module of paddle_resnet.cli, what it does)
     "convert-weights": ("convert_weights", "convert a Paddle/PaddleClas/torchvision/timm checkpoint (--to paddleclas)"),
     "prepare-data": ("prepare_data", "write a data set (MNIST) as image files and lists"),
     "split-dataset": ("split_dataset", "stratified train/val lists for a folder of class folders"),
+    "launch": ("launch", "run a tool in several processes (paddle.distributed.launch, Paddle's messages quiet)"),
 }
 
 

@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from ..config import config_argument_parser, load_config
+from ..config import load_config
 from ..checks import MAX_WORKERS
 from ..errors import InputError, UserError, short_repr
 
@@ -21,6 +21,24 @@ def fail(prog, message, exit_code=1):
     """Prints ``<prog>: error: <message>`` on stderr and returns the exit code."""
     print(f"{program_name(prog)}: error: {message}", file=sys.stderr)
     return exit_code
+
+
+def tool_parser(description, prog=None):
+    """The argument parser of a tool, with ``-v/--verbose`` (read before Paddle loads: verbosity.py)."""
+    parser = argparse.ArgumentParser(prog=program_name(prog), description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show Paddle's own log lines (C++ INFO/WARNING, launcher) as well")
+    return parser
+
+
+def config_tool_parser(description, prog=None):
+    """The ``-c config.yaml -o Section.key=value`` front end of the config tools."""
+    parser = tool_parser(description, prog)
+    parser.add_argument("-c", "--config", required=True, help="YAML config, e.g. configs/resnet50.yaml")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="Section.key=value",
+                        help="override a config value; repeatable")
+    return parser
 
 
 def int_at_least(minimum, maximum=None):
@@ -61,7 +79,7 @@ def check_path_lengths(**paths):
 def run_engine(description, mode, argv, action, add_arguments=None, prog=None):
     """Parses ``-c CONFIG -o KEY=VALUE``, builds the Engine in ``mode`` and returns ``action(engine, args)``;
     a UserError exits with one line (code 1), anything else is a bug and keeps its traceback."""
-    parser = config_argument_parser(description, prog=program_name(prog))
+    parser = config_tool_parser(description, prog)
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)

@@ -12,7 +12,6 @@ read without torch. --num-classes defaults to the checkpoint's own (a different 
 the classifier). Files are read without running code from them; the output is written atomically,
 with a mode that follows the umask.
 """
-import argparse
 import sys
 
 
@@ -20,11 +19,11 @@ from ..errors import UserError
 from ..weights import SOURCES, convert_checkpoint
 from ..weights.loader import TARGETS
 from ..weights.named import NAMED_WEIGHTS
-from .common import fail, program_name
+from .common import fail, tool_parser
 
 
 def main(argv=None, prog=None):
-    parser = argparse.ArgumentParser(prog=program_name(prog), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__, prog)
     parser.add_argument("--arch", help="a registered model name, e.g. resnet50_vd (for a weights name such as "
                                        "imgsim:resnet50, its model by default)")
     parser.add_argument("--src", required=True, help=".pdparams, .pth/.pt, .safetensors or .npz, or a weights name "

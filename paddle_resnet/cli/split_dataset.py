@@ -2,18 +2,17 @@
 
     python tools/split_dataset.py --src data/flower_photos --val-ratio 0.1 --seed 0
 """
-import argparse
 import os
 import sys
 
 
 from ..errors import UserError, short_repr
 from ..data.prepare import split_image_folder
-from .common import fail, program_name
+from .common import fail, program_name, tool_parser
 
 
 def main(argv=None, prog=None):
-    parser = argparse.ArgumentParser(prog=program_name(prog), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__, prog)
     parser.add_argument("--src", required=True, help="folder with one subfolder of images per class")
     parser.add_argument("--val-ratio", type=float, default=0.1,
                         help="fraction of each class for val, between 0 and 1 exclusive (default 0.1)")

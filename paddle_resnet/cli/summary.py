@@ -4,7 +4,6 @@
     python tools/summary.py --model resnext50_32x4d
     python tools/summary.py --model-table
 """
-import argparse
 import json
 import sys
 
@@ -12,11 +11,11 @@ import sys
 from ..errors import UserError
 from ..models import list_models
 from ..models.summary import model_name, model_table, summarize
-from .common import fail, program_name
+from .common import fail, tool_parser
 
 
 def main(argv=None, prog=None):
-    parser = argparse.ArgumentParser(prog=program_name(prog), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__, prog)
     parser.add_argument("--layers", type=int, default=50, help="depth: 18, 34, 50, 101, 152 or 200")
     parser.add_argument("--variant", default="v1", help="v1, vd (ResNet-D) or v2 (pre-activation)")
     parser.add_argument("--model", help="any registered name; overrides --layers/--variant")

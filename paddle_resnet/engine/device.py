@@ -41,6 +41,5 @@ def select_device(requested="auto", num_threads=None):
     threads = cpu_threads(num_threads)
     # Dygraph runs its CPU kernels on one thread unless told otherwise (2x slower on 2 cores here).
     paddle.base.core.set_num_threads(threads)
-    if requested == "auto":
-        LOGGER.warning(f"no CUDA GPU available: running on the CPU with {threads} thread(s)")
+    LOGGER.debug(f"device: cpu, {threads} thread(s)" + (" (no CUDA GPU)" if requested == "auto" else ""))
     return "cpu"

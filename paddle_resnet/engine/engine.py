@@ -14,6 +14,7 @@ from ..labels import CLASS_INDICES_FILE
 from ..errors import ConfigError, UserError
 from ..models import build_model
 from ..models.arch import model_options
+from ..verbosity import paddle_banner_hidden
 from .context import RunContext
 from .device import select_device
 from .evaluation import Evaluator
@@ -93,7 +94,8 @@ class Engine:
         self.checkpoint_info = None if no_record else self._read_checkpoint_info(g["pretrained_model"])
         self.device = select_device(g["device"], g["num_threads"])
         if self.world_size > 1 and mode != "export":
-            dist.init_parallel_env()
+            with paddle_banner_hidden():
+                dist.init_parallel_env()
         seed_everything(g["seed"])  # the same initial weights on every rank
         self.model = self._build_model()
         if g["pretrained_model"]:
