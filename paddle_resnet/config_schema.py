@@ -275,6 +275,11 @@ class FrozenList(list):
         return type(self), (list(self),)
 
 
+# yaml.safe_dump writes them as the mappings and lists they are (a frozen config or a part of it)
+yaml.add_representer(FrozenDict, yaml.representer.SafeRepresenter.represent_dict, Dumper=yaml.SafeDumper)
+yaml.add_representer(FrozenList, yaml.representer.SafeRepresenter.represent_list, Dumper=yaml.SafeDumper)
+
+
 def freeze(value):
     """``value`` with every dict and list in it made read-only (FrozenDict, FrozenList)."""
     if isinstance(value, dict):

@@ -369,7 +369,7 @@ def test_normalize_then_chw_is_the_two_ops_bit_for_bit(normalize):
     images = [rng.integers(0, 256, (37, 53, 3), dtype=np.uint8), np.arange(256, dtype=np.uint8).reshape(16, 16, 1),
               rng.uniform(0, 255, (5, 7, 3)).astype(np.float32)]  # a float image: no table
     pipeline = Compose([normalize_op, ToCHWImage()])
-    assert [name for name, _ in transforms._fused(pipeline.ops)] == ["NormalizeImage"]  # one step, the table
+    assert [name for name, _ in transforms.fused_steps(pipeline.ops)] == ["NormalizeImage"]  # one step, the table
     for image in images if len(normalize_op.mean) == 1 else images[::2]:
         expected = ToCHWImage()(normalize_op(image))
         fused = pipeline(image)

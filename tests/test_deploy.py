@@ -147,9 +147,9 @@ def test_onnxruntime_threads_stop_spinning_when_a_run_returns(predictor):
     from paddle_resnet.deploy.backends import SPINNING_STOP, OnnxRuntimeBackend
 
     served = predictor(onnx=True, backend="onnxruntime")
-    assert served.backend._session.get_session_options().get_session_config_entry(SPINNING_STOP) == "1"
+    assert served.backend.session.get_session_options().get_session_config_entry(SPINNING_STOP) == "1"
     spinning = OnnxRuntimeBackend(served.files.onnx, served.options, session_config={SPINNING_STOP: "0"})
-    assert spinning._session.get_session_options().get_session_config_entry(SPINNING_STOP) == "0"
+    assert spinning.session.get_session_options().get_session_config_entry(SPINNING_STOP) == "0"
 
 
 @pytest.mark.slow

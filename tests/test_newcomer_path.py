@@ -265,15 +265,12 @@ def test_quickstart_export_predicts_photos_of_any_size_on_both_backends(quicksta
 
 
 @pytest.mark.slow
-def test_an_older_export_without_the_resize_is_resized_by_the_predictor(quickstart, tmp_path, logs):
+def test_an_export_whose_preprocessing_leaves_the_size_open_is_refused_with_the_command(quickstart, tmp_path):
     folder = shutil.copytree(export(quickstart, "inference_old"), tmp_path / "old")
     written = yaml.safe_load((folder / "inference.yml").read_text())
-    written["preprocess"]["transform_ops"] = QUICKSTART_EVAL_OPS  # as exports were written before
+    written["preprocess"]["transform_ops"] = QUICKSTART_EVAL_OPS  # no resize: a 28x28 model fed any size
     (folder / "inference.yml").write_text(yaml.safe_dump(written))
-    logs.clear()
-    predictor = Predictor(folder, backend="paddle")
-    assert [r.getMessage() for r in logs.records if r.levelno >= logging.WARNING] == [f"{folder / 'inference.yml'}: its preprocessing leaves the input size open (exported "
-                               f"before exports fixed it); every image is brought to 28x28 (ResizeImage resize_short "
-                               f"28 + CropImage 28x28 after DecodeImage)"]
-    predictions = predictor.predict(photos(tmp_path / "photos"), top_k=1)
-    assert [p.error for p in predictions] == [None] * 4
+    with pytest.raises(ConfigError) as error:
+        Predictor(folder, backend="paddle")
+    assert str(error.value).startswith(f"{folder / 'inference.yml'}: preprocess.transform_ops turn a ")
+    assert "not the model's input [3, 28, 28]. Export the model again: " in str(error.value)

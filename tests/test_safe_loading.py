@@ -465,12 +465,12 @@ def test_split_tensor_slices_cannot_be_reused(tmp_path):
 def test_size_limit_comes_from_the_environment(monkeypatch):
     from paddle_resnet.weights import safe_pickle
     monkeypatch.setenv("PADDLE_RESNET_MAX_WEIGHTS_BYTES", "1234")
-    assert safe_pickle._max_bytes_from_env() == 1234
+    assert safe_pickle.max_bytes_from_env() == 1234
     monkeypatch.setenv("PADDLE_RESNET_MAX_WEIGHTS_BYTES", "8G")
     with pytest.raises(InputError, match="PADDLE_RESNET_MAX_WEIGHTS_BYTES='8G' must be a whole number of bytes"):
-        safe_pickle._max_bytes_from_env()
+        safe_pickle.max_bytes_from_env()
     monkeypatch.delenv("PADDLE_RESNET_MAX_WEIGHTS_BYTES")
-    assert safe_pickle._max_bytes_from_env() == 8 << 30
+    assert safe_pickle.max_bytes_from_env() == 8 << 30
 
 
 @pytest.mark.slow

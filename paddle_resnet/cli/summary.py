@@ -22,7 +22,7 @@ def main(argv=None, prog=None):
     parser.add_argument("--input-size", type=int, default=224, help="image side in pixels, 1 to 2048 (default 224)")
     parser.add_argument("--num-classes", type=int, default=1000, help="0 (no classifier head) to 100,000 (default 1000)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    parser.add_argument("--model-table", action="store_true", help="print the README's table of every model")
+    parser.add_argument("--model-table", action="store_true", help="print the table of every model (docs/models.md)")
     args = parser.parse_args(argv)
     try:
         if args.model_table:

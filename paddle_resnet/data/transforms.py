@@ -418,7 +418,7 @@ class NormalizeImage:
 
     def to_chw(self, img):
         """``ToCHWImage()(self(img))`` for an HWC image, the same values; a uint8 one (what decoding, resizing
-        and cropping give) by looking each value up in a table per channel: 0.26 ms against 0.93 at 224x224."""
+        and cropping give) by looking each value up in a table per channel, several times faster."""
         if self.order == "chw" or img.dtype != np.uint8 or self.channel_num == 4:
             return ToCHWImage()(self(img))
         self._check(img)
@@ -462,7 +462,7 @@ class Compose:
     def __call__(self, img, rng=None):
         path = img if isinstance(img, (str, os.PathLike)) else None
         rng = rng if rng is not None else np.random.default_rng()
-        for name, step in _fused(self.ops):
+        for name, step in fused_steps(self.ops):
             try:
                 img = step(img, rng)
             except ImageDecodeError as error:
@@ -477,7 +477,7 @@ class Compose:
         return f"Compose({[type(op).__name__ for op in self.ops]})"
 
 
-def _fused(ops):
+def fused_steps(ops):
     """-> [(name, op)]: a NormalizeImage on HWC followed by ToCHWImage is one step (``NormalizeImage.to_chw``)."""
     steps, index = [], 0
     while index < len(ops):

@@ -142,11 +142,11 @@ class OnnxRuntimeBackend:
         # prediction's decoding workers ran at 2/3 speed beside them (benchmarks/bench_inference.py --jpeg-folder).
         for key, value in {SPINNING_STOP: "1", **(session_config or {})}.items():
             session_options.add_session_config_entry(key, str(value))
-        self._session = ort.InferenceSession(str(onnx_file), session_options, providers=providers)
-        self._input_name = self._session.get_inputs()[0].name
+        self.session = ort.InferenceSession(str(onnx_file), session_options, providers=providers)
+        self._input_name = self.session.get_inputs()[0].name
 
     def run(self, batch):
-        return self._session.run(None, {self._input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        return self.session.run(None, {self._input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
 
 def _onnxruntime_installed():
@@ -168,19 +168,17 @@ def resolve_backend(backend, files, options):
                                "export with export_inference(..., onnx=True)")
     if backend != "auto":
         return backend
-    # On CPU, ONNX Runtime is chosen whenever the export has inference.onnx: in benchmarks/bench_inference.py
-    # (ResNet50, 224x224, 2-core AVX2 EPYC, Paddle 3.3.1 / onnxruntime 1.31) it ran 1.2-1.4x faster than
-    # Paddle Inference with oneDNN at batch 1, 8 and 16, and also with one thread: the gap is oneDNN's
-    # convolution kernels on this CPU, which no Paddle Inference switch we tried (IR passes, oneDNN cache,
-    # threads) closed. GPU and TensorRT stay with Paddle Inference.
+    # On CPU, ONNX Runtime is chosen whenever the export has inference.onnx: it ran faster than Paddle Inference
+    # with oneDNN at every batch size in benchmarks/bench_inference.py (benchmarks/results/bench_inference.md).
+    # GPU and TensorRT stay with Paddle Inference.
     if options.device == "cpu" and files.onnx is not None and _onnxruntime_installed():
         return "onnxruntime"
     return "paddle"
 
 
 def _cpu_int8_backend(backend, files):
-    """int8 on CPU is the ONNX Runtime model of ``export_model.py --quantize int8`` (why: README, "int8 on this
-    CPU"); Paddle Inference's oneDNN int8 is not offered."""
+    """int8 on CPU is the ONNX Runtime model of ``export_model.py --quantize int8`` (why: docs/int8.md); Paddle
+    Inference's oneDNN int8 is not offered."""
     from .quantize import missing_int8_error
     if backend == "paddle":
         raise ConfigError("precision='int8' on CPU runs the int8 ONNX model with ONNX Runtime: use backend='auto' "

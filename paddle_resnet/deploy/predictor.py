@@ -16,7 +16,6 @@ from ..checks import check_int
 from ..errors import ConfigError, InputError, UserError, short_repr
 from ..fileio import open_regular_file
 from .backends import RuntimeOptions, create_backend
-from .input_size import size_completing_ops
 from .model_dir import CONFIG_FILE, export_command, load_label_names, locate_model_files
 from .paddleclas import load_inference_config
 
@@ -173,8 +172,10 @@ class Predictor:
                                 f"{len(self.label_names)} names")
 
     def _build_preprocess(self):
-        """The Eval transforms, checked on an image of the model's own size: they must give its input shape."""
-        channels, height, width = self.config.image_shape
+        """The Eval transforms, checked on an image of another size than the model's (wider than tall, as photos
+        are): they must bring it to the model's input shape."""
+        _, model_height, model_width = self.config.image_shape
+        height, width = 2 * model_height + 3, 3 * model_width + 5
         ops = self.config.transform_ops
         first = next(iter(ops[0]), None) if ops and isinstance(ops[0], dict) else (ops[0] if ops else None)
         if first != "DecodeImage":  # every file is fed to the ops as its bytes
@@ -182,7 +183,7 @@ class Predictor:
                               f"got {short_repr(first) if ops else 'no ops'}. "
                               f"Export the model again: {export_command(self.model_dir)}")
         try:
-            transforms = build_transforms(self._size_fixing_ops(), chw=True)
+            transforms = build_transforms(self.config.transform_ops, chw=True)
             blank = transforms(np.full((height, width, 3), 128, np.uint8))
         except (ValueError, TypeError) as error:  # an unknown op or argument, or ops in an order that cannot run
             raise ConfigError(f"{self.model_dir / CONFIG_FILE}: preprocess.transform_ops cannot be built ({error}). "
@@ -193,15 +194,6 @@ class Predictor:
                               f"image into {list(shape)}, not the model's input {list(self.config.image_shape)}. "
                               f"Export the model again: {export_command(self.model_dir)}")
         return transforms
-
-    def _size_fixing_ops(self):
-        """inference.yml's ops; an export made before exports fixed the input size gets the resize here."""
-        ops, added = size_completing_ops(self.config.transform_ops, self.config.image_shape)
-        if added:
-            _, height, width = self.config.image_shape
-            logger.warning("%s: its preprocessing leaves the input size open (exported before exports fixed it); "
-                           "every image is brought to %dx%d (%s)", self.model_dir / CONFIG_FILE, width, height, added)
-        return ops
 
     @property
     def backend_name(self):

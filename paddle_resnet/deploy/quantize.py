@@ -12,7 +12,7 @@ cut the int8 outputs' cosine similarity to fp32 from 0.97 to 0.70 on scikit-imag
 Then fp32 and int8 top-1 are measured on the Eval images that were not used for calibration (all of them
 when the Eval set is no larger than the calibration set, and the message says so); an int8 model whose top-1
 is more than ``max_drop`` points below fp32 is refused and not written. Why ONNX Runtime and not Paddle's
-PTQ with oneDNN int8: README, "int8 on this CPU".
+PTQ with oneDNN int8: docs/int8.md.
 """
 import contextlib
 import logging

@@ -153,8 +153,7 @@ def optimizer_state_for_loading(state, model):
 
 def nonfinite_tensors(tensors):
     """The names of the tensors in ``tensors`` (name -> Tensor) that hold a NaN or inf: one reduction per
-    tensor and a single read back, ~33 ms for a ResNet-50's weights on the 2-core CPU (once per save, which
-    itself takes far longer)."""
+    tensor and a single read back (once per save, which itself takes far longer)."""
     names = [name for name, tensor in tensors.items() if isinstance(tensor, paddle.Tensor)
              and tensor.is_floating_point() and tensor.size > 0]
     if not names:

@@ -32,14 +32,14 @@ def select_device(requested="auto", num_threads=None):
         reason = ("this Paddle build has no CUDA support" if not paddle.is_compiled_with_cuda()
                   else "no GPU is visible (check CUDA_VISIBLE_DEVICES)")
         raise DeviceUnavailable(f"Global.device=gpu, but {reason}: install paddlepaddle-gpu (see README, "
-                           "'GPU') or run with -o Global.device=cpu")
+                           "Install) or run with -o Global.device=cpu")
     if requested == "gpu" or (requested == "auto" and has_gpu):
         local_rank = int(os.environ.get("PADDLE_LOCAL_RANK", dist.ParallelEnv().local_rank))
         paddle.set_device(f"gpu:{local_rank}")
         return "gpu"
     paddle.set_device("cpu")
     threads = cpu_threads(num_threads)
-    # Dygraph runs its CPU kernels on one thread unless told otherwise (2x slower on 2 cores here).
+    # Dygraph runs its CPU kernels on one thread unless told otherwise.
     paddle.base.core.set_num_threads(threads)
     LOGGER.debug(f"device: cpu, {threads} thread(s)" + (" (no CUDA GPU)" if requested == "auto" else ""))
     return "cpu"

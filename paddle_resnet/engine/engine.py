@@ -63,46 +63,46 @@ class Engine:
 
     def __init__(self, config, mode="train", overrides=()):
         self.config, self.mode, self.overrides = config, mode, list(overrides)
-        g = config["Global"]
+        settings = config["Global"]
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
-        self.output_dir = g["output_dir"]
+        self.output_dir = settings["output_dir"]
         if mode in ("train", "eval"):  # before the model is built: a missing folder fails fast
             if mode == "train":
                 check_data_paths(config["DataLoader"]["Train"], "Train")
-            if mode == "eval" or g["eval_during_train"]:
+            if mode == "eval" or settings["eval_during_train"]:
                 check_data_paths(config["DataLoader"]["Eval"], "Eval")
-        if mode in ("eval", "export") and not g["pretrained_model"]:
+        if mode in ("eval", "export") and not settings["pretrained_model"]:
             raise ConfigError(f"Global.pretrained_model is not set: {mode} needs trained weights, "
                               f"e.g. -o Global.pretrained_model={os.path.join(self.output_dir, 'best')}")
         if mode == "train" and self.rank == 0:
             lock_output_dir(self.output_dir)  # before train.log is opened: two runs must not share it
         try:
-            self._set_up(config, mode, g)
+            self._set_up(config, mode, settings)
         except UserError:
             self._release_output_dir(refused=True)
             raise
 
-    def _set_up(self, config, mode, g):
+    def _set_up(self, config, mode, settings):
         """Logging, device, model and weights; a UserError here releases (and, if unused, removes) the folder."""
         setup_logging(self.output_dir if mode == "train" else None, self.rank)
         if mode == "train" and self.rank == 0:
             removed = clean_output_dir(self.output_dir)
             if removed:
                 LOGGER.info(f"removed {len(removed)} unfinished file(s) of a killed run from {self.output_dir}")
-        no_record = mode == "train" or not g["pretrained_model"]  # infer checks for weights itself
+        no_record = mode == "train" or not settings["pretrained_model"]  # infer checks for weights itself
         self.class_num = config["Arch"]["class_num"]  # eval and export: the checkpoint's (_read_checkpoint_info)
-        self.checkpoint_info = None if no_record else self._read_checkpoint_info(g["pretrained_model"])
-        self.device = select_device(g["device"], g["num_threads"])
+        self.checkpoint_info = None if no_record else self._read_checkpoint_info(settings["pretrained_model"])
+        self.device = select_device(settings["device"], settings["num_threads"])
         if self.world_size > 1 and mode != "export":
             with paddle_banner_hidden():
                 dist.init_parallel_env()
-        seed_everything(g["seed"])  # the same initial weights on every rank
+        seed_everything(settings["seed"])  # the same initial weights on every rank
         self.model = self._build_model()
-        if g["pretrained_model"]:
-            self._load_pretrained(g["pretrained_model"])
+        if settings["pretrained_model"]:
+            self._load_pretrained(settings["pretrained_model"])
         self.evaluator = Evaluator(single_entry(config["Metric"]["Eval"])["topk"], build_loss(config["Loss"]["Eval"]),
                                    self.rank, self.world_size)
-        seed_everything((g["seed"] + self.rank) % 2**32)  # per-rank dropout and mixup draws (numpy: < 2**32)
+        seed_everything((settings["seed"] + self.rank) % 2**32)  # per-rank dropout and mixup draws (numpy: < 2**32)
 
     # ---------------------------------------------------------------- model
     def _build_model(self, **overrides):
@@ -147,9 +147,9 @@ class Engine:
         backend); ``quantize="int8"`` adds the int8 model, checked on the Eval set (deploy/quantize.py)."""
         from ..deploy import export_inference
         from ..deploy.export import paddle2onnx_installed
-        g = self.config["Global"]
+        settings = self.config["Global"]
         datasets = self.config["DataLoader"]
-        save_dir = save_dir or g["save_inference_dir"]
+        save_dir = save_dir or settings["save_inference_dir"]
         int8 = self._int8_step(quantize, calib_images, max_drop)
         if onnx is None:
             onnx = bool(int8) or paddle2onnx_installed()
@@ -158,7 +158,7 @@ class Engine:
                             "Inference, slower on CPU than ONNX Runtime (pip install -e .[onnx])")
         elif int8 and not onnx:
             raise ConfigError("--quantize int8 quantizes the ONNX model: leave out --no-onnx")
-        label_list = export_class_names(datasets, g["pretrained_model"], self.checkpoint_info)
+        label_list = export_class_names(datasets, settings["pretrained_model"], self.checkpoint_info)
         model = self.model
         if model.data_format == "NHWC":
             # oneDNN and paddle2onnx reject NHWC graphs on the CPU; the weights are the same in NCHW.
@@ -168,7 +168,7 @@ class Engine:
             # The deploy form: each Diverse Branch Block folded into one conv (a copy; training keeps its branches).
             model = (model if model is not self.model else self._build_model_like()).reparameterize()
             LOGGER.info("exporting the Diverse Branch Blocks re-parameterised: one conv each")
-        image_shape, eval_ops = g["image_shape"], datasets["Eval"]["dataset"]["transform_ops"]
+        image_shape, eval_ops = settings["image_shape"], datasets["Eval"]["dataset"]["transform_ops"]
         if image_shape[0] == 4:
             model, image_shape, eval_ops = self._without_zero_channel(model, image_shape, eval_ops)
         model.eval()

@@ -81,7 +81,7 @@ def check_loss_entries(entries, where):
     return checked
 
 
-def _soft_target(target, class_num):
+def soft_target(target, class_num):
     """(soft target float32 [N, C] or None, hard labels int64 [N, 1] or None), as PaddleClas's batch ops give."""
     if isinstance(target, tuple):
         labels_a, labels_b, lam = target
@@ -96,7 +96,7 @@ def _reduce(loss, reduction):
 def cross_entropy(logits, target, epsilon=None, softmax_soft_target=True, reduction="mean"):
     """PaddleClas 2.6's ``CELoss.forward`` on int64 labels [N] or ``MixupLabels``."""
     class_num = logits.shape[-1]
-    soft, hard = _soft_target(target, class_num)
+    soft, hard = soft_target(target, class_num)
     if epsilon is not None and 0 < epsilon < 1:
         label = soft if soft is not None else F.one_hot(hard, class_num)
         label = paddle.reshape(F.label_smooth(label, epsilon=epsilon), [-1, class_num])
@@ -109,7 +109,7 @@ def cross_entropy(logits, target, epsilon=None, softmax_soft_target=True, reduct
 
 def soft_target_cross_entropy(logits, target, reduction="mean"):
     """PaddleClas's ``SoftTargetCrossEntropy`` (which takes only soft targets; hard labels are one-hot here)."""
-    soft, hard = _soft_target(target, logits.shape[-1])
+    soft, hard = soft_target(target, logits.shape[-1])
     if soft is None:
         soft = F.one_hot(hard.reshape([-1]), logits.shape[-1])
     return _reduce(paddle.sum(-soft * F.log_softmax(logits, axis=-1), axis=-1), reduction)

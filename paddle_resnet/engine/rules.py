@@ -108,10 +108,10 @@ def check_config(config):
             if value is not _ABSENT:
                 rule(".".join(keys), value)
     lr = check_lr(config["Optimizer"]["lr"])
-    g = config["Global"]
-    data_rules.check_image_shape(g["image_shape"])
-    _check_global_channels(g)
-    channels = g["image_shape"][0]
+    settings = config["Global"]
+    data_rules.check_image_shape(settings["image_shape"])
+    _check_global_channels(settings)
+    channels = settings["image_shape"][0]
     arch = check_arch(config["Arch"], channels)
     loaders = {mode: {**config["DataLoader"][mode],
                       "dataset": data_rules.check_dataset(config["DataLoader"][mode]["dataset"], mode, channels)}
@@ -161,9 +161,9 @@ def _check_infer(infer, channels):
     return {**infer, "transforms": ops}
 
 
-def _check_global_channels(g):
+def _check_global_channels(settings):
     """PaddleClas's ``Global.image_channel`` (a YAML anchor for image_shape in its *_ultra configs)."""
-    given = g.get("image_channel")
-    if given is not None and (not is_int(given) or given != g["image_shape"][0]):
+    given = settings.get("image_channel")
+    if given is not None and (not is_int(given) or given != settings["image_shape"][0]):
         raise ConfigError(f"Global.image_channel is {shown(given)} but Global.image_shape has "
-                          f"{shown(g['image_shape'][0])} channels: set both to the same number")
+                          f"{shown(settings['image_shape'][0])} channels: set both to the same number")

@@ -91,9 +91,9 @@ class Trainer:
 
     def __init__(self, config, model, context, evaluator, train_loader, eval_loader=None):
         self.config, self.context, self.evaluator = config, context, evaluator
-        g = config["Global"]
-        self.g, self.is_main = g, context.is_main
-        self.accum = g["accum_steps"]
+        settings = config["Global"]
+        self.settings, self.is_main = settings, context.is_main
+        self.accum = settings["accum_steps"]
         self.train_loader, self.eval_loader = train_loader, eval_loader
         if self.eval_loader is not None:
             check_same_classes(self.train_loader.dataset.class_names, self.eval_loader.dataset.class_names,
@@ -104,7 +104,7 @@ class Trainer:
         batch = config["DataLoader"]["Train"]["sampler"]["batch_size"]
         total_batch = batch * context.world_size * self.accum
         self.steps_per_epoch = max(len(self.train_loader) // self.accum, 1)
-        self.schedule = build_lr(config["Optimizer"]["lr"], self.steps_per_epoch, g["epochs"], total_batch)
+        self.schedule = build_lr(config["Optimizer"]["lr"], self.steps_per_epoch, settings["epochs"], total_batch)
         metric = config["Metric"]["Train"]
         self.train_topk = tuple(metric[0]["TopkAcc"]["topk"]) if metric else ()
         self.model = model
@@ -115,20 +115,20 @@ class Trainer:
         self.optimizer = build_optimizer(self.config["Optimizer"], self.model, self.schedule,
                                          multi_precision=(self.amp_level == "O2"
                                                           or self.config["Optimizer"]["multi_precision"]),
-                                         clip_grad_norm=g["clip_grad_norm"])
+                                         clip_grad_norm=settings["clip_grad_norm"])
         if self.amp_level == "O2":
             self.model, self.optimizer = paddle.amp.decorate(models=self.model, optimizers=self.optimizer,
                                                              level="O2", dtype=self.amp_dtype,
                                                              master_weight=True, save_dtype="float32")
         ema_cfg = self.config["EMA"]
         self.ema = ModelEMA(self.model, ema_cfg["decay"]) if ema_cfg["use_ema"] else None
-        if self.context.world_size > 1 and g["sync_bn"]:
+        if self.context.world_size > 1 and settings["sync_bn"]:
             if self.context.device == "gpu":
                 self.model = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
             else:
                 LOGGER.warning("Global.sync_bn needs GPUs; using per-process BatchNorm on the CPU")
         # the model itself when dygraph
-        self.net = static_forward(self.model, g["to_static"], g["image_shape"][0], context.device)
+        self.net = static_forward(self.model, settings["to_static"], settings["image_shape"][0], context.device)
         if self.context.world_size > 1:
             self.net = paddle.DataParallel(self.net)
         self.loss_fn = self._criterion()
@@ -137,9 +137,9 @@ class Trainer:
         self.last_good = None  # (prefix, "epoch 2"): what a divergence or a failed save names
         self.resume_step = 0  # the first step of the first epoch: > 0 when resumed from a preempted run
         self.stop_signal = None  # set by the SIGTERM handler; the loop stops at the next step boundary
-        if g["checkpoints"]:
-            self._resume(g["checkpoints"])
-        self.writer = ScalarWriter(self.context.output_dir, g["use_visualdl"] and self.is_main)
+        if settings["checkpoints"]:
+            self._resume(settings["checkpoints"])
+        self.writer = ScalarWriter(self.context.output_dir, settings["use_visualdl"] and self.is_main)
         self.class_names = train_class_names(train_loader.dataset, config["Arch"]["class_num"], self.is_main)
         self.eval_seconds = 0.0  # how long the last eval took, for the run's ETA
         self.curves = TrainingCurves(self.context.output_dir, self.start_epoch) if self.is_main else None
@@ -281,23 +281,23 @@ class Trainer:
             raise ConfigError(f"cannot resume from {prefix}: it was trained as {describe(saved)}, the config builds "
                               f"{describe(ours)}; resume with the config it was trained with (its config.yaml), "
                               f"or start from its weights with -o Global.pretrained_model={prefix}")
-        finished, epochs = state["epoch"] + 1, self.g["epochs"]
+        finished, epochs = state["epoch"] + 1, self.settings["epochs"]
         if finished >= epochs:
             raise ConfigError(f"Global.epochs is {epochs} but {prefix} has already finished epoch {finished}: "
                               f"nothing left to train; set Global.epochs above {finished} to train on")
 
     # ------------------------------------------------------------ loop
     def fit(self):
-        g = self.g
+        settings = self.settings
         if self.is_main:
             os.makedirs(self.context.output_dir, exist_ok=True)
             write_atomically(os.path.join(self.context.output_dir, "config.yaml"),
                              lambda tmp: dump_config(self.config, tmp))
             self._log_config()
         with self._stop_on_signals():
-            for epoch in range(self.start_epoch, g["epochs"]):
+            for epoch in range(self.start_epoch, settings["epochs"]):
                 self.end_epoch(epoch, self.train_epoch(epoch))
-                if epoch + 1 < g["epochs"] and self._stop_requested():
+                if epoch + 1 < settings["epochs"] and self._stop_requested():
                     self._preempted(os.path.join(self.context.output_dir, "latest"), f"epoch {epoch + 1}")
         if self.context.world_size > 1:
             self._check_ranks_in_sync()
@@ -355,7 +355,7 @@ class Trainer:
     def _check_ranks_in_sync(self):
         """Compares per-tensor checksums across ranks: DataParallel must keep the weights identical, and
         Global.dist_bn the BN statistics (left out with dist_bn none: each rank keeps its shard's)."""
-        compare_bn = self.g["dist_bn"] != "none"
+        compare_bn = self.settings["dist_bn"] != "none"
         checksum = paddle.stack([t.detach().astype("float64").sum() for name, t in self.model.state_dict().items()
                                  if compare_bn or not name.endswith(BN_STATISTICS)])
         gathered = []
@@ -368,17 +368,17 @@ class Trainer:
 
     def train_epoch(self, epoch):
         """One pass over the Train set; returns the epoch's summary (loss, top1, skipped, ips)."""
-        g, loader = self.g, self.train_loader
+        settings, loader = self.settings, self.train_loader
         start_step, self.resume_step = self.resume_step, 0
         loader.set_epoch(epoch)
         self._train_mode(self.net)
         loss_avg = Average()
         metric_avgs = {f"top{k}": Average() for k in self.train_topk}
         skipped = 0
-        speed = Speed(g["speed_warmup_steps"])
+        speed = Speed(settings["speed_warmup_steps"])
         first_step = self.global_step
         steps = len(loader)
-        bar = progress_bar(steps, f"epoch {epoch + 1}/{g['epochs']}", self.is_main)
+        bar = progress_bar(steps, f"epoch {epoch + 1}/{settings['epochs']}", self.is_main)
         tic = time.perf_counter()
         batches = iter(loader)
         with contextlib.closing(batches):  # ends the DataLoader workers however the loop ends
@@ -392,7 +392,7 @@ class Trainer:
                 speed.update(step - start_step, batch * self.context.world_size, now - tic)
                 tic = now
                 bar.update(1)
-                if self.is_main and ((step + 1) % g["print_batch_step"] == 0 or step + 1 == steps):
+                if self.is_main and ((step + 1) % settings["print_batch_step"] == 0 or step + 1 == steps):
                     self._log_step(epoch, step, steps, loss_avg, metric_avgs, speed)
                 if self._is_sync_step(step, steps) and self._stop_requested():
                     self._preempt(epoch, step + 1, steps)
@@ -417,8 +417,8 @@ class Trainer:
                 metric_avgs[f"top{k}"].update(hits / batch, batch)
 
     def _log_step(self, epoch, step, steps, loss_avg, metric_avgs, speed):
-        g, ips, lr = self.g, speed.images_per_second, self.optimizer.get_lr()
-        LOGGER.info(f"epoch {epoch + 1}/{g['epochs']} step {step + 1}/{steps} loss {loss_avg.value:.4f} "
+        settings, ips, lr = self.settings, speed.images_per_second, self.optimizer.get_lr()
+        LOGGER.info(f"epoch {epoch + 1}/{settings['epochs']} step {step + 1}/{steps} loss {loss_avg.value:.4f} "
                     f"lr {lr:.6f}{_format_metrics(metric_avgs)} ips {ips:.1f} img/s "
                     f"{self._eta(speed.seconds_per_step, epoch, step, steps)}")
         self.writer.add({"train/loss": loss_avg.value, "train/lr": lr, "train/ips": ips}
@@ -436,18 +436,18 @@ class Trainer:
     def _eta(self, seconds_per_step, epoch, step, steps):
         """``eta 0:01:10 epoch, 0:25:40 run``: the run's adds the later epochs and their evals (as long as
         the last eval took; until one ran, evals are not counted)."""
-        g = self.g
+        settings = self.settings
         epoch_left = (steps - step - 1) * seconds_per_step
-        later_epochs = g["epochs"] - epoch - 1
+        later_epochs = settings["epochs"] - epoch - 1
         evals_left = 0
         if self.eval_loader is not None:
-            evals_left = sum(1 for done in range(epoch + 1, g["epochs"] + 1) if self._evaluates_after(done))
+            evals_left = sum(1 for done in range(epoch + 1, settings["epochs"] + 1) if self._evaluates_after(done))
         run_left = epoch_left + later_epochs * steps * seconds_per_step + evals_left * self.eval_seconds
         return f"eta {format_duration(epoch_left)} epoch, {format_duration(run_left)} run"
 
     def _evaluates_after(self, done):
         """Whether the epoch numbered ``done`` (1-based) ends with an eval: every Global.eval_interval, and the last."""
-        return done % self.g["eval_interval"] == 0 or done == self.g["epochs"]
+        return done % self.settings["eval_interval"] == 0 or done == self.settings["epochs"]
 
     def _is_sync_step(self, step, steps):
         """Whether ``step`` ends with an optimizer step (every Global.accum_steps, and the epoch's last)."""
@@ -478,11 +478,11 @@ class Trainer:
 
     def end_epoch(self, epoch, summary):
         """Every rank evaluates its share of the Eval set; rank 0 logs, keeps the best and saves."""
-        g, done = self.g, epoch + 1
-        if self.context.world_size > 1 and g["dist_bn"] != "none":
-            sync_bn_statistics(self.model.state_dict(), g["dist_bn"])
+        settings, done = self.settings, epoch + 1
+        if self.context.world_size > 1 and settings["dist_bn"] != "none":
+            sync_bn_statistics(self.model.state_dict(), settings["dist_bn"])
             if self.ema:
-                sync_bn_statistics(self.ema.state_dict(), g["dist_bn"])
+                sync_bn_statistics(self.ema.state_dict(), settings["dist_bn"])
         self._check_finite(f"epoch {done}")  # every rank, so that all stop together
         eval_result = None
         if self.eval_loader is not None and self._evaluates_after(done):
@@ -493,10 +493,10 @@ class Trainer:
             return
         top1 = summary["metrics"]["top1"].value if "top1" in summary["metrics"] else None
         self.curves.add(done, summary["loss"], top1, self.optimizer.get_lr(), eval_result)
-        LOGGER.info(f"epoch {done}/{g['epochs']} done: loss {summary['loss']:.4f}{_format_metrics(summary['metrics'])}"
+        LOGGER.info(f"epoch {done}/{settings['epochs']} done: loss {summary['loss']:.4f}{_format_metrics(summary['metrics'])}"
                     f" ips {summary['ips']:.1f} img/s, skipped images {summary['skipped']}")
         self.last_good = (self._save("latest", epoch), f"epoch {done}")
-        if g["save_interval"] and done % g["save_interval"] == 0:
+        if settings["save_interval"] and done % settings["save_interval"] == 0:
             self._save(f"epoch_{done}", epoch)
 
     def evaluate_and_keep_best(self, epoch):

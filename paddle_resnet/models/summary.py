@@ -52,7 +52,7 @@ TORCHVISION_ONLY = {"resnext101_32x8d"}
 
 
 def reference_of(name):
-    """The implementation a registered model matches, for the README's model table."""
+    """The implementation a registered model matches, for the model table (docs/models.md)."""
     if name == "resnet200_vd_paddleclas":
         return "PaddleClas `ResNet200_vd` (3-12-48-3 blocks)"
     if name.endswith("_vd"):

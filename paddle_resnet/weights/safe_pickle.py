@@ -48,7 +48,7 @@ UNREADABLE = (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError,
               AttributeError, RecursionError, OverflowError, struct.error)
 
 
-def _max_bytes_from_env():
+def max_bytes_from_env():
     value = os.environ.get(MAX_BYTES_ENV, "").strip()
     if not value:
         return 8 << 30
@@ -57,7 +57,7 @@ def _max_bytes_from_env():
     return int(value)
 
 
-MAX_FILE_BYTES = _max_bytes_from_env()
+MAX_FILE_BYTES = max_bytes_from_env()
 
 
 def read_bounded(path, max_bytes=MAX_FILE_BYTES):

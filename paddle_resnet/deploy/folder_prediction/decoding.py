@@ -57,8 +57,8 @@ def decode_batch(to_input, paths):
 class SharedSlots:
     """``count`` float32 buffers of ``batch_size`` images each, in memory that worker processes forked after
     this share: a worker decodes into a slot's rows and answers with the errors alone, instead of pickling
-    ~5 MB per batch of 8 at 224 through a pipe (measured here: 17 ms per batch, against 1.4 ms for an answer
-    without the array). An anonymous MAP_SHARED mapping, so nothing is left to clean up after a kill."""
+    ~5 MB per batch of 8 at 224 through a pipe (an order of magnitude slower than an answer without the
+    array). An anonymous MAP_SHARED mapping, so nothing is left to clean up after a kill."""
 
     def __init__(self, count, batch_size, image_shape):
         self.shape = (count, batch_size, *image_shape)
@@ -82,9 +82,9 @@ class DecodingWorkers:
     """``count`` forked processes that decode batches into ``slots``. Every worker is handed every batch and
     takes its files one at a time (a shared count per slot), so one large photo does not leave the others
     idle; each answers a batch with the errors of the files it took. A pipe per worker rather than a
-    ProcessPoolExecutor, whose two relay threads cost ~4 ms more per batch of 8 here (41.5 against 37.8 ms
-    from asking for a batch to having it, 2 workers). A worker that dies is a RuntimeError here, never a
-    hang; the workers hold no end of this process's pipes, so they exit when it dies, even by SIGKILL."""
+    ProcessPoolExecutor, whose two relay threads add to the time from asking for a batch to having it. A worker
+    that dies is a RuntimeError here, never a hang; the workers hold no end of this process's pipes, so they
+    exit when it dies, even by SIGKILL."""
 
     def __init__(self, count, to_input, slots):
         context = multiprocessing.get_context(START_METHOD)
@@ -211,9 +211,9 @@ def should_decode_ahead(predictor, workers):
     """Whether decoding batches ahead while the model runs pays: when the model leaves the workers cores of
     their own (a GPU, or fewer CPU threads than this process's cores). When its threads use every core, a
     worker that decodes meanwhile preempts one of them, and the other waits for it at the end of each
-    parallel op (measured here: the model's own rate fell from ~19 to ~15 images/s for 6.5 ms of decoding
-    per image). Each batch is then decoded in the pause between model calls, by all the workers: never
-    slower in the side-by-side runs of benchmarks/bench_inference.py --jpeg-folder, faster in most (README)."""
+    parallel op, and the model's own rate falls. Each batch is then decoded in the pause between model calls,
+    by all the workers: never slower in the side-by-side runs of benchmarks/bench_inference.py --jpeg-folder,
+    faster in most (benchmarks/results/bench_inference.md)."""
     options = predictor.options
     if options.device == "gpu":
         return True
