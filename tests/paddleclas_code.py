@@ -50,23 +50,31 @@ def paddleclas_resnet(module="arch.backbone.legendary_models.resnet"):
 
 
 REF_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "paddleclas_ref")
-DATA_PACKAGES = ("ppcls.data", "ppcls.data.preprocess", "ppcls.data.preprocess.ops")
+REF_COMMIT = "d178931fca432204e6b7422bac4f92e09ff22fa4"  # PaddleClas's commit the files under paddleclas_ref are from
+# the packages the wheel does not ship, as namespace modules over tests/paddleclas_ref (their __init__s import
+# every dataset, DALI and the batch ops)
+REF_PACKAGES = ("ppcls.data", "ppcls.data.preprocess", "ppcls.data.preprocess.ops", "ppcls.data.preprocess.batch_ops",
+                "ppcls.loss")
 
 
-def paddleclas_data_op(module):
-    """``ppcls.data.preprocess.ops.<module>`` from the files vendored under tests/paddleclas_ref (see its
-    README.md), without running ``ppcls/data/__init__.py`` or ``preprocess/__init__.py`` (they import every
-    dataset, DALI and the batch ops); ``ppcls.utils`` (its logger) comes from the installed wheel. A pytest skip
-    when cv2 or the wheel is missing."""
+def import_ref(module):
+    """``ppcls.<module>`` from the files vendored under tests/paddleclas_ref (see its README.md), e.g.
+    ``import_ref("loss.celoss")``; ``ppcls.utils`` (its logger) comes from the installed wheel. A pytest skip when
+    cv2 or the wheel is missing."""
     import pytest
     try:
         import cv2  # noqa: F401  (PaddleClas's ops import it)
         import_ppcls("utils.logger")
     except ImportError as error:
-        pytest.skip(f"PaddleClas's data ops cannot be imported: {error}")
-    for name in DATA_PACKAGES:
+        pytest.skip(f"PaddleClas's code cannot be imported: {error}")
+    for name in REF_PACKAGES:
         if name not in sys.modules:
             package = types.ModuleType(name)
             package.__path__ = [os.path.join(REF_ROOT, *name.split("."))]
             sys.modules[name] = package
-    return importlib.import_module(f"ppcls.data.preprocess.ops.{module}")
+    return importlib.import_module(f"ppcls.{module}")
+
+
+def paddleclas_data_op(module):
+    """``ppcls.data.preprocess.ops.<module>`` from tests/paddleclas_ref."""
+    return import_ref(f"data.preprocess.ops.{module}")

@@ -16,7 +16,7 @@ from paddle_resnet.data.batch_ops import CutmixOperator, FmixOperator, MixupLabe
 from paddle_resnet.data.pipeline import build_batch_transform
 from paddle_resnet.engine import losses
 from paddle_resnet.errors import ConfigError
-from paddleclas_ref_loader import import_ref
+from paddleclas_code import import_ref
 
 CLASS_NUM = 5
 # What our Generator method is called, and what PaddleClas calls for the same draw.
