@@ -140,6 +140,27 @@ def test_train_writes_checkpoints_logs_and_visualdl(folders, tmp_path):
     best = re.findall(r"best top1 ([\d.]+)", log)[-1]
     assert result["best_top1"] == pytest.approx(float(best), abs=1e-4) and result["best_epoch"] in (1, 2)
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+    for suffix in (".pdparams", ".pdstates", ".run.json"):  # epoch_2 is latest, not serialised twice
+        assert (out / f"epoch_2{suffix}").read_bytes() == (out / f"latest{suffix}").read_bytes()
+    assert paddle.load(str(out / "epoch_1.pdstates"))["epoch"] == 0  # rewriting latest left epoch 1's copy alone
+    assert paddle.load(str(out / "latest.pdstates"))["epoch"] == 1
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "no-hard-links"])
+def test_copy_checkpoint_stays_a_copy_when_the_source_is_rewritten(tmp_path, monkeypatch, links):
+    from paddle_resnet.engine.checkpoint import copy_checkpoint, save_checkpoint
+    if not links:
+        def no_links(*_args):
+            raise PermissionError(1, "Operation not permitted")
+        monkeypatch.setattr(os, "link", no_links)
+    save_checkpoint(str(tmp_path / "latest"), {"w": paddle.ones([2])}, {"epoch": 0}, {"arch": "resnet18"})
+    copy_checkpoint(str(tmp_path / "latest"), str(tmp_path / "epoch_1"))
+    assert os.stat(tmp_path / "epoch_1.pdstates").st_nlink == (2 if links else 1)
+    save_checkpoint(str(tmp_path / "latest"), {"w": paddle.zeros([2])}, {"epoch": 1}, {"arch": "resnet18"})
+    assert paddle.load(str(tmp_path / "epoch_1.pdparams"))["w"].tolist() == [1.0, 1.0]
+    assert paddle.load(str(tmp_path / "epoch_1.pdstates")) == {"epoch": 0}
+    assert (tmp_path / "epoch_1.run.json").read_text() == (tmp_path / "latest.run.json").read_text()
+    assert os.stat(tmp_path / "epoch_1.pdparams").st_nlink == 1  # latest's rename dropped the shared inode
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ count and class names, so that eval, export and predict need nothing but the che
 import json
 import os
 import random
+import shutil
 
 import numpy as np
 import paddle
@@ -50,6 +51,25 @@ def save_checkpoint(prefix, weights, state=None, run_info=None):
             with open(os.path.join(staging, unit + RUN_INFO_SUFFIX), "w", encoding="utf-8") as f:
                 json.dump(run_info, f, indent=1, ensure_ascii=False)
         paddle.save(weights, os.path.join(staging, unit + ".pdparams"))
+    commit_unit(folder, unit, write)
+
+
+def copy_checkpoint(source_prefix, prefix):
+    """Commits ``prefix`` as a copy of the checkpoint ``source_prefix`` (``epoch_N`` of ``latest``, the same
+    state) without serialising it again: its files hard-linked where the file system allows, else copied. A
+    link stays a copy: commits replace files by rename, never rewrite them in place."""
+    folder, unit = os.path.split(os.path.abspath(prefix))
+
+    def write(staging):
+        for suffix in SUFFIXES + (RUN_INFO_SUFFIX,):
+            source = committed_path(source_prefix + suffix)
+            if not os.path.lexists(source):
+                continue
+            target = os.path.join(staging, unit + suffix)
+            try:
+                os.link(source, target)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(source, target)
     commit_unit(folder, unit, write)
 
 

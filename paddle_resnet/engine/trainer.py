@@ -24,8 +24,9 @@ from ..labels import CLASS_INDICES_FILE
 from ..errors import ConfigError, InputError, OutputError, UserError, is_int, short_repr
 from ..fileio import write_atomically
 from ..models.arch import model_options
-from .checkpoint import (check_training_state, load_training_state, nonfinite_tensors, optimizer_state_for_loading,
-                         optimizer_state_for_saving, rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import (check_training_state, copy_checkpoint, load_training_state, nonfinite_tensors,
+                         optimizer_state_for_loading, optimizer_state_for_saving, rng_state, save_checkpoint,
+                         set_rng_state)
 from .curves import TrainingCurves
 from .ema import ModelEMA
 from .logger import LOGGER, ScalarWriter, format_duration, progress_bar
@@ -209,11 +210,19 @@ class Trainer:
         self._write_checkpoint(prefix, self.model.state_dict(), self._state(epoch, partial))
         return prefix
 
+    def _copy_latest(self, name):
+        """``name`` (``epoch_N``) as a copy of the ``latest`` just saved, the same state: not serialised twice."""
+        prefix = os.path.join(self.context.output_dir, name)
+        self._committing(prefix, lambda: copy_checkpoint(os.path.join(self.context.output_dir, "latest"), prefix))
+
     def _write_checkpoint(self, prefix, weights, state=None):
-        """``save_checkpoint``, with a failed write (a full disk, ``ulimit -f``) as one line naming the last
-        good checkpoint; the unit is written atomically, so that one is still whole."""
+        self._committing(prefix, lambda: save_checkpoint(prefix, weights, state, self.run_info()))
+
+    def _committing(self, prefix, write):
+        """Runs ``write()``, with a failed write (a full disk, ``ulimit -f``) as one line naming the last good
+        checkpoint; the unit is written atomically, so that one is still whole."""
         try:
-            save_checkpoint(prefix, weights, state, self.run_info())
+            write()
         except OSError as error:  # also fileio's OutputError("cannot write <file>: <reason>"): keep the reason
             reason = getattr(error, "reason", None) or error.strerror or str(error)
             raise OutputError(f"cannot save checkpoint {prefix}: {reason}; {self._last_good_text()}") from None
@@ -497,7 +506,7 @@ class Trainer:
                     f" ips {summary['ips']:.1f} img/s, skipped images {summary['skipped']}")
         self.last_good = (self._save("latest", epoch), f"epoch {done}")
         if settings["save_interval"] and done % settings["save_interval"] == 0:
-            self._save(f"epoch_{done}", epoch)
+            self._copy_latest(f"epoch_{done}")
 
     def evaluate_and_keep_best(self, epoch):
         restore = None
