@@ -123,6 +123,26 @@ class SeededBatchSampler(paddle.io.DistributedBatchSampler):
             yield batch
 
 
+class SampleIndices:
+    """A dataset whose items carry their index in place of their label: a loader over it yields the indices of
+    the images each batch holds (unreadable ones left out), so that a per-image result names its image."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getattr__(self, name):  # samples, labels, class_names, set_epoch: the wrapped data set's
+        return getattr(self.__dict__["dataset"], name)
+
+    def __getitem__(self, index):
+        sample = self.dataset[index]
+        if sample is None or isinstance(sample, SampleError):
+            return sample
+        return sample[0], np.int64(index)
+
+
 class Loader:
     """Iterable of ``(images, labels, n_skipped)`` batches over one rank's share of a dataset."""
 
@@ -252,12 +272,13 @@ def _world(distributed):
     return paddle.distributed.get_world_size(), paddle.distributed.get_rank()
 
 
-def build_dataloader(section, mode, *, seed=0, class_num=None, distributed=None):
+def build_dataloader(section, mode, *, seed=0, class_num=None, distributed=None, sample_indices=False):
     """``DataLoader.Train`` or ``DataLoader.Eval`` dict -> Loader.
 
     ``class_num`` bounds FileList labels and must match ImageFolder's class count. ``distributed``:
     None/True shard by ``paddle.distributed`` rank and world size (1 and 0 in a plain process),
-    False reads the whole dataset. ``sampler.name: BatchSampler`` never shards.
+    False reads the whole dataset. ``sampler.name: BatchSampler`` never shards. ``sample_indices``: batches
+    carry each image's index in the data set instead of its label (``SampleIndices``).
     """
     mode_name = _mode_name(mode)
     dataset_config = dict(section.get("dataset") or {})
@@ -265,6 +286,8 @@ def build_dataloader(section, mode, *, seed=0, class_num=None, distributed=None)
     if batch_ops and mode_name != "Train":
         raise ConfigError(f"DataLoader.{mode_name}.dataset.batch_transform_ops: batch ops are for training only")
     dataset = build_dataset(dataset_config, mode_name, seed=seed, class_num=class_num)
+    if sample_indices:
+        dataset = SampleIndices(dataset)
 
     sampler_config = dict(section.get("sampler") or {})
     sampler_name = sampler_config.pop("name", "DistributedBatchSampler")
