@@ -27,7 +27,9 @@ _DATASET = {"name": REQUIRED, "image_root": REQUIRED, "cls_label_path": OPTIONAL
             "delimiter": OPTIONAL, "relabel": OPTIONAL, "transform_ops": REQUIRED, "batch_transform_ops": OPTIONAL}
 _LOADER_SECTION = {
     "dataset": _DATASET,
-    "sampler": {"name": "DistributedBatchSampler", "batch_size": 64, "drop_last": False, "shuffle": True},
+    # power: ClassBalancedSampler's (0: the data's class frequencies .. 1: every class equally often)
+    "sampler": {"name": "DistributedBatchSampler", "batch_size": 64, "drop_last": False, "shuffle": True,
+                "power": OPTIONAL},
     "loader": {"num_workers": 4, "use_shared_memory": True},
 }
 # Model options default to None: "as the registered model's row says" (build_model checks the values).

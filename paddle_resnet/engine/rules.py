@@ -11,7 +11,7 @@ from ..errors import ConfigError, check_choice, did_you_mean, is_int
 from ..models.arch import check_arch
 from ..weights.named import NAMED_WEIGHTS, is_weights_name
 from .device import DEVICES
-from .losses import check_loss_entries
+from .losses import check_class_weight_count, check_loss_entries
 from .optim import LR_SCHEDULES, OPTIMIZERS, check_lr
 from .selection import check_best_metric, check_early_stop
 from .static_step import check_to_static
@@ -117,6 +117,9 @@ def check_config(config):
     _check_global_channels(settings)
     channels = settings["image_shape"][0]
     arch = check_arch(config["Arch"], channels)
+    check_class_weight_count(loss["Train"], arch["class_num"])
+    for mode in MODES:
+        data_rules.check_sampler(config["DataLoader"][mode]["sampler"], mode)
     loaders = {mode: {**config["DataLoader"][mode],
                       "dataset": data_rules.check_dataset(config["DataLoader"][mode]["dataset"], mode, channels)}
                for mode in MODES}

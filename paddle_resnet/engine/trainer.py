@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 
+import numpy as np
 import paddle
 import paddle.distributed as dist
 
@@ -177,7 +178,9 @@ class Trainer:
 
     # ---------------------------------------------------------------- losses
     def _criterion(self):
-        return build_loss(self.config["Loss"]["Train"])
+        counts = np.bincount(self.train_loader.dataset.labels, minlength=self.config["Arch"]["class_num"])
+        names = self.train_loader.dataset.class_names
+        return build_loss(self.config["Loss"]["Train"], counts, names and [str(n) for n in names])
 
     def _setup_amp(self):
         amp = self.config["AMP"]
