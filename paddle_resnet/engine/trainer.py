@@ -147,7 +147,8 @@ class Trainer:
         self.writer = ScalarWriter(self.context.output_dir, settings["use_visualdl"] and self.is_main)
         self.class_names = train_class_names(train_loader.dataset, config["Arch"]["class_num"], self.is_main)
         self.eval_seconds = 0.0  # how long the last eval took, for the run's ETA
-        self.curves = TrainingCurves(self.context.output_dir, self.start_epoch) if self.is_main else None
+        self.curves = (TrainingCurves(self.context.output_dir, self.start_epoch, self.global_step) if self.is_main
+                       else None)
         if self.eval_loader is not None and self.is_main:
             self._warn_if_eval_set_is_small()
 
@@ -447,6 +448,8 @@ class Trainer:
         if not math.isfinite(loss_value):
             raise self._diverged(f"epoch {epoch + 1}, step {step + 1}", f"loss {loss_value}")
         loss_avg.update(loss_value, batch)
+        if self.curves is not None:
+            self.curves.add_step(self.global_step, epoch + (step + 1) / steps, loss_value, self.optimizer.get_lr())
         if metric_avgs:
             labels = target[0] if isinstance(target, tuple) else target
             for k, hits in topk_correct(logits, labels, self.train_topk).items():
