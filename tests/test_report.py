@@ -1,7 +1,6 @@
-"""The evaluation report: its numbers against scikit-learn's, predict.py's records read back, the page as a
-browser shows it, and eval.py --report on a trained model."""
+"""The evaluation report: its numbers against scikit-learn's, predict.py's records read back, and the page as
+a browser shows it (eval.py --report on a trained model: test_explain.py)."""
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -11,8 +10,6 @@ import pytest
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import classification_report, confusion_matrix as sk_confusion_matrix
 
-from conftest import run_tool
-from engine_fixtures import make_image_folder, tiny_config, write_config
 from paddle_resnet.cli.report import main as report_main
 from paddle_resnet.deploy.folder_prediction.records import HEADER_KEY, to_json_line
 from paddle_resnet.engine.report import (MAX_HEATMAP_CLASSES, Predictions, calibration_bins, confused_block,
@@ -193,39 +190,3 @@ def test_the_page_shows_its_figures_and_gallery_in_a_browser(tmp_path):
     pixels = np.asarray(Image.open(shot).convert("RGB"))
     blue = (pixels[:, :, 2] > 150) & (pixels[:, :, 0] < 120)  # the heat map's filled cells and the bars
     assert pixels.shape[:2] == (2400, 1200) and blue.sum() > 5000
-
-
-# ---------------------------------------------------------------- eval.py --report on a trained model
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report_run")
-    train, val = make_image_folder(root / "train"), make_image_folder(root / "val", per_class=4, seed=1)
-    config = write_config(root / "c.yaml", tiny_config(root, train, val, Global={"epochs": 2}))
-    out = run_tool("train.py", "-c", config)
-    assert out.returncode == 0, out.stderr
-    return root, config
-
-
-@pytest.mark.slow
-def test_eval_report_matches_the_eval_and_scikit_learn(trained):
-    root, config = trained
-    weights = f"Global.pretrained_model={root / 'out' / 'best'}"
-    plain = run_tool("eval.py", "-c", config, "-o", weights)
-    reported = run_tool("eval.py", "-c", config, "-o", weights, "--report", str(root / "rep"), "--gallery", "3")
-    assert reported.returncode == 0, reported.stderr
-    printed = [line for line in reported.stdout.splitlines() if line.startswith(("eval:", "report:"))]
-    assert printed == [next(line for line in plain.stdout.splitlines() if line.startswith("eval:")),  # same figures
-                       f"report: {root / 'rep' / 'report.html'}"]
-    metrics = json.loads((root / "rep" / "metrics.json").read_text())
-    rows = (root / "rep" / "confusion_matrix.csv").read_text().splitlines()
-    assert rows[0] == "true \\ predicted,class0,class1,class2"
-    matrix = np.array([[int(v) for v in row.split(",")[1:]] for row in rows[1:]])
-    assert matrix.sum() == 12 and matrix.sum(axis=1).tolist() == [4, 4, 4]
-    labels = np.repeat(np.arange(3), matrix.sum(axis=1))
-    predicted = np.concatenate([np.repeat(np.arange(3), row) for row in matrix])
-    oracle = classification_report(labels, predicted, output_dict=True, zero_division=0)
-    assert metrics["macro_f1"] == pytest.approx(oracle["macro avg"]["f1-score"])
-    top1 = float(re.search(r"top1 ([\d.]+)", plain.stdout).group(1))
-    assert metrics["top1"] == pytest.approx(top1, abs=1e-4) == pytest.approx(np.trace(matrix) / 12, abs=1e-4)
-    page = (root / "rep" / "report.html").read_text()
-    assert page.count('class="item"') == min(3, 12 - np.trace(matrix))

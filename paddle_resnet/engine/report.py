@@ -352,16 +352,20 @@ def reliability_png(calibration, ece):
 
 
 # ---------------------------------------------------------------- gallery
+def gallery_order(predictions, count):
+    """The indices of the misclassified images, the most confident mistakes first, at most ``count``."""
+    wrong = np.flatnonzero(predictions.predicted != predictions.labels)
+    return wrong[np.argsort(-predictions.topk_scores[wrong, 0], kind="stable")][:max(count, 0)]
+
+
 def gallery_entries(predictions, count):
     """The misclassified images, the most confident mistakes first, at most ``count``: dicts of path, true
     and predicted names, their scores and a thumbnail (JPEG bytes, or None when the file cannot be read)."""
-    if predictions.paths is None or count <= 0:
+    if predictions.paths is None:
         return []
-    wrong = np.flatnonzero(predictions.predicted != predictions.labels)
-    order = wrong[np.argsort(-predictions.topk_scores[wrong, 0], kind="stable")][:count]
     names = predictions.class_names
     entries = []
-    for i in order:
+    for i in gallery_order(predictions, count):
         path = predictions.paths[i]
         true_score = None if predictions.true_scores is None else predictions.true_scores[i]
         entries.append({"path": path, "true": names[predictions.labels[i]],
