@@ -8,6 +8,7 @@ from engine_fixtures import make_image_folder, tiny_config
 from paddle_resnet.config import ConfigError, validate
 from paddle_resnet.engine import Engine
 from paddle_resnet.engine.selection import EarlyStop, is_new_best
+from paddle_resnet.errors import InputError
 
 
 def test_a_tie_goes_to_the_lower_eval_loss_then_the_later_epoch():
@@ -60,7 +61,7 @@ def eval_lines(log):
 
 
 @pytest.mark.slow
-def test_best_among_ties_and_an_early_stop_that_resumes(tmp_path):
+def test_best_among_ties_an_early_stop_that_resumes_and_the_average_of_its_checkpoints(tmp_path, capsys):
     train = make_image_folder(tmp_path / "train")
     val = make_image_folder(tmp_path / "val", per_class=4, seed=1)
     # min_delta 1.0: no later eval can improve top1 by more, so every eval after the first counts
@@ -81,3 +82,54 @@ def test_best_among_ties_and_an_early_stop_that_resumes(tmp_path):
     best = max(evals, key=lambda row: (row[1], -row[2], row[0]))  # top1, then lower loss, then later
     assert (resumed["best_epoch"], resumed["best_top1"]) == (best[0], pytest.approx(best[1], abs=1e-4))
     assert "the Eval set has fewer than 10 images in 3 of 3 classes (the fewest: 4)" in log
+    averaged_then_evaluated(tmp_path, config, capsys)
+
+
+def averaged_then_evaluated(tmp_path, config, capsys):
+    from paddle_resnet.cli.avg_checkpoints import main
+    from engine_fixtures import write_config
+    config["Global"].pop("checkpoints")
+    path = write_config(tmp_path / "c.yaml", config)
+    assert main(["-c", path, "--last", "2"], prog="avg-checkpoints") == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("[")]  # not the log
+    assert printed[0] == f"averaged epochs 3, 4 of {tmp_path / 'out'} into {tmp_path / 'out' / 'avg_last2'}.pdparams"
+    direct = Engine(validate({**config, "Global": {**config["Global"],
+                                                   "pretrained_model": str(tmp_path / "out" / "avg_last2")}}),
+                    "eval").evaluate()
+    assert printed[1] == (f"eval average: top1 {direct['top1']:.4f} loss {direct['loss']:.4f} macro_f1 "
+                          f"{direct['macro_f1']:.4f} over 12 images")
+    assert re.fullmatch(r"eval epoch 4: top1 [\d.]+ loss [\d.]+ macro_f1 [\d.]+ over 12 images", printed[2])
+
+
+def save_epochs(folder, count, class_num=3):
+    from paddle_resnet import build_model
+    from paddle_resnet.engine.checkpoint import save_checkpoint
+    states = []
+    for epoch in range(1, count + 1):
+        paddle.seed(epoch)
+        state = build_model("resnet18", num_classes=class_num).state_dict()
+        save_checkpoint(str(folder / f"epoch_{epoch}"), state, None,
+                        {"arch": "resnet18", "class_num": class_num, "class_names": ["a", "b", "c"][:class_num]})
+        states.append({k: v.numpy() for k, v in state.items()})
+    return states
+
+
+def test_averaging_the_last_checkpoints_is_their_mean(tmp_path):
+    import numpy as np
+    from paddle_resnet.engine.averaging import average_checkpoints
+    from paddle_resnet.engine.checkpoint import read_run_info
+    states = save_epochs(tmp_path, 3)
+    assert average_checkpoints(str(tmp_path), 2, str(tmp_path / "avg")) == [2, 3]
+    averaged = paddle.load(str(tmp_path / "avg.pdparams"))
+    for key in ("conv1.weight", "fc.bias", "layer4.1.bn2._variance"):
+        np.testing.assert_allclose(averaged[key].numpy(), (states[1][key] + states[2][key]) / 2, rtol=1e-6)
+    assert read_run_info(str(tmp_path / "avg"))["class_names"] == ["a", "b", "c"]
+    with pytest.raises(InputError) as error:
+        average_checkpoints(str(tmp_path), 5, str(tmp_path / "avg"))
+    assert str(error.value) == (f"{tmp_path} has 3 epoch checkpoints (epoch_1, epoch_2, epoch_3), fewer than the 5 "
+                                f"to average; a run keeps one every Global.save_interval epochs")
+    (tmp_path / "other").mkdir()
+    save_epochs(tmp_path / "other", 1, class_num=2)
+    (tmp_path / "other" / "epoch_1.pdparams").rename(tmp_path / "epoch_4.pdparams")
+    with pytest.raises(InputError, match=r"epoch_4.pdparams: fc.weight is \[512, 2\], \[512, 3\] in .*epoch_3.pdparams"):
+        average_checkpoints(str(tmp_path), 2, str(tmp_path / "avg"))
