@@ -505,7 +505,7 @@ def test_ema_weights_are_restored_when_eval_fails(folders, tmp_path, monkeypatch
     trainer = engine.trainer()
     trainer.train_epoch(0)
     live = {k: v.numpy().copy() for k, v in trainer.model.state_dict().items()}
-    monkeypatch.setattr(engine, "evaluate", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("eval failed")))
+    monkeypatch.setattr(trainer.evaluator, "evaluate", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("eval failed")))
     with pytest.raises(RuntimeError, match="eval failed"):
         trainer.evaluate_and_keep_best(0)
     after = trainer.model.state_dict()

@@ -91,7 +91,7 @@ def test_nan_eval_loss_stops_the_run_before_anything_is_saved(folders, tmp_path,
     engine = Engine(config)
     trainer = engine.trainer()
     summary = trainer.train_epoch(0)
-    monkeypatch.setattr(engine, "evaluate", lambda *a, **k: {"top1": 0.9, "top5": 1.0, "loss": float("nan"),
+    monkeypatch.setattr(trainer.evaluator, "evaluate", lambda *a, **k: {"top1": 0.9, "top5": 1.0, "loss": float("nan"),
                                                              "samples": 12, "skipped": 0})
     with pytest.raises(TrainingDiverged) as err:
         trainer.end_epoch(0, summary)
