@@ -12,7 +12,7 @@ from sklearn.metrics import classification_report, confusion_matrix as sk_confus
 
 from paddle_resnet.cli.report import main as report_main
 from paddle_resnet.deploy.folder_prediction.records import HEADER_KEY, to_json_line
-from paddle_resnet.engine.report import (MAX_HEATMAP_CLASSES, Predictions, calibration_bins, confused_block,
+from paddle_resnet.engine.report import (MAX_HEATMAP_CLASSES, Confusion, Predictions, calibration_bins, confused_block,
                                          expected_calibration_error, predictions_from_records, summarize,
                                          write_report)
 from paddle_resnet.errors import InputError
@@ -36,9 +36,9 @@ def random_predictions(n=400, classes=8, seed=0, never_predicted=3, absent=5):
 
 def test_metrics_equal_scikit_learns():
     predictions, probabilities = random_predictions()
-    summary, matrix = summarize(predictions)
+    summary, confusion = summarize(predictions)
     labels, predicted = predictions.labels, predictions.topk_ids[:, 0]
-    np.testing.assert_array_equal(matrix, sk_confusion_matrix(labels, predicted, labels=range(8)))
+    np.testing.assert_array_equal(confusion.dense(), sk_confusion_matrix(labels, predicted, labels=range(8)))
     oracle = classification_report(labels, predicted, output_dict=True, zero_division=0)
     for row in summary["per_class"]:
         c = row["class"].split()[1]
@@ -68,14 +68,27 @@ def test_calibration_bins_and_ece_equal_scikit_learns_curve():
     assert expected_calibration_error(np.array([0.9] * 10), np.array([1] * 9 + [0])) == pytest.approx(0.0)
 
 
-def test_a_thousand_classes_show_their_most_confused_block():
-    matrix = np.diag(np.full(1000, 5))
-    confused = [(10, 500), (500, 10), (999, 3), (42, 43)]
-    for t, p in confused:
-        matrix[t, p] = 7
-    block = confused_block(matrix)
-    assert len(block) == MAX_HEATMAP_CLASSES and {3, 10, 42, 43, 500, 999} <= set(block.tolist())
+@pytest.mark.slow
+def test_twenty_thousand_classes_show_their_most_confused_block(tmp_path):
+    classes = 20_000
+    labels = np.repeat(np.arange(classes), 2)
+    predicted = labels.copy()
+    confused = [(10, 500), (500, 10), (19_999, 3), (42, 43)]
+    for i, (t, p) in enumerate(confused):
+        predicted[2 * t] = p
+    confusion = Confusion(labels, predicted, classes)
+    block = confused_block(confusion)
+    assert len(block) == MAX_HEATMAP_CLASSES and {3, 10, 42, 43, 500, 19_999} <= set(block.tolist())
     assert list(block) == sorted(block)
+    names = [f"c{i}" for i in range(classes)]
+    predictions = Predictions(labels, predicted[:, None], np.ones((len(labels), 1)), names, probabilities=False)
+    write_report(str(tmp_path), predictions)
+    rows = (tmp_path / "confusion_matrix.csv").read_text().splitlines()
+    assert rows[0] == "true,predicted,images" and len(rows) == 1 + classes + len(confused)
+    assert "c10,c500,1" in rows and "c10,c10,1" in rows and "c11,c11,2" in rows
+    page = (tmp_path / "report.html").read_text()
+    assert "Per class (the 1,000 of worst F1 of 20,000; all in per_class.csv)" in page
+    assert page.count("<tr>") < 1100 and len((tmp_path / "per_class.csv").read_text().splitlines()) == 1 + classes
 
 
 # ---------------------------------------------------------------- predict.py's records
@@ -112,7 +125,7 @@ def test_records_of_predict_py_against_a_list(labelled, tmp_path):
     np.testing.assert_array_equal(predictions.labels, [0, 0, 1, 2])
     np.testing.assert_array_equal(predictions.topk_ids[:, 0], [0, 2, 1, 0])
     np.testing.assert_allclose(predictions.true_scores, [0.9, 0.3, 0.7, np.nan])
-    summary, matrix = summarize(predictions)
+    summary, _ = summarize(predictions)
     oracle = classification_report([0, 0, 1, 2], [0, 2, 1, 0], output_dict=True, zero_division=0)
     assert summary["macro_f1"] == pytest.approx(oracle["macro avg"]["f1-score"]) and summary["top1"] == 0.5
     assert summary["top2"] == 0.75

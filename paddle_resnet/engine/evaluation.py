@@ -15,7 +15,7 @@ REPORT_TOPK = 5  # classes kept per image for the report (fewer when the model h
 
 class Evaluator:
     """``topk``: the accuracies to report (1 among them); ``loss``: the Eval loss (losses.build_loss);
-    ``class_num``: the model's classes, for the confusion matrix behind macro_f1 and the other averages."""
+    ``class_num``: the model's classes, for the counts per class behind macro_f1 and the other averages."""
 
     def __init__(self, topk, loss, rank=0, world_size=1, class_num=None):
         self.topk, self.loss, self.rank, self.world_size = tuple(topk), loss, rank, world_size
@@ -31,7 +31,7 @@ class Evaluator:
         loss_sum, seen, skipped = 0.0, 0, 0
         correct = {k: 0 for k in self.topk}
         classes = self.class_num or 0
-        confusion = np.zeros(classes * classes, dtype=np.float64)
+        per_class = np.zeros(3 * classes, dtype=np.float64)  # hits, predicted, support of each class
         for images, targets, n_skipped in eval_progress(loader, self.rank == 0):
             skipped += n_skipped
             labels = targets if log is None else log.labels_of(targets)
@@ -41,13 +41,15 @@ class Evaluator:
                 correct[k] += n
             seen += labels.shape[0]
             if classes:
-                cells = labels.numpy().reshape(-1) * classes + logits.argmax(axis=1).numpy()
-                confusion += np.bincount(cells, minlength=classes * classes)
+                truth, predicted = labels.numpy().reshape(-1), logits.argmax(axis=1).numpy()
+                per_class += np.concatenate([np.bincount(truth[truth == predicted], minlength=classes),
+                                             np.bincount(predicted, minlength=classes),
+                                             np.bincount(truth, minlength=classes)])
             if log is not None:
                 log.add(targets, logits)
         model.train(was_training)
         totals = paddle.to_tensor(np.concatenate([[loss_sum, seen, skipped], [correct[k] for k in self.topk],
-                                                  confusion]), dtype="float64")
+                                                  per_class]), dtype="float64")
         if self.world_size > 1:
             dist.all_reduce(totals)
         totals = totals.numpy()
@@ -58,7 +60,7 @@ class Evaluator:
         result = {f"top{k}": n / seen for k, n in zip(self.topk, hits)}
         result.update(loss=loss_sum / seen, samples=int(seen), skipped=int(skipped))
         if classes:
-            averages = averaged_metrics(np.rint(totals[3 + len(self.topk):]).astype(np.int64).reshape(classes, classes))
+            averages = averaged_metrics(*np.rint(totals[3 + len(self.topk):]).astype(np.int64).reshape(3, classes))
             result.update(macro_f1=averages["macro_f1"], weighted_f1=averages["weighted_f1"],
                           macro_recall=averages["macro_recall"])
         return result

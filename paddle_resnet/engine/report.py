@@ -5,7 +5,8 @@ Lines records read by ``read_prediction_records``):
 
 * ``metrics.json``: top-1/top-k, per-class precision, recall, F1 and support, macro and weighted averages, the
   most confused pairs, the expected calibration error (ECE);
-* ``per_class.csv`` and ``confusion_matrix.csv`` (rows: true class, columns: predicted, with class names);
+* ``per_class.csv`` and ``confusion_matrix.csv`` (rows: true class, columns: predicted, with class names; beyond
+  ``MAX_DENSE_CLASSES`` classes, one ``true,predicted,images`` row per non-zero cell);
 * ``confusion_matrix.png`` (a heat map; beyond ``MAX_HEATMAP_CLASSES`` classes, the block of the classes most
   confused with one another) and ``reliability.png`` (accuracy against confidence);
 * ``report.html``: all of it in one self-contained page (images inlined), with a gallery of the misclassified
@@ -29,6 +30,8 @@ import numpy as np
 from ..errors import InputError, OutputError
 
 MAX_HEATMAP_CLASSES = 30  # more and the heat map shows the most confused block of this many classes
+MAX_DENSE_CLASSES = 1000  # more and confusion_matrix.csv lists its non-zero cells
+MAX_TABLE_ROWS = 1000  # classes in the page's per-class table (the worst); per_class.csv has them all
 ANNOTATED_CLASSES = 15  # counts written in the cells up to this many classes
 CALIBRATION_BINS = 15
 TOP_CONFUSED_PAIRS = 20
@@ -131,10 +134,34 @@ def _checked_names(kept, names, names_path, records_path, listed_classes):
 
 
 # ---------------------------------------------------------------- metrics (numpy)
-def confusion_matrix(labels, predicted, class_num):
-    """int64 [C, C]: row = true class, column = predicted class."""
-    cells = np.asarray(labels, np.int64) * class_num + np.asarray(predicted, np.int64)
-    return np.bincount(cells, minlength=class_num * class_num).reshape(class_num, class_num)
+class Confusion:
+    """The confusion matrix of top-1 predictions, held by its non-zero cells (a dense matrix of 100,000 classes
+    would take 80 GB): ``hits``, ``predicted`` and ``support`` per class, and ``cells`` {(true, predicted):
+    images}. ``dense()`` is the [C, C] matrix (row: true class, column: predicted class)."""
+
+    def __init__(self, labels, predicted, class_num):
+        labels, predicted = np.asarray(labels, np.int64), np.asarray(predicted, np.int64)
+        self.class_num = class_num
+        self.support = np.bincount(labels, minlength=class_num)
+        self.predicted = np.bincount(predicted, minlength=class_num)
+        self.hits = np.bincount(labels[labels == predicted], minlength=class_num)
+        codes, counts = np.unique(labels * class_num + predicted, return_counts=True)
+        self.cells = {(int(c // class_num), int(c % class_num)): int(n) for c, n in zip(codes, counts)}
+
+    def block(self, classes):
+        """The matrix restricted to ``classes`` (rows and columns in that order)."""
+        where = {c: i for i, c in enumerate(classes)}
+        out = np.zeros((len(classes), len(classes)), dtype=np.int64)
+        for (true, predicted), count in self.cells.items():
+            if true in where and predicted in where:
+                out[where[true], where[predicted]] = count
+        return out
+
+    def dense(self):
+        return self.block(range(self.class_num))
+
+    def off_diagonal(self):
+        return {cell: n for cell, n in self.cells.items() if cell[0] != cell[1]}
 
 
 def _ratio(numerator, denominator):
@@ -142,25 +169,24 @@ def _ratio(numerator, denominator):
     return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
 
 
-def per_class_metrics(matrix):
-    """{precision, recall, f1, support} arrays [C] from a confusion matrix (0 where undefined, as
+def per_class_metrics(hits, predicted, support):
+    """{precision, recall, f1, support} arrays [C] from the counts per class (0 where undefined, as
     scikit-learn's zero_division=0)."""
-    hits = np.diag(matrix)
-    precision, recall = _ratio(hits, matrix.sum(axis=0)), _ratio(hits, matrix.sum(axis=1))
+    precision, recall = _ratio(hits, predicted), _ratio(hits, support)
     return {"precision": precision, "recall": recall, "f1": _ratio(2 * precision * recall, precision + recall),
-            "support": matrix.sum(axis=1)}
+            "support": np.asarray(support)}
 
 
-def averaged_metrics(matrix):
+def averaged_metrics(hits, predicted, support):
     """macro and weighted precision, recall and F1 over the classes present in the labels or predictions."""
-    classes = per_class_metrics(matrix)
-    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
-    support = classes["support"][present]
+    classes = per_class_metrics(hits, predicted, support)
+    present = (np.asarray(predicted) + np.asarray(support)) > 0
+    weights = classes["support"][present]
     out = {}
     for name in ("precision", "recall", "f1"):
         values = classes[name][present]
         out[f"macro_{name}"] = float(values.mean()) if values.size else 0.0
-        out[f"weighted_{name}"] = float((values * support).sum() / support.sum()) if support.sum() else 0.0
+        out[f"weighted_{name}"] = float((values * weights).sum() / weights.sum()) if weights.sum() else 0.0
     return out
 
 
@@ -168,13 +194,10 @@ def topk_accuracy(labels, topk_ids, k):
     return float((topk_ids[:, :k] == np.asarray(labels)[:, None]).any(axis=1).mean())
 
 
-def top_confused_pairs(matrix, count=TOP_CONFUSED_PAIRS):
+def top_confused_pairs(confusion, count=TOP_CONFUSED_PAIRS):
     """[(true class, predicted class, images)] of the largest off-diagonal cells, largest first."""
-    off = matrix.copy()
-    np.fill_diagonal(off, 0)
-    flat = np.argsort(-off, axis=None, kind="stable")[:count]
-    pairs = [(int(i // matrix.shape[1]), int(i % matrix.shape[1])) for i in flat]
-    return [(t, p, int(off[t, p])) for t, p in pairs if off[t, p] > 0]
+    ranked = sorted(confusion.off_diagonal().items(), key=lambda item: (-item[1], item[0]))[:count]
+    return [(true, predicted, n) for (true, predicted), n in ranked]
 
 
 def calibration_bins(confidence, correct, bins=CALIBRATION_BINS):
@@ -201,26 +224,27 @@ def expected_calibration_error(confidence, correct, bins=CALIBRATION_BINS):
 def summarize(predictions):
     """Every figure of the report, as plain values (what metrics.json holds)."""
     labels, predicted = predictions.labels, predictions.predicted
-    matrix = confusion_matrix(labels, predicted, predictions.class_num)
+    confusion = Confusion(labels, predicted, predictions.class_num)
+    counts = confusion.hits, confusion.predicted, confusion.support
     names = predictions.class_names
     k = predictions.topk_ids.shape[1]
     summary = {"images": int(len(labels)), "classes": predictions.class_num, "source": predictions.source,
                "top1": topk_accuracy(labels, predictions.topk_ids, 1),
                f"top{min(5, k)}": topk_accuracy(labels, predictions.topk_ids, min(5, k)),
-               **averaged_metrics(matrix)}
-    classes = per_class_metrics(matrix)
+               **averaged_metrics(*counts)}
+    classes = per_class_metrics(*counts)
     summary["per_class"] = [{"class": names[c], "precision": float(classes["precision"][c]),
                              "recall": float(classes["recall"][c]), "f1": float(classes["f1"][c]),
                              "support": int(classes["support"][c])} for c in range(predictions.class_num)]
     summary["confused_pairs"] = [{"true": names[t], "predicted": names[p], "images": n,
                                   "share_of_true": n / int(classes["support"][t])}
-                                 for t, p, n in top_confused_pairs(matrix)]
+                                 for t, p, n in top_confused_pairs(confusion)]
     if predictions.probabilities:
         confidence, correct = predictions.topk_scores[:, 0], predicted == labels
         summary["ece"] = expected_calibration_error(confidence, correct)
         summary["calibration"] = [{"confidence": _finite_or_none(c), "accuracy": _finite_or_none(a), "images": int(n)}
                                   for c, a, n in zip(*calibration_bins(confidence, correct))]
-    return summary, matrix
+    return summary, confusion
 
 
 def _finite_or_none(value):
@@ -234,13 +258,13 @@ def write_report(folder, predictions, gallery=DEFAULT_GALLERY):
         os.makedirs(folder, exist_ok=True)
     except OSError as error:
         raise OutputError(f"cannot create the report folder {folder}: {error.strerror or error}") from None
-    summary, matrix = summarize(predictions)
-    figures = {"confusion": heatmap_png(matrix, predictions.class_names)}
+    summary, confusion = summarize(predictions)
+    figures = {"confusion": heatmap_png(confusion, predictions.class_names)}
     if predictions.probabilities:
         figures["reliability"] = reliability_png(summary["calibration"], summary["ece"])
     files = {"metrics.json": json.dumps(summary, indent=1, ensure_ascii=False) + "\n",
              "per_class.csv": _per_class_csv(summary["per_class"]),
-             "confusion_matrix.csv": _matrix_csv(matrix, predictions.class_names),
+             "confusion_matrix.csv": _matrix_csv(confusion, predictions.class_names),
              "confusion_matrix.png": figures["confusion"], REPORT_FILE: None}
     if "reliability" in figures:
         files["reliability.png"] = figures["reliability"]
@@ -275,16 +299,22 @@ def _per_class_csv(rows):
                         for r in rows])
 
 
-def _matrix_csv(matrix, names):
-    return _csv_text([["true \\ predicted", *names]] + [[name, *row.tolist()] for name, row in zip(names, matrix)])
+def _matrix_csv(confusion, names):
+    """The whole matrix up to MAX_DENSE_CLASSES classes; beyond, its non-zero cells (true, predicted, images)."""
+    if confusion.class_num > MAX_DENSE_CLASSES:
+        return _csv_text([["true", "predicted", "images"]]
+                         + [[names[t], names[p], n] for (t, p), n in sorted(confusion.cells.items())])
+    return _csv_text([["true \\ predicted", *names]]
+                     + [[name, *row.tolist()] for name, row in zip(names, confusion.dense())])
 
 
 # ---------------------------------------------------------------- figures
-def confused_block(matrix, size=MAX_HEATMAP_CLASSES):
+def confused_block(confusion, size=MAX_HEATMAP_CLASSES):
     """The ``size`` classes with the most images confused (as true or as predicted class), in class order."""
-    off = matrix.copy()
-    np.fill_diagonal(off, 0)
-    mass = off.sum(axis=0) + off.sum(axis=1)
+    mass = np.zeros(confusion.class_num, dtype=np.int64)
+    for (true, predicted), n in confusion.off_diagonal().items():
+        mass[true] += n
+        mass[predicted] += n
     return np.sort(np.argsort(-mass, kind="stable")[:size])
 
 
@@ -302,11 +332,11 @@ def _png(figure, dpi=80):
     return out.getvalue()
 
 
-def heatmap_png(matrix, names):
-    """The confusion matrix as rates of each true class (rows sum to 1), class names on both axes."""
-    shown = np.arange(len(names)) if len(names) <= MAX_HEATMAP_CLASSES else confused_block(matrix)
-    block = matrix[np.ix_(shown, shown)]
-    rates = _ratio(block, matrix[shown].sum(axis=1, keepdims=True).repeat(len(shown), axis=1))
+def heatmap_png(confusion, names):
+    """The confusion matrix as rates of each true class (a full row sums to 1), class names on both axes."""
+    shown = np.arange(len(names)) if len(names) <= MAX_HEATMAP_CLASSES else confused_block(confusion)
+    block = confusion.block(shown.tolist())
+    rates = _ratio(block, confusion.support[shown][:, None].repeat(len(shown), axis=1))
     side = min(4 + 0.32 * len(shown), 14)
     figure = _figure(side + 1.5, side)
     axes = figure.subplots()
@@ -462,10 +492,12 @@ def report_html(summary, figures, gallery):
     if "reliability" in figures:
         sections.append(f'<h2>Calibration</h2><img alt="reliability diagram" '
                         f'src="{_data_uri(figures["reliability"], "png")}">')
-    sections.append("<h2>Per class (worst F1 first)</h2>" + _table(
+    shown = (f"the {MAX_TABLE_ROWS:,} of worst F1 of {len(per_class):,}; all in per_class.csv"
+             if len(per_class) > MAX_TABLE_ROWS else "worst F1 first")
+    sections.append(f"<h2>Per class ({shown})</h2>" + _table(
         ["class", "precision", "recall", "F1", "support"],
         [(r["class"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"])
-         for r in per_class], "per-class"))
+         for r in per_class[:MAX_TABLE_ROWS]], "per-class"))
     if gallery:
         sections.append(f"<h2>Misclassified images ({len(gallery)} most confident mistakes)</h2>"
                         + _gallery_html(gallery))
