@@ -50,7 +50,7 @@ def patch_model(tmp_path_factory):
     rng = np.random.default_rng(2)
     for i in range(MISLABELLED):
         Image.fromarray(patch_image(COLORS[2], (i, i), rng)).save(val / "class0" / f"mislabelled{i}.png")
-    config = tiny_config(root, train, val, Global={"epochs": 6, "image_shape": [3, SIDE, SIDE]},
+    config = tiny_config(root, train, val, Global={"epochs": 6, "image_shape": [3, SIDE, SIDE], "save_interval": 0},
                          Arch={"name": "resnet18", "class_num": 4},
                          Optimizer={"name": "AdamW", "lr": {"name": "Cosine", "learning_rate": 0.003,
                                                             "warmup_epoch": 0}})
