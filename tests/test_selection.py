@@ -42,6 +42,8 @@ def test_early_stop_counts_evals_without_a_gain_above_min_delta():
     ({"early_stop": {"patience": 0}}, "Global.early_stop.patience must be an integer >= 1, got 0"),
     ({"early_stop": {"patience": 2, "min_delta": -1}}, "Global.early_stop.min_delta must be a number >= 0, got -1"),
     ({"early_stop": 5}, "Global.early_stop must be a mapping such as {patience: 5} (or null), got 5"),
+    ({"early_stop": {"patience": 2}, "eval_during_train": False},
+     "Global.early_stop counts evals, and Global.eval_during_train is false: set it true (or drop early_stop)"),
 ])
 def test_bad_settings_are_one_line(tmp_path, settings, message):
     with pytest.raises(ConfigError) as error:

@@ -113,6 +113,9 @@ def check_config(config):
     topk = metric["Eval"][0]["TopkAcc"]["topk"]
     check_best_metric("Global.best_metric", settings["best_metric"], topk)
     settings = {**settings, "early_stop": check_early_stop(settings["early_stop"], settings["best_metric"], topk)}
+    if settings["early_stop"] and not settings["eval_during_train"]:
+        raise ConfigError("Global.early_stop counts evals, and Global.eval_during_train is false: set it true "
+                          "(or drop early_stop)")
     data_rules.check_image_shape(settings["image_shape"])
     _check_global_channels(settings)
     channels = settings["image_shape"][0]
