@@ -317,7 +317,7 @@ def truncate(name, keep):
     (edit_yml(lambda d: d["preprocess"]["transform_ops"].append({"ResizeImage": {"size": 64}})),
      "preprocess.transform_ops cannot be built (transform_ops: ResizeImage must come before NormalizeImage"),
     (edit_yml(lambda d: d["preprocess"]["transform_ops"].insert(3, {"CropImage": {"size": 32}})),
-     "preprocess.transform_ops turn a 64x64 image into [3, 32, 32], not the model's input [3, 64, 64]"),
+     "preprocess.transform_ops turn a 197x131 image into [3, 32, 32], not the model's input [3, 64, 64]"),
     (edit_yml(lambda d: d.update(label_list=["a"])), "the model has 10 classes but the label list has 1 names"),
     (edit_yml(lambda d: d["preprocess"].update(transform_ops=[])),
      "preprocess.transform_ops must start with DecodeImage, got no ops"),

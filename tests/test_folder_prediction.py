@@ -7,7 +7,6 @@ import glob
 import inspect
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +15,6 @@ import time
 import numpy as np
 import paddle
 import pytest
-import yaml
 from PIL import Image
 
 from paddle_resnet import build_model
@@ -255,27 +253,6 @@ def test_decoding_overlaps_the_model_only_where_it_leaves_the_workers_cores(pred
                                                ("cpu", 1, 2, True), ("gpu", None, 4, True)]:
         monkeypatch.setattr(predictor, "options", dataclasses.replace(options, device=device, cpu_threads=threads))
         assert decoding.should_decode_ahead(predictor, workers) is overlaps, (device, threads, workers)
-
-
-@pytest.mark.slow
-def test_folder_preprocessing_is_the_predictor_s_for_an_export_that_leaves_the_size_open(model_dir, folder,
-                                                                                        tmp_path):
-    """An export made before exports fixed the input size: the Predictor adds the resize and crop; the
-    decoding workers must run that same preprocessing, not inference.yml's ops as written."""
-    old = tmp_path / "old_export"
-    shutil.copytree(model_dir, old)
-    config = yaml.safe_load((old / "inference.yml").read_text())
-    config["preprocess"]["transform_ops"] = [{"DecodeImage": {}}, {"NormalizeImage": {"order": ""}}, "ToCHWImage"]
-    (old / "inference.yml").write_text(yaml.safe_dump(config))
-    predictor = Predictor(old, backend="paddle", max_batch_size=4)
-    directory, paths = folder  # JPEGs of 24-64 pixels a side
-    expected = expected_records(predictor, paths)
-    assert sum(r["error"] is None for r in expected) == 30
-    for workers in (0, 2):
-        output = tmp_path / f"preds_{workers}.jsonl"
-        summary = run_folder(predictor, directory, output, workers=workers)
-        assert (summary.predicted, summary.unreadable) == (30, 3)
-        assert_same_records(read_records(output), expected)
 
 
 def test_one_batch_is_decoded_here_without_starting_workers(predictor, folder, monkeypatch):
