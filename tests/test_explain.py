@@ -1,8 +1,11 @@
 """A model trained on images whose class evidence (a coloured square) sits in one known quadrant: its Grad-CAM
 heat maps lie in that quadrant, the explain tool writes them, and eval.py --report (--explain) reports on it
 with the numbers of the eval and of scikit-learn."""
+import fcntl
 import json
+import os
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -45,7 +48,20 @@ def write_patch_folder(root, per_class, seed):
 
 @pytest.fixture(scope="module")
 def patch_model(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gradcam")
+    """Trained once per test run: under pytest-xdist the workers share it (the first trains, under a lock)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's
+    root = shared / "gradcam_model"
+    with open(shared / "gradcam_model.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "trained").exists():
+            train_patch_model(root)
+    return root, str(root / "c.yaml")
+
+
+def train_patch_model(root):
+    shutil.rmtree(root, ignore_errors=True)  # what a failed attempt left
     train, val = write_patch_folder(root / "train", 16, 0), write_patch_folder(root / "val", 4, 1)
     rng = np.random.default_rng(2)
     for i in range(MISLABELLED):
@@ -58,7 +74,7 @@ def patch_model(tmp_path_factory):
     path = write_config(root / "c.yaml", config)
     result = Engine(load_config(path)).train()
     assert result["best_top1"] == 16 / 18, result  # all but the mislabelled
-    return root, path
+    (root / "trained").touch()
 
 
 @pytest.mark.slow
