@@ -19,7 +19,12 @@ setup(
     ],
     entry_points={"console_scripts": ["paddle-resnet=paddle_resnet.cli:main"]},
     extras_require={
-        "test": ["pytest>=7,<10", "pytest-xdist>=3,<4", "scikit-image>=0.21,<1", "opencv-python-headless>=4.8,<6"],
+        # scikit-learn: the test oracle of the evaluation report's metrics (never imported by the package)
+        "test": ["pytest>=7,<10", "pytest-xdist>=3,<4", "scikit-image>=0.21,<1", "opencv-python-headless>=4.8,<6",
+                 "scikit-learn>=1.3,<2"],
+        # the evaluation report's figures (eval.py --report, paddle-resnet report); matplotlib is also a
+        # dependency of training (its curves), so this extra only names it for report-only installs
+        "report": ["matplotlib>=3.5,<4"],
         # ml_dtypes: onnxruntime.quantization imports it (export_model.py --quantize int8).
         "onnx": ["paddle2onnx>=1.2,<3", "onnxruntime>=1.16,<2", "ml_dtypes>=0.4,<1"],
     },

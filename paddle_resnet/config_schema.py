@@ -27,7 +27,9 @@ _DATASET = {"name": REQUIRED, "image_root": REQUIRED, "cls_label_path": OPTIONAL
             "delimiter": OPTIONAL, "relabel": OPTIONAL, "transform_ops": REQUIRED, "batch_transform_ops": OPTIONAL}
 _LOADER_SECTION = {
     "dataset": _DATASET,
-    "sampler": {"name": "DistributedBatchSampler", "batch_size": 64, "drop_last": False, "shuffle": True},
+    # power: ClassBalancedSampler's (0: the data's class frequencies .. 1: every class equally often)
+    "sampler": {"name": "DistributedBatchSampler", "batch_size": 64, "drop_last": False, "shuffle": True,
+                "power": OPTIONAL},
     "loader": {"num_workers": 4, "use_shared_memory": True},
 }
 # Model options default to None: "as the registered model's row says" (build_model checks the values).
@@ -60,6 +62,10 @@ SCHEMA = {
         # the train step as a static program (engine/static_step.py): true | false | auto (null: auto), where
         # auto is true on the CPU (oneDNN convolutions, 2-5x faster there) and false on a GPU
         "to_static": None,
+        # which eval keeps "best": top1 | top5 | loss | macro_f1 | weighted_f1 | macro_recall (engine/selection.py);
+        # ties go to the lower eval loss, then the later epoch
+        "best_metric": "top1",
+        "early_stop": None,  # {metric (default best_metric), patience, min_delta (default 0)}: stop without gains
         "use_dali": OPTIONAL,  # PaddleClas's: accepted with a warning (NO_EFFECT below)
         "image_channel": OPTIONAL,  # PaddleClas's *_ultra configs: must equal image_shape[0]
     },

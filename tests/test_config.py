@@ -76,7 +76,8 @@ BAD_VALUES = [
     ("DataLoader.Train.loader.num_workers", -1, "DataLoader.Train.loader.num_workers must be an integer from 0 to 64, got -1"),
     ("DataLoader.Train.dataset.cls_label_path", "x.txt", "DataLoader.Train.dataset.cls_label_path is for FileList"),
     ("Loss.Train", [{"CELoss": {"epsilon": 1.0}}], "Loss.Train.CELoss.epsilon must be a number >= 0 and < 1, got 1.0"),
-    ("Loss.Train", [{"FocalLoss": {}}], "Loss.Train entry 'FocalLoss' is not supported; choose one of CELoss"),
+    ("Loss.Train", [{"LovaszLoss": {}}], "Loss.Train entry 'LovaszLoss' is not supported; choose one of CELoss, "
+                                        "SoftTargetCrossEntropy, FocalLoss"),
     ("Loss.Eval", [{"CELoss": {"epsilom": 0.1}}], "unknown key Loss.Eval.CELoss.epsilom; did you mean 'epsilon'?"),
     ("Metric.Eval", [{"TopkAcc": {"topk": [0, 5]}}], "Metric.Eval.TopkAcc.topk must be a list of integers >= 1 "
                                                      "that includes 1 (the best checkpoint is chosen by top-1), "

@@ -741,7 +741,7 @@ def test_build_dataloader_shards_by_the_paddle_distributed_rank(tmp_path, monkey
     ({"loader": {"num_workers": -1}}, "DataLoader.Train.loader.num_workers must be an integer from 0 to 64, got -1"),
     ({"sampler": {"name": "RandomSampler", "batch_size": 2}},
      "DataLoader.Train.sampler.name 'RandomSampler' is not supported; choose one of DistributedBatchSampler, "
-     "BatchSampler; did you mean 'BatchSampler'?"),
+     "BatchSampler, ClassBalancedSampler; did you mean 'BatchSampler'?"),
     ({"sampler": {"batchsize": 2}}, "DataLoader.Train.sampler: unknown argument 'batchsize'; its arguments are "
                                     "batch_size, shuffle, drop_last; did you mean 'batch_size'?"),
     ({"dataset": {"name": "ImageNet"}}, "DataLoader.Train.dataset.name 'ImageNet' is not supported; choose one of "

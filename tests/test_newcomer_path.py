@@ -203,12 +203,17 @@ def test_three_step_epochs_log_numbers_both_etas_and_the_config_path(quickstart)
 
 
 @pytest.mark.slow
-def test_training_curves_have_one_point_per_epoch(quickstart):
+def test_training_curves_have_a_point_per_step_and_per_epoch(quickstart):
     out = quickstart / "out"
     series = json.loads((out / SERIES_FILE).read_text())
     assert series["epoch"] == [1, 2]
     assert all(len(series[key]) == 2 for key in ("train_loss", "train_top1", "lr", "eval_top1", "eval_loss"))
     log = (out / "train.log").read_text()
+    steps = series["steps"]
+    assert steps["step"] == [1, 2, 3, 4, 5, 6]  # the optimizer steps done so far
+    assert steps["epoch"] == pytest.approx([1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2])
+    assert [f"{lr:.6f}" for lr in steps["lr"]] == re.findall(r"step \d/3 loss [\d.]+ lr ([\d.]+)", log)
+    assert all(math.isfinite(loss) and loss > 0 for loss in steps["loss"]) and len(set(steps["lr"])) == 6
     assert series["eval_top1"] == pytest.approx([float(x) for x in re.findall(r"eval epoch \d: top1 ([\d.]+)", log)],
                                                 abs=1e-4)
     with Image.open(out / PLOT_FILE) as plot:

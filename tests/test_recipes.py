@@ -276,7 +276,7 @@ def test_soft_target_ce_and_weighted_sum_equal_paddleclas():
      "not build; train with CELoss (or SoftTargetCrossEntropy on a teacher's soft labels)"),
     ([{"DistillationDMLLoss": {"weight": 1.0}}], "Loss.Train: DistillationDMLLoss needs a teacher model"),
     ([{"SoftTargetCE": {}}], "Loss.Train entry 'SoftTargetCE' is not supported; choose one of CELoss, "
-                             "SoftTargetCrossEntropy; did you mean 'SoftTargetCrossEntropy'?"),
+                             "SoftTargetCrossEntropy, FocalLoss; did you mean 'SoftTargetCrossEntropy'?"),
     ([{"CELoss": {}}, {"CELoss": {"epsilon": 0.1}}], "Loss.Train: CELoss is given 2 times; PaddleClas would count "
                                                      "only the last one: give it once"),
     ([{"CELoss": {"softmax_soft_target": "no"}}], "Loss.Train.CELoss.softmax_soft_target must be true or false, "

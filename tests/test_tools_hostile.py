@@ -108,7 +108,9 @@ def test_split_dataset_skips_names_that_are_not_utf8_and_says_so(tmp_path, capsy
     code, err = run_main(capsys, "split_dataset", "--src", src, "--val-ratio", "0.4")
     assert code == 0
     assert err == ["split_dataset.py: warning: skipped 1 files whose names are not UTF-8, which list files cannot "
-                   "hold, e.g. b'a/caf\\xe9.png': rename them to list them"]
+                   "hold, e.g. b'a/caf\\xe9.png': rename them to list them",
+                   "split_dataset.py: warning: the val split has fewer than 10 images in 2 of 2 classes: too few "
+                   "to tell epochs apart when choosing best; a larger --val-ratio separates them"]
     with open(os.path.join(src, "train_list.txt"), encoding="utf-8") as f:
         train = f.read().splitlines()
     with open(os.path.join(src, "val_list.txt"), encoding="utf-8") as f:

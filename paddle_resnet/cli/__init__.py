@@ -15,7 +15,10 @@ from ..errors import did_you_mean  # noqa: E402
 
 COMMANDS = {  # command -> (module of paddle_resnet.cli, what it does)
     "train": ("train", "train a model from a config"),
-    "eval": ("eval", "evaluate weights on a config's Eval set"),
+    "eval": ("eval", "evaluate weights on a config's Eval set (--report DIR: per-class figures, report.html)"),
+    "report": ("report", "the evaluation report of predictions made by predict.py --output, against a label list"),
+    "explain": ("explain", "Grad-CAM overlays: where in an image the model found its class"),
+    "avg-checkpoints": ("avg_checkpoints", "average the last N epoch checkpoints of a run, then evaluate it"),
     "export": ("export_model", "export weights for Paddle Inference (and ONNX)"),
     "predict": ("predict", "classify images with an exported model (ours or PaddleClas's)"),
     "infer": ("infer", "classify images with trained weights and a config (PaddleClas's tools/infer.py)"),

@@ -11,5 +11,8 @@ from .common import run_engine
 
 def main(argv=None, prog=None):
     result = run_engine(__doc__, "train", argv, lambda engine, args: engine.train(), prog=prog)
-    print(f"best top1 {result['best_top1']:.4f} at epoch {result['best_epoch']}; "
+    metric = result["best_metric"]
+    chosen = f" (best {metric} {result['best_value']:.4f})" if metric != "top1" and result["best_value"] is not None else ""
+    stopped = ", stopped early" if result["stopped_early"] else ""
+    print(f"best top1 {result['best_top1']:.4f} at epoch {result['best_epoch']}{chosen}{stopped}; "
           f"checkpoints in {result['output_dir']}")

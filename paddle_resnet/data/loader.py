@@ -45,11 +45,12 @@ from ..checks import MAX_WORKERS, check_int, instantiate
 from .batch_ops import MixupLabels
 from .pipeline import build_batch_transform, build_transforms
 
-__all__ = ["build_dataloader", "build_dataset", "check_data_paths", "Loader", "SeededBatchSampler"]
+__all__ = ["build_dataloader", "build_dataset", "check_data_paths", "ClassBalancedSampler", "Loader",
+           "SeededBatchSampler"]
 
 # "ImageNetDataset" is PaddleClas's name for the file-list dataset (with its relabel option).
 DATASETS = {"FileList": FileList, "ImageNetDataset": ImageNetDataset, "ImageFolder": ImageFolder}
-SAMPLERS = ("DistributedBatchSampler", "BatchSampler")
+SAMPLERS = ("DistributedBatchSampler", "BatchSampler", "ClassBalancedSampler")
 LOADER_OPTIONS = {"num_workers": 0, "use_shared_memory": True}
 _MODES = {"train": "Train", "eval": "Eval"}
 # Paddle 3.3 waits this long for a batch before checking that its workers are alive, so a worker that
@@ -121,6 +122,46 @@ class SeededBatchSampler(paddle.io.DistributedBatchSampler):
             if len(batch) < self.batch_size and self.drop_last:
                 return
             yield batch
+
+
+class ClassBalancedSampler(SeededBatchSampler):
+    """Draws each epoch's images at random, with replacement, an image of a class of ``n_c`` images with
+    probability proportional to ``n_c ** -power``: ``power: 0`` is the data's own class frequencies, ``1``
+    every class equally often (``0.5``, square-root sampling, lies between). An epoch has as many draws as
+    the data set has images. The draw is seeded by ``(seed, epoch)`` and made whole on every rank, which takes
+    every ``num_replicas``-th of it; a resumed pass skips its first batches like SeededBatchSampler's."""
+
+    def __init__(self, dataset, batch_size, num_replicas=1, rank=0, shuffle=True, drop_last=False, seed=0,
+                 pad=True, power=1.0):
+        super().__init__(dataset, batch_size, num_replicas, rank, shuffle, drop_last, seed, pad)
+        labels = np.asarray(dataset.labels, dtype=np.int64)
+        weights = np.bincount(labels).astype(np.float64)[labels] ** -float(power)
+        self.power, self.probabilities = float(power), weights / weights.sum()
+
+    def _local_indices(self):
+        rng = _epoch_rng(self.seed, self.epoch, _ORDER_STREAM)
+        order = rng.choice(len(self.dataset), size=self.total_size, p=self.probabilities)
+        return order[self.local_rank::self.nranks].tolist()
+
+
+class SampleIndices:
+    """A dataset whose items carry their index in place of their label: a loader over it yields the indices of
+    the images each batch holds (unreadable ones left out), so that a per-image result names its image."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getattr__(self, name):  # samples, labels, class_names, set_epoch: the wrapped data set's
+        return getattr(self.__dict__["dataset"], name)
+
+    def __getitem__(self, index):
+        sample = self.dataset[index]
+        if sample is None or isinstance(sample, SampleError):
+            return sample
+        return sample[0], np.int64(index)
 
 
 class Loader:
@@ -252,12 +293,13 @@ def _world(distributed):
     return paddle.distributed.get_world_size(), paddle.distributed.get_rank()
 
 
-def build_dataloader(section, mode, *, seed=0, class_num=None, distributed=None):
+def build_dataloader(section, mode, *, seed=0, class_num=None, distributed=None, sample_indices=False):
     """``DataLoader.Train`` or ``DataLoader.Eval`` dict -> Loader.
 
     ``class_num`` bounds FileList labels and must match ImageFolder's class count. ``distributed``:
     None/True shard by ``paddle.distributed`` rank and world size (1 and 0 in a plain process),
-    False reads the whole dataset. ``sampler.name: BatchSampler`` never shards.
+    False reads the whole dataset. ``sampler.name: BatchSampler`` never shards. ``sample_indices``: batches
+    carry each image's index in the data set instead of its label (``SampleIndices``).
     """
     mode_name = _mode_name(mode)
     dataset_config = dict(section.get("dataset") or {})
@@ -265,12 +307,15 @@ def build_dataloader(section, mode, *, seed=0, class_num=None, distributed=None)
     if batch_ops and mode_name != "Train":
         raise ConfigError(f"DataLoader.{mode_name}.dataset.batch_transform_ops: batch ops are for training only")
     dataset = build_dataset(dataset_config, mode_name, seed=seed, class_num=class_num)
+    if sample_indices:
+        dataset = SampleIndices(dataset)
 
     sampler_config = dict(section.get("sampler") or {})
     sampler_name = sampler_config.pop("name", "DistributedBatchSampler")
     check_choice(f"DataLoader.{mode_name}.sampler.name", sampler_name, list(SAMPLERS))
     world_size, rank = _world(False if sampler_name == "BatchSampler" else distributed)
-    sampler = instantiate(SeededBatchSampler, dict(sampler_config, dataset=dataset, num_replicas=world_size,
+    sampler_class = ClassBalancedSampler if sampler_name == "ClassBalancedSampler" else SeededBatchSampler
+    sampler = instantiate(sampler_class, dict(sampler_config, dataset=dataset, num_replicas=world_size,
                                                    rank=rank, seed=seed, pad=mode_name == "Train"),
                           f"DataLoader.{mode_name}.sampler", hidden=("dataset", "num_replicas", "rank", "seed", "pad"))
 

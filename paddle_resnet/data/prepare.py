@@ -200,10 +200,12 @@ def split_image_folder(src, val_ratio, seed=0, out=None):
     Each class sends round(n * val_ratio) of its images, drawn with ``default_rng([seed, class index])``,
     to val. Files without an image extension are skipped and counted, and so are files whose names are
     not UTF-8 (list files are UTF-8), the first of which is named in ``not_utf8_example``.
-    Returns {"out", "classes", "train", "val", "skipped_non_image", "skipped_not_utf8", "not_utf8_example"}.
+    Returns {"out", "classes", "train", "val", "class_counts" ([(class, train images, val images)]),
+    "skipped_non_image", "skipped_not_utf8", "not_utf8_example"}.
     """
     classes, files, n_non_image = _check_split_source(src, val_ratio)
     lines = {"train": [], "val": []}
+    counts = {"train": [], "val": []}
     not_utf8 = []
     for label, name in enumerate(classes):
         listable = [file for file in files[name] if _is_utf8(file)]
@@ -217,6 +219,8 @@ def split_image_folder(src, val_ratio, seed=0, out=None):
                 raise InputError(f"{short_repr(os.path.join(src, path))} contains whitespace, which the list "
                                  f"format cannot hold: rename it")
             lines["val" if is_val else "train"].append(f"{path} {label}\n")
+        counts["val"].append(int(in_val.sum()))
+        counts["train"].append(len(listable) - counts["val"][-1])
     out = out or src
     make_output_folder(out)
     try:
@@ -227,6 +231,7 @@ def split_image_folder(src, val_ratio, seed=0, out=None):
     except OSError as error:
         raise OutputError(f"cannot write the lists into {out}: {error.strerror or error}") from None
     return {"out": out, "classes": len(classes), "train": len(lines["train"]), "val": len(lines["val"]),
+            "class_counts": [(name, counts["train"][label], counts["val"][label]) for label, name in enumerate(classes)],
             "skipped_non_image": n_non_image, "skipped_not_utf8": len(not_utf8),
             "not_utf8_example": not_utf8[0] if not_utf8 else None}
 

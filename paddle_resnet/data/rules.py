@@ -1,5 +1,5 @@
 """What a config's ``DataLoader`` sections and ``Global.image_shape`` may be, checked when the config loads."""
-from ..checks import MAX_WORKERS, Bool, Choice, Int, shown
+from ..checks import MAX_WORKERS, Bool, Choice, Int, Number, shown
 from ..errors import ConfigError, is_int
 from .loader import DATASETS, SAMPLERS
 from .pipeline import RANDOM_OPS, build_batch_transform, build_transforms, pipeline_channels, with_chw
@@ -10,11 +10,22 @@ RULES = {
     "DataLoader.*.dataset.relabel": Bool(),
     "DataLoader.*.sampler.name": Choice(SAMPLERS),
     "DataLoader.*.sampler.batch_size": Int(1),
+    "DataLoader.*.sampler.power": Number(0, 1),
     "DataLoader.*.loader.num_workers": Int(0, MAX_WORKERS),
 }
 
 FOUR_CHANNEL_HINT = (": 4 channels are PaddleClas's *_ultra layout, 3 decoded + the zero channel of NormalizeImage's "
                      "channel_num: 4, with Arch.input_image_channel: 4")
+
+
+def check_sampler(sampler, mode):
+    """ClassBalancedSampler draws at random, for training only; ``power`` is its own key."""
+    where = f"DataLoader.{mode}.sampler"
+    if sampler["name"] == "ClassBalancedSampler" and mode != "Train":
+        raise ConfigError(f"{where}.name: ClassBalancedSampler draws images at random, for training; evaluation "
+                          f"sees every image once (DistributedBatchSampler)")
+    if "power" in sampler and sampler["name"] != "ClassBalancedSampler":
+        raise ConfigError(f"{where}.power is ClassBalancedSampler's; {where}.name is {sampler['name']}")
 
 
 def check_image_shape(shape):

@@ -196,7 +196,7 @@ def check_training_state(state, path):
         for name, value in (state.get(key) or {}).items():
             if not (isinstance(name, str) and isinstance(value, paddle.Tensor)):
                 refuse(f"{key}[{short_repr(name)}]", "a tensor", value)
-    for key in ("ema", "scaler", "run", "partial"):
+    for key in ("ema", "scaler", "run", "partial", "early_stop"):
         if state.get(key) is not None and not isinstance(state[key], dict):
             refuse(key, "a dict or None", state[key])
     epoch, step = state.get("epoch"), state.get("global_step")
@@ -208,6 +208,14 @@ def check_training_state(state, path):
     if not (isinstance(best, dict) and is_number(best.get("top1"), finite=True) and is_int(best.get("epoch"))
             and -1 <= best["epoch"] < MAX_EPOCH):
         refuse("best", "{'top1': a number, 'epoch': an epoch}", best)
+    for key in ("value", "loss"):
+        if best.get(key) is not None and not is_number(best[key], finite=True):
+            refuse(f"best.{key}", "a number or None", best[key])
+    stop = state.get("early_stop")
+    if stop is not None and not (isinstance(stop, dict) and (stop.get("value") is None or is_number(stop["value"], finite=True))
+                                 and is_int(stop.get("epoch")) and is_int(stop.get("evals_without_gain"))
+                                 and stop["evals_without_gain"] >= 0):
+        refuse("early_stop", "{'metric', 'value': a number, 'epoch', 'evals_without_gain'} or None", stop)
     for key, value in state["lr"].items():
         if value is not None and not is_number(value, finite=True):
             refuse(f"lr.{key}", "a number", value)

@@ -11,15 +11,16 @@ import paddle.distributed as dist
 from ..data import build_dataloader, check_batches, check_data_paths
 from ..data.datasets import label_list_for
 from ..labels import CLASS_INDICES_FILE
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError, InputError, UserError
 from ..models import build_model
 from ..models.arch import model_options
 from ..verbosity import paddle_banner_hidden
 from .context import RunContext
 from .device import select_device
-from .evaluation import Evaluator
+from .evaluation import Evaluator, PredictionLog
 from .logger import LOGGER, setup_logging
 from .losses import build_loss
+from .report import DEFAULT_GALLERY, write_report
 from .run_dir import clean_output_dir, lock_output_dir, unlock_output_dir
 from .trainer import Preempted, Trainer
 
@@ -101,7 +102,7 @@ class Engine:
         if settings["pretrained_model"]:
             self._load_pretrained(settings["pretrained_model"])
         self.evaluator = Evaluator(single_entry(config["Metric"]["Eval"])["topk"], build_loss(config["Loss"]["Eval"]),
-                                   self.rank, self.world_size)
+                                   self.rank, self.world_size, self.class_num)
         seed_everything((settings["seed"] + self.rank) % 2**32)  # per-rank dropout and mixup draws (numpy: < 2**32)
 
     # ---------------------------------------------------------------- model
@@ -131,15 +132,40 @@ class Engine:
         LOGGER.info(f"loaded pretrained weights: {report}")
 
     # ---------------------------------------------------------------- eval
-    def build_loader(self, mode, distributed=None):
+    def build_loader(self, mode, distributed=None, sample_indices=False):
         return build_dataloader(self.config["DataLoader"][mode], mode, seed=self.config["Global"]["seed"],
-                                class_num=self.class_num, distributed=distributed)
+                                class_num=self.class_num, distributed=distributed, sample_indices=sample_indices)
 
-    def evaluate(self):
-        """Top-k accuracy and mean loss of the model over the whole Eval set (engine/evaluation.py)."""
-        loader = self.build_loader("Eval")
-        check_batches(loader, "Eval", self.world_size)
-        return self.evaluator.evaluate(loader, self.model)
+    def evaluate(self, report=None, gallery=DEFAULT_GALLERY, explain=False):
+        """Top-k accuracy, mean loss and macro F1 of the model over the whole Eval set (engine/evaluation.py).
+        ``report``: a folder for the evaluation report (engine/report.py), whose path the result gives as
+        ``report``; ``gallery``: how many misclassified images it shows; ``explain``: with Grad-CAM overlays."""
+        if report is None:
+            loader = self.build_loader("Eval")
+            check_batches(loader, "Eval", self.world_size)
+            return self.evaluator.evaluate(loader, self.model)
+        if self.world_size > 1:
+            raise InputError("a report is written by one process: run eval.py --report without "
+                             "paddle.distributed.launch")
+        predictions, result = self.predictions()
+        if explain:
+            from .explain import gallery_overlays
+            predictions.overlays = gallery_overlays(self, predictions, gallery)
+        result["report"] = write_report(report, predictions, gallery)
+        return result
+
+    def predictions(self):
+        """(``report.Predictions`` of every Eval image, the eval's figures), on this process alone."""
+        loader = self.build_loader("Eval", distributed=False, sample_indices=True)
+        check_batches(loader, "Eval")
+        log = PredictionLog(loader.dataset)
+        result = self.evaluator.evaluate(loader, self.model, log)
+        names = ((self.checkpoint_info or {}).get("class_names") or loader.dataset.class_names
+                 or [str(i) for i in range(self.class_num)])
+        eval_data = self.config["DataLoader"]["Eval"]["dataset"]
+        source = (f"{self.config['Arch']['name']} weights {self.config['Global']['pretrained_model']} on "
+                  f"{eval_data.get('cls_label_path') or eval_data['image_root']}")
+        return log.predictions(names, source), result
 
     # ---------------------------------------------------------------- export
     def export(self, save_dir=None, softmax=True, onnx=None, quantize=None, calib_images=None, max_drop=None):

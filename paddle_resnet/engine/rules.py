@@ -11,8 +11,9 @@ from ..errors import ConfigError, check_choice, did_you_mean, is_int
 from ..models.arch import check_arch
 from ..weights.named import NAMED_WEIGHTS, is_weights_name
 from .device import DEVICES
-from .losses import check_loss_entries
+from .losses import check_class_weight_count, check_loss_entries
 from .optim import LR_SCHEDULES, OPTIMIZERS, check_lr
+from .selection import check_best_metric, check_early_stop
 from .static_step import check_to_static
 
 MODES = ("Train", "Eval")
@@ -109,14 +110,23 @@ def check_config(config):
                 rule(".".join(keys), value)
     lr = check_lr(config["Optimizer"]["lr"])
     settings = config["Global"]
+    topk = metric["Eval"][0]["TopkAcc"]["topk"]
+    check_best_metric("Global.best_metric", settings["best_metric"], topk)
+    settings = {**settings, "early_stop": check_early_stop(settings["early_stop"], settings["best_metric"], topk)}
+    if settings["early_stop"] and not settings["eval_during_train"]:
+        raise ConfigError("Global.early_stop counts evals, and Global.eval_during_train is false: set it true "
+                          "(or drop early_stop)")
     data_rules.check_image_shape(settings["image_shape"])
     _check_global_channels(settings)
     channels = settings["image_shape"][0]
     arch = check_arch(config["Arch"], channels)
+    check_class_weight_count(loss["Train"], arch["class_num"])
+    for mode in MODES:
+        data_rules.check_sampler(config["DataLoader"][mode]["sampler"], mode)
     loaders = {mode: {**config["DataLoader"][mode],
                       "dataset": data_rules.check_dataset(config["DataLoader"][mode]["dataset"], mode, channels)}
                for mode in MODES}
-    return {**config, "Loss": loss, "Metric": metric, "Optimizer": {**config["Optimizer"], "lr": lr}, "Arch": arch,
+    return {**config, "Global": settings, "Loss": loss, "Metric": metric, "Optimizer": {**config["Optimizer"], "lr": lr}, "Arch": arch,
             "DataLoader": loaders, "Infer": _check_infer(config["Infer"], channels)}
 
 

@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 
+import numpy as np
 import paddle
 import paddle.distributed as dist
 
@@ -32,6 +33,7 @@ from .ema import ModelEMA
 from .logger import LOGGER, ScalarWriter, format_duration, progress_bar
 from .losses import build_loss
 from .metrics import Average, topk_correct
+from .selection import MIN_EVAL_IMAGES_PER_CLASS, EarlyStop, is_new_best, small_eval_classes
 from .optim import apply_lr_mult, build_lr, build_optimizer
 from .static_step import static_forward
 
@@ -134,7 +136,10 @@ class Trainer:
             self.net = paddle.DataParallel(self.net)
         self.loss_fn = self._criterion()
         self.start_epoch, self.global_step = 0, 0
-        self.best = {"top1": -1.0, "epoch": -1}
+        self.best = {"metric": settings["best_metric"], "value": None, "loss": None, "top1": -1.0, "epoch": -1}
+        stop = settings["early_stop"]
+        self.early_stop = EarlyStop(stop["metric"], stop["patience"], stop["min_delta"]) if stop else None
+        self.stopping_early = False
         self.last_good = None  # (prefix, "epoch 2"): what a divergence or a failed save names
         self.resume_step = 0  # the first step of the first epoch: > 0 when resumed from a preempted run
         self.stop_signal = None  # set by the SIGTERM handler; the loop stops at the next step boundary
@@ -143,7 +148,19 @@ class Trainer:
         self.writer = ScalarWriter(self.context.output_dir, settings["use_visualdl"] and self.is_main)
         self.class_names = train_class_names(train_loader.dataset, config["Arch"]["class_num"], self.is_main)
         self.eval_seconds = 0.0  # how long the last eval took, for the run's ETA
-        self.curves = TrainingCurves(self.context.output_dir, self.start_epoch) if self.is_main else None
+        self.curves = (TrainingCurves(self.context.output_dir, self.start_epoch, self.global_step) if self.is_main
+                       else None)
+        if self.eval_loader is not None and self.is_main:
+            self._warn_if_eval_set_is_small()
+
+    def _warn_if_eval_set_is_small(self):
+        dataset = self.eval_loader.dataset
+        small, fewest = small_eval_classes(dataset.labels, self.config["Arch"]["class_num"])
+        if small:
+            LOGGER.warning(f"the Eval set has fewer than {MIN_EVAL_IMAGES_PER_CLASS} images in {small} of "
+                           f"{self.config['Arch']['class_num']} classes (the fewest: {fewest}): epochs that differ "
+                           f"little tie on it, and best is then the tied epoch of lower eval loss, then the later "
+                           f"one. More Eval images separate them (split_dataset.py --val-ratio 0.2 or more)")
 
     def _freeze(self, freeze):
         """``"backbone"``: train the head only; N: freeze the stem and layer1..layerN. BN statistics freeze too."""
@@ -163,7 +180,9 @@ class Trainer:
 
     # ---------------------------------------------------------------- losses
     def _criterion(self):
-        return build_loss(self.config["Loss"]["Train"])
+        counts = np.bincount(self.train_loader.dataset.labels, minlength=self.config["Arch"]["class_num"])
+        names = self.train_loader.dataset.class_names
+        return build_loss(self.config["Loss"]["Train"], counts, names and [str(n) for n in names])
 
     def _setup_amp(self):
         amp = self.config["AMP"]
@@ -193,6 +212,7 @@ class Trainer:
             "best": dict(self.best), "ema": self.ema.state_dict() if self.ema else None,
             "scaler": self.scaler.state_dict() if self.scaler else None, "rng": rng_state(),
             "run": self._run_identity(), "partial": partial,
+            "early_stop": self.early_stop.state_dict() if self.early_stop else None,
         }
 
     def _run_identity(self):
@@ -272,11 +292,25 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"], path)
         self.start_epoch, self.global_step = state["epoch"] + 1, state["global_step"]
-        self.best = state["best"]
+        self._resume_best(state["best"], prefix)
+        if self.early_stop:
+            self.early_stop.set_state_dict(state.get("early_stop"))
         where = f", step {self.resume_step} of {len(self.train_loader)}" if partial is not None else ""
         self.last_good = (prefix, f"epoch {self.start_epoch + (partial is not None)}{where}")
         LOGGER.info(f"resumed from {prefix}: next epoch {self.start_epoch + 1}{where.replace(', step', ' from step')}, "
                     f"global step {self.global_step}")
+
+    def _resume_best(self, saved, prefix):
+        """The saved best, when it was chosen by the same metric (a state saved before best_metric existed was
+        by top1); by another, the best is chosen anew from the next eval on."""
+        saved = dict(saved)
+        if "metric" not in saved:
+            saved.update(metric="top1", value=saved["top1"] if saved["epoch"] >= 0 else None, loss=None)
+        if saved["metric"] == self.best["metric"]:
+            self.best = saved
+        elif saved["epoch"] >= 0:
+            LOGGER.warning(f"{prefix} kept its best by {saved['metric']}, this run by {self.best['metric']} "
+                           f"(Global.best_metric): best is chosen anew from the next eval on")
 
     def _check_resumable(self, state, prefix):
         saved, ours = state.get("run"), self._run_identity()
@@ -306,13 +340,16 @@ class Trainer:
         with self._stop_on_signals():
             for epoch in range(self.start_epoch, settings["epochs"]):
                 self.end_epoch(epoch, self.train_epoch(epoch))
+                if self.stopping_early:
+                    break
                 if epoch + 1 < settings["epochs"] and self._stop_requested():
                     self._preempted(os.path.join(self.context.output_dir, "latest"), f"epoch {epoch + 1}")
         if self.context.world_size > 1:
             self._check_ranks_in_sync()
         self.writer.close()
         return {"best_top1": self.best["top1"], "best_epoch": self.best["epoch"] + 1,
-                "output_dir": self.context.output_dir}
+                "best_metric": self.best["metric"], "best_value": self.best["value"],
+                "stopped_early": self.stopping_early, "output_dir": self.context.output_dir}
 
     @contextlib.contextmanager
     def _stop_on_signals(self):
@@ -420,6 +457,8 @@ class Trainer:
         if not math.isfinite(loss_value):
             raise self._diverged(f"epoch {epoch + 1}, step {step + 1}", f"loss {loss_value}")
         loss_avg.update(loss_value, batch)
+        if self.curves is not None:
+            self.curves.add_step(self.global_step, epoch + (step + 1) / steps, loss_value, self.optimizer.get_lr())
         if metric_avgs:
             labels = target[0] if isinstance(target, tuple) else target
             for k, hits in topk_correct(logits, labels, self.train_topk).items():
@@ -517,19 +556,33 @@ class Trainer:
             result = self.evaluator.evaluate(self.eval_loader, self.model)
             if not math.isfinite(result["loss"]):  # every rank: the sums were all-reduced
                 raise self._diverged(f"epoch {epoch + 1}", f"eval loss {result['loss']}")
-            if result["top1"] > self.best["top1"]:
-                self.best = {"top1": result["top1"], "epoch": epoch}
+            metric = self.best["metric"]
+            if is_new_best(metric, result, self.best):
+                self.best = {"metric": metric, "value": result[metric], "loss": result["loss"],
+                             "top1": result["top1"], "epoch": epoch}
                 if self.is_main:
                     self._write_checkpoint(os.path.join(self.context.output_dir, "best"), self.model.state_dict())
         finally:
             if restore is not None:
                 self.model.set_state_dict(restore)
         topk = " ".join(f"top{k} {result[f'top{k}']:.4f}" for k in self.evaluator.topk)
-        LOGGER.info(f"eval epoch {epoch + 1}: {topk} loss {result['loss']:.4f} over {result['samples']} images; "
-                    f"best top1 {self.best['top1']:.4f} (epoch {self.best['epoch'] + 1})")
+        extra = f" {metric} {result[metric]:.4f}" if metric not in ("loss",) and not metric.startswith("top") else ""
+        LOGGER.info(f"eval epoch {epoch + 1}: {topk} loss {result['loss']:.4f}{extra} over {result['samples']} "
+                    f"images; best {metric} {self.best['value']:.4f} (epoch {self.best['epoch'] + 1})")
+        self._count_for_early_stop(epoch, result)
         self.writer.add({f"eval/top{k}": result[f"top{k}"] for k in self.evaluator.topk} | {"eval/loss": result["loss"]},
                         self.global_step)
         return result
+
+
+    def _count_for_early_stop(self, epoch, result):
+        """Every rank counts (the eval figures are all-reduced), so that all stop after the same epoch."""
+        if self.early_stop is None or not self.early_stop.update(epoch, result):
+            return
+        self.stopping_early = epoch + 1 < self.settings["epochs"]
+        if self.stopping_early:
+            LOGGER.info(f"early stop: {self.early_stop.describe()}; stopping after epoch {epoch + 1} of "
+                        f"{self.settings['epochs']}")
 
 
 class Speed:

@@ -140,6 +140,29 @@ def _torn(line, first):
     return line.startswith(start) or start.startswith(line)
 
 
+def read_records(path):
+    """-> (the header's run, [(line number, record)]) of a finished predictions file; an InputError names a line
+    that is not a record (a last line a kill cut short included: finish the run with --resume first)."""
+    run, records = None, []
+    with open_regular_file(path, "predictions file") as f:
+        for number in itertools.count(1):
+            line = f.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                break
+            value = _parse_line(line, number == 1) if line.endswith(b"\n") or number > 1 else None
+            if value is None and number == 1:
+                raise InputError(f"{path}: not a predictions file written by predict.py --output (its first line "
+                                 f"is not the {{\"{HEADER_KEY}\": ...}} header)")
+            if value is None or not line.endswith(b"\n"):
+                raise InputError(f"{path} line {number}: not a whole prediction record (a run that was stopped: "
+                                 f"finish it with predict.py --resume)")
+            if number == 1:
+                run = value[HEADER_KEY]
+            else:
+                records.append((number, value))
+    return run, records
+
+
 def complete_lines(path):
     """The records of ``path`` that end in a newline (not its header, nor a last line a kill cut short)."""
     try:
