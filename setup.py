@@ -5,6 +5,7 @@ setup(
     version="0.1.0",
     description="Table-driven ResNet family (v1, D, v2, ResNeXt, wide) for PaddlePaddle: train, export, deploy",
     packages=find_packages(include=["paddle_resnet", "paddle_resnet.*"]),
+    package_data={"paddle_resnet.deploy.serving": ["page.html"]},
     python_requires=">=3.9",
     install_requires=[
         # CPU wheel by default; GPU users install paddlepaddle-gpu instead (see README).
@@ -19,8 +20,12 @@ setup(
     ],
     entry_points={"console_scripts": ["paddle-resnet=paddle_resnet.cli:main"]},
     extras_require={
-        "test": ["pytest>=7,<10", "pytest-xdist>=3,<4", "scikit-image>=0.21,<1", "opencv-python-headless>=4.8,<6"],
+        "test": ["pytest>=7,<10", "pytest-xdist>=3,<4", "scikit-image>=0.21,<1", "opencv-python-headless>=4.8,<6",
+                 # the serve tests' HTTP client; playwright drives Debian's chromium (it downloads no browser)
+                 "httpx>=0.27,<1", "playwright>=1.40,<2"],
         # ml_dtypes: onnxruntime.quantization imports it (export_model.py --quantize int8).
         "onnx": ["paddle2onnx>=1.2,<3", "onnxruntime>=1.16,<2", "ml_dtypes>=0.4,<1"],
+        # paddle-resnet serve (deploy/serving/); only that package imports them.
+        "serve": ["fastapi>=0.110,<1", "uvicorn>=0.30,<1", "python-multipart>=0.0.9,<1", "prometheus-client>=0.20,<1"],
     },
 )
