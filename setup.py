@@ -26,6 +26,6 @@ setup(
         # ml_dtypes: onnxruntime.quantization imports it (export_model.py --quantize int8).
         "onnx": ["paddle2onnx>=1.2,<3", "onnxruntime>=1.16,<2", "ml_dtypes>=0.4,<1"],
         # paddle-resnet serve (deploy/serving/); only that package imports them.
-        "serve": ["fastapi>=0.110,<1", "uvicorn>=0.30,<1", "python-multipart>=0.0.9,<1", "prometheus-client>=0.20,<1"],
+        "serve": ["fastapi>=0.110,<1", "uvicorn>=0.37,<1", "python-multipart>=0.0.9,<1", "prometheus-client>=0.20,<1"],
     },
 )

@@ -358,6 +358,26 @@ def test_cli_user_errors_are_one_line(model_dir, tmp_path, capsys):
     assert stop.value.code == 2 and "--max-images 9 is more than --max-queue 8" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_a_paddleclas_export_is_served_as_predict_reads_it(photos, tmp_path):
+    """A folder PaddleClas's export writes (the program and weights, no inference.yml): PaddleClas's default
+    preprocessing, class ids for names, the scores offline prediction gives."""
+    paddle.seed(0)
+    model = build_model("resnet18", num_classes=len(LABELS))
+    model.eval()
+    spec = [paddle.static.InputSpec([None, 3, 224, 224], "float32", name="x")]
+    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec), str(tmp_path / "inference"))
+    assert not (tmp_path / "inference.yml").exists()
+    paddleclas_predictor = Predictor(tmp_path, backend="paddle", max_batch_size=8)
+    paths = [photos["coffee.jpg"], photos["rocket_cmyk.jpg"]]
+    with TestClient(create_app(settings_for(str(tmp_path)), paddleclas_predictor)) as test_client:
+        response = test_client.post("/predict", files=multipart(paths))
+        model_info = test_client.get("/model").json()
+    assert response.status_code == 200
+    assert_same_records(response.json()["predictions"], offline_records(paddleclas_predictor, paths))
+    assert model_info["input_shape"] == [3, 224, 224] and model_info["classes"]["names"] == [str(i) for i in range(10)]
+
+
 # ---- a real server on a thread: sockets, slow clients, the page in a browser ------------------------------------
 
 @contextlib.contextmanager
@@ -482,7 +502,8 @@ def multipart_body(path):
     boundary = "b0undary"
     head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{os.path.basename(path)}\""
             f"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
-    return f"multipart/form-data; boundary={boundary}", head + open(path, "rb").read() + f"\r\n--{boundary}--\r\n".encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", head + open(path, "rb").read() + tail
 
 
 @pytest.mark.slow

@@ -29,6 +29,10 @@ from .common import fail, int_at_least, number_at_least, positive_int, thread_co
 
 APP_FACTORY = "paddle_resnet.deploy.serving.app:app_from_env"
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
+# uvicorn's supervisor pings each worker every 0.5 s and replaces one that does not answer within this. Its
+# default, 5 s, is shorter than a spawned worker takes to import Paddle on a busy 2-core machine (measured: it
+# killed each new worker before it could answer, over and over, for 30 s).
+WORKER_HEALTHCHECK_SECONDS = 120
 int_port = int_at_least(0, 65535)
 
 
@@ -51,8 +55,10 @@ def parse_args(argv, prog=None):
                         help="int8 on CPU: the model of export_model.py --quantize int8 (default: fp32)")
     parser.add_argument("--cpu-threads", type=thread_count, default=None,
                         help="the model's threads in each worker (default: the cores divided among the workers)")
-    parser.add_argument("--decode-workers", type=thread_count, default=1,
-                        help="processes decoding images in each worker (default: 1)")
+    parser.add_argument("--decode-workers", type=thread_count, default=None,
+                        help="processes decoding images in each worker (default: the cores divided among the "
+                             "workers); when they and the model's threads outnumber the cores, decoding and the "
+                             "model take turns")
     parser.add_argument("--max-body-mb", type=number_at_least(0.001, 1024), default=20.0,
                         help="largest request body (default: 20)")
     parser.add_argument("--max-images", type=positive_int, default=16, help="images per request (default: 16)")
@@ -82,11 +88,12 @@ def settings_from(args):
 
     limits = Limits(max_body_bytes=int(args.max_body_mb * (1 << 20)), max_images=args.max_images,
                     max_queue=args.max_queue, read_timeout=args.read_timeout, request_timeout=args.request_timeout)
+    share = max(1, cores_per_process() // args.workers)  # each worker's cores
     return ServeSettings(model_dir=args.model_dir, backend=args.backend, device=args.device,
-                         precision=args.precision,
-                         cpu_threads=args.cpu_threads or max(1, cores_per_process() // args.workers),
+                         precision=args.precision, cpu_threads=args.cpu_threads or share,
                          max_batch=args.max_batch, max_delay_ms=args.max_delay_ms, top_k=args.top_k,
-                         decode_workers=args.decode_workers, token_file=args.token_file, limits=limits)
+                         decode_workers=args.decode_workers or share, workers=args.workers,
+                         token_file=args.token_file, limits=limits)
 
 
 def listening_socket(host, port):
@@ -115,6 +122,7 @@ def uvicorn_config(app, *, workers=1, graceful_timeout=30.0, max_connections=256
     return uvicorn.Config(app, factory=factory, workers=workers, http=DeadlineH11Protocol, lifespan="on",
                           timeout_keep_alive=KEEP_ALIVE_SECONDS, timeout_graceful_shutdown=graceful_timeout,
                           limit_concurrency=max_connections, server_header=False,
+                          timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
                           log_level="info" if verbose else "warning", access_log=verbose)
 
 

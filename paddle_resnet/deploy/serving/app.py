@@ -23,9 +23,11 @@ from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from ...cpu import cores_per_process
+from ..folder_prediction.decoding import should_decode_ahead
 from ..folder_prediction.records import to_record
 from ..predictor import Prediction
-from .batcher import DecodePool, DecoderDied, MicroBatcher
+from .batcher import DecodePool, DecoderDied, MicroBatcher, Turns
 from .limits import (READ_TIMEOUT_STATE, TIMED_OUT_SCOPE, Limits, RequestError, busy, check_token, parse_images,
                      read_body, read_token_file)
 from .metrics import ServerMetrics
@@ -50,6 +52,7 @@ class ServeSettings:
     max_delay_ms: float = 5.0
     top_k: int = 5
     decode_workers: int = 1
+    workers: int = 1  # server processes sharing this machine's cores
     token_file: Optional[str] = None
     limits: Limits = field(default_factory=Limits)
 
@@ -98,18 +101,20 @@ class Service:
         self.settings, self.limits = settings, settings.limits
         self.token = read_token_file(settings.token_file) if settings.token_file else None
         self.metrics = ServerMetrics(settings.max_batch)
-        self.predictor, self.pool, self.batcher = predictor, None, None
+        self.predictor, self.pool, self.batcher, self.turns = predictor, None, None, None
         self.description, self.pending, self.status = None, 0, "starting"
 
     async def start(self):
         loop = asyncio.get_running_loop()
         if self.predictor is None:
             self.predictor = await loop.run_in_executor(None, load_predictor, self.settings)
+        workers, cores = self.settings.decode_workers, max(1, cores_per_process() // self.settings.workers)
+        self.turns = Turns(alternate=not should_decode_ahead(self.predictor, workers, cores))
         # The pool forks at its warm-up, before the model's thread starts: no worker copies a lock it holds.
         self.pool = DecodePool(self.predictor.to_input, self.settings.decode_workers)
         await self.pool.warm_up(blank_image_bytes(self.predictor.config.image_shape))
         self.batcher = MicroBatcher(self.predictor, self.settings.max_batch, self.settings.max_delay_ms / 1000,
-                                    on_batch=self.metrics.batch_size.observe)
+                                    self.turns, on_batch=self.metrics.batch_size.observe)
         class_count = 0
         for size in sorted({1, self.settings.max_batch}):  # the first run at a batch size sets up its kernels
             outputs = await self.batcher.run_model(np.zeros((size, *self.predictor.config.image_shape), np.float32))
@@ -158,22 +163,24 @@ class Service:
             self.metrics.queue_depth.set(self.pending)
 
     async def predict(self, images, top_k):
-        """One Prediction per image, in order; an unreadable one has its error (and its kind in ``kinds``)."""
+        """One Prediction per image, in order; an unreadable one has its error, and its kind in ``kinds``."""
         try:
-            decoded = await asyncio.gather(*(self.pool.decode(image.data, image.name) for image in images))
+            decoded = await asyncio.gather(*(self._decode_and_queue(image, top_k) for image in images))
         except DecoderDied as error:
             raise busy(error, self.limits) from None
-        predictions, kinds, waiting = [], {}, []
-        for index, (image, (array, kind, reason)) in enumerate(zip(images, decoded)):
+        queued = [future for future, _, _ in decoded if future is not None]
+        predicted = iter(await asyncio.gather(*queued))  # cancelled with the request: the batcher skips them
+        kinds = {index: kind for index, (future, kind, _) in enumerate(decoded) if future is None}
+        return [Prediction(image.name, error=reason) if future is None else next(predicted)
+                for image, (future, _, reason) in zip(images, decoded)], kinds
+
+    async def _decode_and_queue(self, image, top_k):
+        """-> (the future of its Prediction, None, None), or (None, error kind, reason)."""
+        async with self.turns.decoding():
+            array, kind, reason = await self.pool.decode(image.data, image.name)
             if array is None:
-                predictions.append(Prediction(image.name, error=reason))
-                kinds[index] = kind
-            else:
-                predictions.append(None)
-                waiting.append((index, self.batcher.predict(array, image.name, top_k)))
-        for (index, _), prediction in zip(waiting, await asyncio.gather(*(call for _, call in waiting))):
-            predictions[index] = prediction
-        return predictions, kinds
+                return None, kind, reason
+            return self.batcher.submit(array, image.name, top_k), None, None
 
 
 def create_app(settings, predictor=None):

@@ -111,6 +111,49 @@ class DecodePool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
+class Turns:
+    """Decoding and the model taking turns on the cores, when the model's threads and the decoding workers
+    outnumber them: no decoding starts while the model runs or a batch waits for it, and the model starts once
+    the decoding under way is done. Otherwise a worker preempts one of the model's threads, the other waits for
+    it at the end of each parallel op, and both go slower than in turns (folder prediction's finding:
+    ``folder_prediction.decoding.should_decode_ahead``). ``alternate`` False: both run whenever they can."""
+
+    def __init__(self, alternate):
+        self.alternate = alternate
+        self._decoding, self._model = 0, False  # decodings under way; the model running or waiting to
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def decoding(self):
+        if not self.alternate:
+            yield
+            return
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self._model)
+            self._decoding += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._decoding -= 1
+                self._changed.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def model(self):
+        if not self.alternate:
+            yield
+            return
+        async with self._changed:
+            self._model = True
+            await self._changed.wait_for(lambda: self._decoding == 0)
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._model = False
+                self._changed.notify_all()
+
+
 class _Entry:
     __slots__ = ("array", "name", "top_k", "future")
 
@@ -119,29 +162,28 @@ class _Entry:
 
 
 class MicroBatcher:
-    """Gathers images from concurrent requests into batches of up to ``max_batch``, waiting at most ``max_delay``
-    seconds after the first for more, and predicts each batch on a thread of its own with
+    """Gathers images from concurrent requests into batches of up to ``max_batch``, for as long as the next one
+    comes within ``max_delay`` seconds, and predicts each batch on a thread of its own with
     ``predictor.predict_preprocessed``. The batch's top-k is the largest any of its images asked for; each image's
-    answer is cut to its own (argsort is stable, so the cut equals predicting with that k). ``on_batch(size)``
+    answer is cut to its own (argsort is stable, so the cut equals predicting with that k). With ``turns``
+    alternating, the images being decoded when a batch is due join it: a request queues each image before it
+    ends its decoding turn. ``on_batch(size)``
     is told each batch's size."""
 
-    def __init__(self, predictor, max_batch, max_delay, on_batch=None):
-        self.predictor, self.max_batch, self.max_delay = predictor, max_batch, max_delay
+    def __init__(self, predictor, max_batch, max_delay, turns, on_batch=None):
+        self.predictor, self.max_batch, self.max_delay, self._turns = predictor, max_batch, max_delay, turns
         self._on_batch = on_batch or (lambda size: None)
         self._waiting = deque()
         self._arrived = asyncio.Event()
         self._model_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model")
         self._task = asyncio.get_running_loop().create_task(self._run_batches())
 
-    async def predict(self, array, name, top_k):
-        """The Prediction of one preprocessed image."""
+    def submit(self, array, name, top_k):
+        """Queues one preprocessed image; -> a future of its Prediction."""
         future = asyncio.get_running_loop().create_future()
         self._waiting.append(_Entry(array, name, top_k, future))
         self._arrived.set()
-        prediction = await future
-        for key in ("class_ids", "scores", "label_names"):
-            setattr(prediction, key, getattr(prediction, key)[:top_k])
-        return prediction
+        return future
 
     async def run_model(self, batch):
         """``predictor.run`` on the model's thread (the warm-up's way in)."""
@@ -151,31 +193,38 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             await self._wait_for_batch(loop)
-            batch = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
-            batch = [entry for entry in batch if not entry.future.done()]  # a request that timed out meanwhile
-            if not batch:
-                continue
-            self._on_batch(len(batch))
-            try:
-                predictions = await loop.run_in_executor(self._model_thread, self._predict, batch)
-            except Exception as error:  # noqa: BLE001  every waiting request gets the runtime's error
-                for entry in batch:
-                    if not entry.future.done():
-                        entry.future.set_exception(error)
-                continue
-            for entry, prediction in zip(batch, predictions):
+            async with self._turns.model():  # the images being decoded now join this batch
+                batch = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
+                batch = [entry for entry in batch if not entry.future.done()]  # a request that timed out meanwhile
+                if batch:
+                    await self._predict_batch(loop, batch)
+
+    async def _predict_batch(self, loop, batch):
+        self._on_batch(len(batch))
+        try:
+            predictions = await loop.run_in_executor(self._model_thread, self._predict, batch)
+        except Exception as error:  # noqa: BLE001  every waiting request gets the runtime's error
+            for entry in batch:
                 if not entry.future.done():
-                    entry.future.set_result(prediction)
+                    entry.future.set_exception(error)
+            return
+        for entry, prediction in zip(batch, predictions):
+            if not entry.future.done():
+                for key in ("class_ids", "scores", "label_names"):
+                    setattr(prediction, key, getattr(prediction, key)[:entry.top_k])
+                entry.future.set_result(prediction)
 
     async def _wait_for_batch(self, loop):
+        """Until ``max_batch`` images wait, or none came for ``max_delay``: images of concurrent requests reach
+        the batcher a few milliseconds apart (their bodies, their decoding), so a batch keeps gathering while
+        they come, and a lone request waits ``max_delay`` once."""
         while not self._waiting:
             self._arrived.clear()
             await self._arrived.wait()
-        deadline = loop.time() + self.max_delay
-        while len(self._waiting) < self.max_batch and (left := deadline - loop.time()) > 0:
+        while len(self._waiting) < self.max_batch:
             self._arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), left)
+                await asyncio.wait_for(self._arrived.wait(), self.max_delay)
             except asyncio.TimeoutError:
                 break
 
