@@ -219,6 +219,8 @@ def start_server(model_dir):
     if not found:
         sys.exit(f"serve.py did not start: {line}{process.stderr.read()}")
     url = f"http://127.0.0.1:{found.group(1)}"
+    # Read what it says from now on, so that a full pipe never stops it.
+    threading.Thread(target=lambda: process.stderr.read(), daemon=True).start()
     import httpx
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:

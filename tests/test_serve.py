@@ -15,6 +15,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -37,6 +38,7 @@ from paddle_resnet.deploy import Predictor, export_inference  # noqa: E402
 from paddle_resnet.deploy.folder_prediction.records import RECORD_KEYS  # noqa: E402
 from paddle_resnet.deploy.serving.app import ServeSettings, create_app  # noqa: E402
 from paddle_resnet.deploy.serving.limits import Limits  # noqa: E402
+from paddle_resnet.errors import short_repr  # noqa: E402
 
 TOP_K = 5
 LIMITS = Limits(max_body_bytes=1 << 20, max_images=4, max_queue=16, read_timeout=1.0, request_timeout=10.0)
@@ -344,8 +346,8 @@ def test_cli_user_errors_are_one_line(model_dir, tmp_path, capsys):
                                         f"exist") and "\n" not in err
     (tmp_path / "empty_token").write_text("  \n")
     code, err = error_of("--model-dir", model_dir, "--token-file", str(tmp_path / "empty_token"))
-    assert (code, err) == (1, f"paddle-resnet serve: error: --token-file '{tmp_path / 'empty_token'}' must hold one "
-                              f"token of 1 to 4096 printable ASCII characters without spaces")
+    assert (code, err) == (1, f"paddle-resnet serve: error: --token-file {short_repr(str(tmp_path / 'empty_token'))} "
+                              f"must hold one token of 1 to 4096 printable ASCII characters without spaces")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -376,6 +378,20 @@ def test_a_paddleclas_export_is_served_as_predict_reads_it(photos, tmp_path):
     assert response.status_code == 200
     assert_same_records(response.json()["predictions"], offline_records(paddleclas_predictor, paths))
     assert model_info["input_shape"] == [3, 224, 224] and model_info["classes"]["names"] == [str(i) for i in range(10)]
+
+
+@pytest.mark.slow
+def test_the_package_imports_without_the_serve_extra_and_the_command_names_it():
+    """With FastAPI, uvicorn, python-multipart and prometheus-client unimportable, the package and its command
+    line load, and ``serve`` says what to install."""
+    blocked = ["fastapi", "uvicorn", "starlette", "multipart", "prometheus_client"]
+    code = (f"import sys; sys.modules.update(dict.fromkeys({blocked!r}, None)); import paddle_resnet.deploy; "
+            f"from paddle_resnet.cli import main; sys.exit(main(['serve', '--model-dir', 'x']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": ROOT})
+    assert (done.returncode, done.stderr.strip()) == (
+        1, "paddle-resnet serve: error: serving needs fastapi, uvicorn, python-multipart, prometheus-client: "
+           'pip install -e ".[serve]"')
 
 
 # ---- a real server on a thread: sockets, slow clients, the page in a browser ------------------------------------
@@ -471,31 +487,44 @@ def test_demo_page_in_headless_chromium_shows_the_apis_top_1(live_port, photos):
 
 @contextlib.contextmanager
 def serve_command(*args):
-    process = subprocess.Popen([sys.executable, "tools/serve.py", "--port", "0", *args], cwd=ROOT,
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": ROOT})
-    try:
-        line = process.stderr.readline()
-        found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        assert found, line + process.stderr.read() if process.poll() is not None else line
-        port = int(found.group(1))
-        wait_until_ready(port, process)
-        yield process, port
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(30)
-        process.stderr.close()
+    """``tools/serve.py ARGS --port 0 -v`` -> (its process, port, a function returning its log so far)."""
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen([sys.executable, "tools/serve.py", "--port", "0", "-v", *args], cwd=ROOT,
+                                   stderr=log, text=True, env={**os.environ, "PYTHONPATH": ROOT})
+
+        def logged():
+            log.seek(0)
+            return log.read()
+        try:
+            port = wait_for_port(process, logged)
+            wait_until_ready(port, process, logged)
+            yield process, port, logged
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(30)
 
 
-def wait_until_ready(port, process, seconds=90):
+def wait_for_port(process, logged, seconds=60):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read()
+        found = re.search(r"serving .* on http://127\.0\.0\.1:(\d+)/", logged())
+        if found:
+            return int(found.group(1))
+        assert process.poll() is None, logged()
+        time.sleep(0.1)
+    pytest.fail(f"no address printed: {logged()}")
+
+
+def wait_until_ready(port, process, logged, seconds=120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, logged()
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
                 return
         time.sleep(0.2)
-    pytest.fail("the server was not ready in time")
+    pytest.fail(f"the server was not ready in time: {logged()}")
 
 
 def multipart_body(path):
@@ -508,7 +537,7 @@ def multipart_body(path):
 
 @pytest.mark.slow
 def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(model_dir, predictor, photos):
-    with serve_command("--model-dir", model_dir, "--backend", "paddle", "--read-timeout", "20") as (process, port):
+    with serve_command("--model-dir", model_dir, "--backend", "paddle", "--read-timeout", "20") as (process, port, _):
         content_type, body = multipart_body(photos["coffee.jpg"])
         in_flight = socket.create_connection(("127.0.0.1", port))
         in_flight.sendall(f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
@@ -551,10 +580,10 @@ def command_line(pid):
 
 @pytest.mark.slow
 def test_with_two_workers_a_killed_worker_is_replaced_and_the_server_keeps_answering(model_dir, photos):
-    with serve_command("--model-dir", model_dir, "--backend", "paddle", "--workers", "2") as (process, port):
+    with serve_command("--model-dir", model_dir, "--backend", "paddle", "--workers", "2") as (process, port, logged):
         url = f"http://127.0.0.1:{port}/predict"
         workers = [pid for pid in children(process.pid) if "spawn_main" in command_line(pid)]
-        assert len(workers) == 2, [command_line(pid) for pid in children(process.pid)]
+        assert len(workers) == 2, ([command_line(pid) for pid in children(process.pid)], logged())
         os.kill(workers[0], signal.SIGKILL)
         answered = [httpx.post(url, files=multipart([photos["coffee.jpg"]]), timeout=30).status_code
                     for _ in range(5)]
@@ -565,6 +594,6 @@ def test_with_two_workers_a_killed_worker_is_replaced_and_the_server_keeps_answe
             if len(now) == 2 and workers[0] not in now:
                 break
             time.sleep(0.2)
-        assert len(now) == 2 and workers[1] in now and workers[0] not in now
+        assert len(now) == 2 and workers[1] in now and workers[0] not in now, logged()
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0
