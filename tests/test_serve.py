@@ -380,18 +380,47 @@ def test_a_paddleclas_export_is_served_as_predict_reads_it(photos, tmp_path):
     assert model_info["input_shape"] == [3, 224, 224] and model_info["classes"]["names"] == [str(i) for i in range(10)]
 
 
-@pytest.mark.slow
-def test_the_package_imports_without_the_serve_extra_and_the_command_names_it():
-    """With FastAPI, uvicorn, python-multipart and prometheus-client unimportable, the package and its command
-    line load, and ``serve`` says what to install."""
-    blocked = ["fastapi", "uvicorn", "starlette", "multipart", "prometheus_client"]
-    code = (f"import sys; sys.modules.update(dict.fromkeys({blocked!r}, None)); import paddle_resnet.deploy; "
-            f"from paddle_resnet.cli import main; sys.exit(main(['serve', '--model-dir', 'x']))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": ROOT})
-    assert (done.returncode, done.stderr.strip()) == (
-        1, "paddle-resnet serve: error: serving needs fastapi, uvicorn, python-multipart, prometheus-client: "
-           'pip install -e ".[serve]"')
+SERVE_EXTRA = ("fastapi", "uvicorn", "starlette", "multipart", "prometheus_client", "h11")
+
+
+def module_level_imports(path):
+    """The modules a file imports when it is imported (not those imported inside its functions)."""
+    import ast
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names.append("." * node.level + (node.module or ""))
+    return names
+
+
+def test_only_the_serving_modules_import_the_serve_extra():
+    """The package imports without FastAPI and company: they are imported at module level only by the serving
+    modules, which nothing imports at module level (the command imports them when it runs)."""
+    package = os.path.join(ROOT, "paddle_resnet")
+    serving = os.path.join(package, "deploy", "serving")
+    offenders = []
+    for folder, _, names in os.walk(package):
+        for name in (n for n in names if n.endswith(".py")):
+            path = os.path.join(folder, name)
+            imports = module_level_imports(path)
+            uses_extra = any(module.split(".")[0] in SERVE_EXTRA for module in imports)
+            imports_serving = any("serving" in module for module in imports)
+            if os.path.dirname(path) != serving and (uses_extra or imports_serving):
+                offenders.append(os.path.relpath(path, ROOT))
+            if path == os.path.join(serving, "__init__.py") and (uses_extra or imports_serving):
+                offenders.append(os.path.relpath(path, ROOT))
+    assert offenders == []
+
+
+def test_without_the_serve_extra_the_command_says_what_to_install(monkeypatch, capsys):
+    for module in ("fastapi", "uvicorn", "multipart", "prometheus_client"):
+        monkeypatch.setitem(sys.modules, module, None)  # find_spec: not installed
+    assert serve.main(["--model-dir", "x"], prog="paddle-resnet serve") == 1
+    assert capsys.readouterr().err == ("paddle-resnet serve: error: serving needs fastapi, uvicorn, python-multipart, "
+                                       'prometheus-client: pip install -e ".[serve]"\n')
 
 
 # ---- a real server on a thread: sockets, slow clients, the page in a browser ------------------------------------
@@ -454,6 +483,17 @@ def test_slow_clients_get_408_at_the_read_deadline_while_others_are_served(live_
     assert 1.0 <= elapsed < 3.0
     with httpx.Client(base_url=f"http://127.0.0.1:{live_port}") as http:
         assert metric(http, 'paddle_resnet_errors_total{kind="read_timeout"}') == 1  # the body's; headers: no app
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("request_bytes", [b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000],
+                         ids=["not HTTP", "16 KiB of headers without their end"])
+def test_malformed_http_is_a_json_400(live_port, request_bytes):
+    with socket.create_connection(("127.0.0.1", live_port)) as sock:
+        sock.sendall(request_bytes)
+        answer = read_answer(sock, 5)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert answer.endswith(b'{"error":"Invalid HTTP request received.","kind":"bad_http"}')
 
 
 @pytest.mark.slow

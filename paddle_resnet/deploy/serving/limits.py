@@ -229,7 +229,7 @@ class DeadlineH11Protocol(H11Protocol):
     body, within ``read_timeout`` seconds, else 408 and the connection is closed; the application's pending read
     then ends as a disconnect. uvicorn has no such timeout of its own, so a client sending a byte a second (a
     slowloris) would hold its connection, and a place under ``--max-connections``, forever. Its 400 for a
-    malformed request (or headers over 16 KiB) is the JSON error of every other 4xx."""
+    malformed request (or 16 KiB of headers without their end) is the JSON error of every other 4xx."""
 
     @property
     def read_timeout(self):
