@@ -528,7 +528,8 @@ def serve_command(*args):
     """``tools/serve.py ARGS --port 0 -v`` -> (its process, port, a function returning its log so far)."""
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen([sys.executable, "tools/serve.py", "--port", "0", "-v", *args], cwd=ROOT,
-                                   stderr=log, text=True, env={**os.environ, "PYTHONPATH": ROOT})
+                                   stderr=log, text=True, env={**os.environ, "PYTHONPATH": ROOT},
+                                   start_new_session=True)  # its own group: a failed test's kill takes its workers
 
         def logged():
             log.seek(0)
@@ -539,7 +540,7 @@ def serve_command(*args):
             yield process, port, logged
         finally:
             if process.poll() is None:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait(30)
 
 

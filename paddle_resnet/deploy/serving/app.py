@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -103,6 +104,7 @@ class Service:
         self.metrics = ServerMetrics(settings.max_batch)
         self.predictor, self.pool, self.batcher, self.turns = predictor, None, None, None
         self.description, self.pending, self.status = None, 0, "starting"
+        self._watchdog = None
 
     async def start(self):
         loop = asyncio.get_running_loop()
@@ -120,10 +122,14 @@ class Service:
             outputs = await self.batcher.run_model(np.zeros((size, *self.predictor.config.image_shape), np.float32))
             class_count = outputs.shape[1]
         self.description = await loop.run_in_executor(None, self._describe, class_count)
+        if self.settings.workers > 1:
+            self._watchdog = loop.create_task(_stop_when_orphaned(os.getppid()))
         self.status = "ready"
 
     async def stop(self):
         self.status = "stopping"
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if self.batcher is not None:
             await self.batcher.close()
         if self.pool is not None:
@@ -181,6 +187,15 @@ class Service:
             if array is None:
                 return None, kind, reason
             return self.batcher.submit(array, image.name, top_k), None, None
+
+
+async def _stop_when_orphaned(supervisor, poll_seconds=1.0):
+    """A ``--workers`` process whose supervisor died (SIGKILL leaves it no time to stop its workers) stops itself
+    as SIGTERM would: uvicorn's workers otherwise go on serving the socket they share, with no one to stop them."""
+    while os.getppid() == supervisor:
+        await asyncio.sleep(poll_seconds)
+    logger.warning("the supervisor process %d is gone: stopping", supervisor)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def create_app(settings, predictor=None):
