@@ -21,6 +21,7 @@ COMMANDS = {  # command -> (module of paddle_resnet.cli, what it does)
     "avg-checkpoints": ("avg_checkpoints", "average the last N epoch checkpoints of a run, then evaluate it"),
     "export": ("export_model", "export weights for Paddle Inference (and ONNX)"),
     "predict": ("predict", "classify images with an exported model (ours or PaddleClas's)"),
+    "serve": ("serve", "serve an exported model over HTTP: batching, limits, metrics, a demo page"),
     "infer": ("infer", "classify images with trained weights and a config (PaddleClas's tools/infer.py)"),
     "summary": ("summary", "a model's layer table, parameter count and FLOPs"),
     "models": (None, "list the registered model names and the PaddleClas names they answer to"),

@@ -2,6 +2,7 @@
 import argparse
 import contextlib
 import errno
+import math
 import os
 import signal
 import sys
@@ -53,6 +54,21 @@ def int_at_least(minimum, maximum=None):
             bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
             shown = text if len(text) <= 40 else text[:37] + "..."
             raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {shown}")
+        return value
+    return parse
+
+
+def number_at_least(minimum, maximum=None):
+    """argparse type: a finite number >= ``minimum`` (and <= ``maximum``), as ``int_at_least`` says it."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value < minimum or (maximum is not None and value > maximum):
+            bound = f">= {minimum:g}" if maximum is None else f"from {minimum:g} to {maximum:g}"
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise argparse.ArgumentTypeError(f"must be a number {bound}, got {shown}")
         return value
     return parse
 

@@ -254,7 +254,10 @@ class DecodeImage:
                                               + ", ".join(IMAGE_FORMATS) + ")")) from None
             except _PIL_DECODE_ERRORS as error:
                 reason = " ".join(_BYTESIO_REPR.sub("", str(error)).split()) or type(error).__name__
-                raise ImageDecodeError(_named(path, f"cannot decode image: {reason[:200]}")) from error
+                # PIL's own pixel cap is ours too: an ImageTooLargeError (a server answers it 413, not 422)
+                too_large = isinstance(error, (Image.DecompressionBombError, Image.DecompressionBombWarning))
+                kind = ImageTooLargeError if too_large else ImageDecodeError
+                raise kind(_named(path, f"cannot decode image: {reason[:200]}")) from error
         if isinstance(img, Image.Image):
             return self._from_pil(img)
         raise ImageDecodeError(f"cannot decode an object of type {type(img).__name__}")

@@ -80,6 +80,13 @@ def skip_reason(name, error):
     return reason if name in reason else f"{name}: {reason}"
 
 
+def _hash_file(digest, path):
+    with open_regular_file(path) as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest
+
+
 def _check_positive(what, value):
     return check_int(what, value, 1, error=InputError)
 
@@ -203,12 +210,17 @@ class Predictor:
         """sha256 of what decides the scores: the model files and the preprocessing, label names and softmax."""
         digest = hashlib.sha256(json.dumps([self.config.transform_ops, list(self.config.image_shape),
                                             self.config.softmax, self.label_names], default=str).encode())
-        for path in (self.files.program, self.files.params, self.files.onnx, self.files.int8_onnx):
-            if path is not None:
-                with open_regular_file(path) as f:
-                    while chunk := f.read(1 << 20):
-                        digest.update(chunk)
+        for path in self._model_paths():
+            _hash_file(digest, path)
         return digest.hexdigest()
+
+    def file_hashes(self):
+        """{file name: sha256} of the model files this predictor runs from."""
+        return {path.name: _hash_file(hashlib.sha256(), path).hexdigest() for path in self._model_paths()}
+
+    def _model_paths(self):
+        return [path for path in (self.files.program, self.files.params, self.files.onnx, self.files.int8_onnx)
+                if path is not None]
 
     def run(self, batch_nchw):
         """Raw model output (probabilities if exported with softmax, else logits) for a float32 NCHW batch."""

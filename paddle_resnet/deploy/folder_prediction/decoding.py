@@ -207,17 +207,17 @@ def _joined(pool, paths, batch):
     return paths, readable_rows(batch, errors), errors
 
 
-def should_decode_ahead(predictor, workers):
+def should_decode_ahead(predictor, workers, cores=None):
     """Whether decoding batches ahead while the model runs pays: when the model leaves the workers cores of
-    their own (a GPU, or fewer CPU threads than this process's cores). When its threads use every core, a
-    worker that decodes meanwhile preempts one of them, and the other waits for it at the end of each
-    parallel op, and the model's own rate falls. Each batch is then decoded in the pause between model calls,
-    by all the workers: never slower in the side-by-side runs of benchmarks/bench_inference.py --jpeg-folder,
-    faster in most (benchmarks/results/bench_inference.md)."""
+    their own (a GPU, or fewer CPU threads than ``cores``, by default this process's share). When its threads
+    use every core, a worker that decodes meanwhile preempts one of them, and the other waits for it at the end
+    of each parallel op, and the model's own rate falls. Each batch is then decoded in the pause between model
+    calls, by all the workers: never slower in the side-by-side runs of benchmarks/bench_inference.py
+    --jpeg-folder, faster in most (benchmarks/results/bench_inference.md)."""
     options = predictor.options
     if options.device == "gpu":
         return True
-    return (options.cpu_threads or available_cores()) + workers <= cores_per_process()
+    return (options.cpu_threads or available_cores()) + workers <= (cores or cores_per_process())
 
 
 def predict_stream(predictor, paths, *, top_k=5, batch_size=8, workers=0, ahead=None):
