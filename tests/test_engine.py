@@ -126,6 +126,7 @@ def test_bad_label_in_list_is_an_error_before_training(folders, tmp_path):
 
 
 # ------------------------------------------------------------------ training
+@pytest.mark.slow
 def test_train_writes_checkpoints_logs_and_visualdl(folders, tmp_path):
     config = validate(tiny_config(tmp_path, *folders, Global={"use_visualdl": True}))
     result = Engine(config).train()

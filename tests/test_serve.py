@@ -44,6 +44,10 @@ TOP_K = 5
 LIMITS = Limits(max_body_bytes=1 << 20, max_images=4, max_queue=16, read_timeout=1.0, request_timeout=10.0)
 
 
+# Every test here serves an exported model (built once per module, ~8 s): the set is slow as a whole.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     paddle.seed(0)
@@ -358,7 +362,6 @@ def test_cli_user_errors_are_one_line(model_dir, tmp_path, capsys):
     assert stop.value.code == 2 and "--max-images 9 is more than --max-queue 8" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_a_paddleclas_export_is_served_as_predict_reads_it(photos, tmp_path):
     """A folder PaddleClas's export writes (the program and weights, no inference.yml): PaddleClas's default
     preprocessing, class ids for names, the scores offline prediction gives."""
@@ -456,7 +459,6 @@ def read_answer(sock, seconds):
     return data
 
 
-@pytest.mark.slow
 def test_slow_clients_get_408_at_the_read_deadline_while_others_are_served(live_port, photos):
     """A slowloris client (headers one byte at a time) and one that stops halfway through its body are cut off
     at the 1 s read deadline; a normal request meanwhile is answered at once."""
@@ -494,7 +496,6 @@ def test_malformed_http_is_a_json_400(live_port, request_bytes):
     assert answer.endswith(b'{"error":"Invalid HTTP request received.","kind":"bad_http"}')
 
 
-@pytest.mark.slow
 def test_demo_page_in_headless_chromium_shows_the_apis_top_1(live_port, photos):
     sync_api = pytest.importorskip("playwright.sync_api")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -574,7 +575,6 @@ def multipart_body(path):
     return f"multipart/form-data; boundary={boundary}", head + open(path, "rb").read() + tail
 
 
-@pytest.mark.slow
 def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(model_dir, predictor, photos):
     with serve_command("--model-dir", model_dir, "--backend", "paddle", "--read-timeout", "20") as (process, port, _):
         content_type, body = multipart_body(photos["coffee.jpg"])
@@ -617,7 +617,6 @@ def command_line(pid):
         return ""
 
 
-@pytest.mark.slow
 def test_with_two_workers_a_killed_worker_is_replaced_and_the_server_keeps_answering(model_dir, photos):
     with serve_command("--model-dir", model_dir, "--backend", "paddle", "--workers", "2") as (process, port, logged):
         url = f"http://127.0.0.1:{port}/predict"
