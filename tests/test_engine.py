@@ -15,7 +15,6 @@ from engine_fixtures import make_image_folder, tiny_config, write_config
 from paddle_resnet.config import ConfigError, apply_override, load_config, validate
 from paddle_resnet.engine import Engine, TrainingDiverged
 from paddle_resnet.engine.device import DeviceUnavailable
-from paddle_resnet.engine import Trainer
 from paddle_resnet.errors import InputError, OutputError
 
 

@@ -18,7 +18,7 @@ import pytest
 from conftest import ROOT, run_tool
 from engine_fixtures import make_image_folder, tiny_config, write_config
 from paddle_resnet.config import validate
-from paddle_resnet.engine import Engine, Trainer, TrainingDiverged
+from paddle_resnet.engine import Engine, TrainingDiverged
 from paddle_resnet.engine.checkpoint import check_training_state, load_training_state, read_run_info, rng_state
 from paddle_resnet.engine.run_dir import LOCK_FILE
 from paddle_resnet.locks import lock_is_held

@@ -11,7 +11,6 @@ from conftest import ROOT
 from paddle_resnet.config import ConfigError, load_config, validate
 from paddle_resnet.engine import Engine
 from paddle_resnet.engine.static_step import StaticForward, use_static
-from paddle_resnet.engine.trainer import Trainer
 from paddle_resnet.models import build_model
 
 QUICKSTART = os.path.join(ROOT, "configs", "quickstart.yaml")

@@ -1,7 +1,6 @@
 """What a request may be, and the one-line JSON error for everything else: the body cap, the image count cap,
 the read deadline (a slowloris client is cut off), the bearer token, and parsing images out of multipart or
 JSON bodies. The pixel cap is the decoder's own (``data.transforms.MAX_IMAGE_PIXELS``)."""
-import asyncio
 import base64
 import binascii
 import hmac
