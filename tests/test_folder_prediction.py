@@ -31,15 +31,19 @@ EVAL_OPS = [{"DecodeImage": {}}, {"ResizeImage": {"size": 32}}, {"NormalizeImage
 UNREADABLE = {"a_corrupt.png": b"\x89PNG\r\n\x1a\n" + bytes(40), "b_empty.jpg": b"", "sub/c_text.jpg": b"text\n"}
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
+def export_small_model(directory):
+    """A small-stem ResNet-18 for 32x32 inputs, seeded, exported into ``directory``; returns it as a str."""
     paddle.seed(0)
     model = build_model("resnet18", num_classes=len(LABELS), stem_type="small")
     model.eval()
-    directory = tmp_path_factory.mktemp("resnet18_small")
     export_inference(model, directory, image_shape=(3, 32, 32), eval_ops=EVAL_OPS, label_list=LABELS,
                      model_name="resnet18")
     return str(directory)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return export_small_model(tmp_path_factory.mktemp("resnet18_small"))
 
 
 @pytest.fixture(scope="module")

@@ -31,10 +31,10 @@ import uvicorn  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
-from test_folder_prediction import EVAL_OPS, LABELS, assert_same_records  # noqa: E402
+from test_folder_prediction import EVAL_OPS, LABELS, assert_same_records, export_small_model  # noqa: E402
 from paddle_resnet import build_model  # noqa: E402
 from paddle_resnet.cli import serve  # noqa: E402
-from paddle_resnet.deploy import Predictor, export_inference  # noqa: E402
+from paddle_resnet.deploy import Predictor  # noqa: E402
 from paddle_resnet.deploy.folder_prediction.records import RECORD_KEYS  # noqa: E402
 from paddle_resnet.deploy.serving.app import ServeSettings, create_app  # noqa: E402
 from paddle_resnet.deploy.serving.limits import Limits  # noqa: E402
@@ -50,13 +50,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    paddle.seed(0)
-    model = build_model("resnet18", num_classes=len(LABELS), stem_type="small")
-    model.eval()
-    directory = tmp_path_factory.mktemp("resnet18_small")
-    export_inference(model, directory, image_shape=(3, 32, 32), eval_ops=EVAL_OPS, label_list=LABELS,
-                     model_name="resnet18")
-    return str(directory)
+    return export_small_model(tmp_path_factory.mktemp("resnet18_small"))
 
 
 @pytest.fixture(scope="module")
