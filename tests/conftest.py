@@ -11,6 +11,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
 
 
+def pytest_addoption(parser):
+    parser.addoption("--every-paddleclas-config", action="store_true", dest="every_paddleclas_config",
+                     help="train all 38 PaddleClas configs in test_paddleclas_configs.py, not one of each kind")
+
 
 def run_tool(tool, *args, timeout=1500):
     """``python tools/<tool> ARGS`` from the checkout under test (PYTHONPATH=ROOT: not another install)."""

@@ -351,7 +351,7 @@ def mnist_three_digits(tmp_path_factory):
 
 
 SIZE = 16
-EPOCHS = 10  # ~110 s on 2 cores
+EPOCHS = 10  # ~110 s on 2 cores (4 or 5 epochs give 0.956-0.978, too close to the bar on one ISA or the other)
 # The config's 0.1 (for batch 64 x 8 GPUs on ImageNet) is chaotic on 1,500 16-px digits: oneDNN's AVX2 and
 # AVX-512 kernels round differently and the run amplifies it (best top1 0.9116 with ONEDNN_MAX_CPU_ISA=AVX2,
 # 0.7403 on AVX-512, Intel Xeon). At 0.02 both give 0.9890.

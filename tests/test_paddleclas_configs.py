@@ -4,6 +4,12 @@ The 38 files of PaddleClas's ``ppcls/configs/ImageNet/`` folders ``ResNet/``, ``
 are vendored unmodified under ``tests/fixtures/paddleclas/configs/``. Each one is loaded with ``-o`` overrides
 of what belongs to the data set and the machine only (class count, data paths, output folder, epochs, device),
 and, in the slow test, trained two steps on real photos, evaluated and exported.
+
+The slow test trains one config of each kind by default: configs of one model family that differ only in
+numbers (ResNeXt50_32x4d and ResNeXt152_64x4d: same ops, optimizer, schedule and switches, other depth, width
+and weight decay) run the same code, so the shallowest stands for its kind (21 of 38; the load test above
+still checks every model name's depth, groups and stem). ``pytest --every-paddleclas-config`` trains all 38 (about 12 min
+on 2 cores).
 """
 import os
 import re
@@ -73,11 +79,48 @@ def expected_arch(arch_name):
     return int(depth), bool(vd), int(groups or 1)
 
 
+def shape_of(value):
+    """``value`` with its numbers replaced by their type: what code it runs, not with which numbers."""
+    if isinstance(value, dict):
+        return tuple(sorted((key, shape_of(item)) for key, item in value.items()))
+    if isinstance(value, list):
+        return tuple(shape_of(item) for item in value)
+    return type(value).__name__ if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def kind(name):
+    """A config's kind: its model's family (ResNet or ResNeXt, _vd or not) and structure, not their numbers."""
+    raw = read_raw(name)
+    _depth, vd, groups = expected_arch(raw["Arch"].pop("name"))
+    return vd, groups > 1, shape_of(raw)
+
+
+def depth(name):
+    return expected_arch(read_raw(name)["Arch"]["name"])[0]
+
+
+def shallowest_of_each_kind(names):
+    kinds = {}
+    for name in sorted(names, key=lambda name: (depth(name), name)):
+        kinds.setdefault(kind(name), name)
+    return sorted(kinds.values())
+
+
 def test_the_vendored_configs_are_the_38_files_of_the_three_folders():
     assert len(CONFIGS) == 38
     folders = [name.split(os.sep)[0] for name in CONFIGS]
     assert {folder: folders.count(folder) for folder in set(folders)} == FOLDER_COUNTS
     assert all(name.count(os.sep) == 1 for name in CONFIGS)
+
+
+def test_one_config_of_each_kind_stands_for_the_others():
+    representatives = shallowest_of_each_kind(CONFIGS)
+    assert len(representatives) == 21
+    assert "ResNeXt/ResNeXt50_32x4d.yaml" in representatives and "ResNeXt/ResNeXt152_64x4d.yaml" not in representatives
+    assert kind("ResNeXt/ResNeXt50_32x4d.yaml") == kind("ResNeXt/ResNeXt152_64x4d.yaml")  # other weight decay
+    assert kind("ResNet/ResNet18.yaml") != kind("ResNeXt/ResNeXt50_32x4d.yaml")  # grouped convolutions
+    assert kind("ResNet/ResNet50.yaml") != kind("ResNet/ResNet101.yaml")  # Arch.pretrained: True
+    assert all(name.startswith("DataAugment") for name in representatives[:9])  # every augmentation
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -152,8 +195,13 @@ def eval_mode_scores(model, batch, channels):
         return paddle.nn.functional.softmax(model(paddle.to_tensor(batch))).numpy()
 
 
+def pytest_generate_tests(metafunc):
+    if metafunc.function.__name__ == "test_config_trains_two_steps_evaluates_and_exports":
+        every = metafunc.config.getoption("every_paddleclas_config")
+        metafunc.parametrize("name", CONFIGS if every else shallowest_of_each_kind(CONFIGS))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", CONFIGS)
 def test_config_trains_two_steps_evaluates_and_exports(name, photo_lists, output_dir, monkeypatch):
     from skimage import data
     from paddle_resnet.deploy import Predictor
