@@ -1,7 +1,10 @@
+import atexit
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -9,6 +12,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Every subprocess a test starts imports the checkout under test, not whatever is installed (another checkout's
 # editable install, a worktree).
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+# Global.to_static auto's step figures (engine/step_choice.py) go to this test run's cache, not the user's.
+os.environ["PADDLE_RESNET_CACHE_DIR"] = tempfile.mkdtemp(prefix="paddle_resnet_cache_")
+atexit.register(shutil.rmtree, os.environ["PADDLE_RESNET_CACHE_DIR"], ignore_errors=True)
 
 
 def pytest_addoption(parser):

@@ -1,8 +1,9 @@
 """``Global.to_static``: the model's forward and backward run as one static program (``paddle.jit.to_static``).
 
 On the CPU the program's convolutions (forward and backward) run on oneDNN kernels, which dygraph
-never uses: resnet18 trains 2-3.6x faster than dygraph on this 2-core AVX2 CPU (benchmarks/bench_train.py
---paths). Everything else stays dygraph: the parameters are the model's own tensors,
+never uses: resnet18 trained 2-3.6x faster than dygraph on a 2-core AVX2 AMD EPYC, while dygraph's MKL kernels
+win at resnet50 224 px on an AVX-512 Intel Xeon (benchmarks/bench_train.py --paths); ``step_choice.py`` measures
+which for auto. Everything else stays dygraph: the parameters are the model's own tensors,
 so the optimizer, EMA, gradient accumulation, DataParallel, AMP, checkpoints and resume work unchanged.
 
 Paddle 3.3.1 places oneDNN kernels per op only in its legacy program IR (the ``use_mkldnn`` attribute of
@@ -36,16 +37,20 @@ def check_to_static(key, value):
 
 
 def use_static(requested, device, channels_last=False):
-    """Whether ``Global.to_static`` (true | false | auto/null) means a static train step on ``device``.
+    """What ``Global.to_static`` (true | false | auto/null) means on ``device``: True or False, or None where
+    auto measures which is faster (``step_choice.py``: the CPU, with an NCHW model).
 
-    auto: on the CPU, where the oneDNN program is the fastest path, unless the model is NHWC (in Paddle
-    3.3.1 oneDNN's conv2d_grad gives an NHWC model's filter gradients in the wrong shape, e.g. [64, 7, 7, 3]
-    for [64, 3, 7, 7], so the program would get Paddle's kernels and no gain); dygraph on a GPU, whose
-    kernels are the same either way (Paddle's default there).
+    auto: dygraph on a GPU, whose kernels are the same either way (Paddle's default there), and for an NHWC model
+    (in Paddle 3.3.1 oneDNN's conv2d_grad gives an NHWC model's filter gradients in the wrong shape, e.g.
+    [64, 7, 7, 3] for [64, 3, 7, 7], so the program would get Paddle's kernels and no gain).
     """
     if requested in (None, "auto"):
-        return device == "cpu" and not channels_last
+        return None if device == "cpu" and not channels_last else False
     return bool(requested)
+
+
+def is_channels_last(model):
+    return getattr(model, "data_format", "NCHW") == "NHWC"
 
 
 class OneDNNPlacement(PartialProgramLayerHook):
@@ -103,9 +108,9 @@ class StaticForward(paddle.nn.Layer):
 
 
 def static_forward(model, requested, channels, device, log=True):
-    """``model`` wrapped in ``StaticForward`` when ``requested`` (``Global.to_static``) asks for it on ``device``,
-    else ``model``; ``channels``: of its input images."""
-    channels_last = getattr(model, "data_format", "NCHW") == "NHWC"
+    """``model`` wrapped in ``StaticForward`` when ``requested`` (``Global.to_static``: true, or auto where auto
+    needs no measuring) asks for it on ``device``, else ``model``; ``channels``: of its input images."""
+    channels_last = is_channels_last(model)
     if not use_static(requested, device, channels_last):
         return model
     onednn = device == "cpu" and not channels_last
@@ -114,6 +119,6 @@ def static_forward(model, requested, channels, device, log=True):
                        "train NHWC models, so the static program uses Paddle's kernels and is no faster than "
                        "dygraph on the CPU")
     elif log:
-        LOGGER.info(f"Global.to_static={'auto' if requested is None else requested}: training step as a static program"
+        LOGGER.info(f"Global.to_static={requested}: training step as a static program"
                     f"{' with oneDNN convolutions' if onednn else ''} (paddle.jit.to_static)")
     return StaticForward(model, channels, onednn=onednn)

@@ -29,13 +29,14 @@ from .checkpoint import (check_training_state, copy_checkpoint, load_training_st
                          optimizer_state_for_loading, optimizer_state_for_saving, rng_state, save_checkpoint,
                          set_rng_state)
 from .curves import TrainingCurves
+from .device import cpu_threads
 from .ema import ModelEMA
 from .logger import LOGGER, ScalarWriter, format_duration, progress_bar
 from .losses import build_loss
 from .metrics import Average, topk_correct
 from .selection import MIN_EVAL_IMAGES_PER_CLASS, EarlyStop, is_new_best, small_eval_classes
 from .optim import apply_lr_mult, build_lr, build_optimizer
-from .static_step import static_forward
+from .step_choice import RunShape, training_net
 
 PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM
 
@@ -130,8 +131,10 @@ class Trainer:
                 self.model = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
             else:
                 LOGGER.warning("Global.sync_bn needs GPUs; using per-process BatchNorm on the CPU")
-        # the model itself when dygraph
-        self.net = static_forward(self.model, settings["to_static"], settings["image_shape"][0], context.device)
+        run_shape = RunShape(config["Arch"]["name"], tuple(settings["image_shape"]), batch,
+                             cpu_threads(settings["num_threads"]), self.steps_per_epoch * settings["epochs"],
+                             context.world_size)
+        self.net = training_net(self.model, settings["to_static"], context.device, run_shape)  # the model if dygraph
         if self.context.world_size > 1:
             self.net = paddle.DataParallel(self.net)
         self.loss_fn = self._criterion()
