@@ -10,12 +10,21 @@ Rows run interleaved: per round, ``--warmup`` untimed then ``--steps`` timed ste
 every other round, so background load affects them alike. images/s = batch / median timed step.
 
 Rows:
-* ``engine default``: what ``Trainer`` runs on the CPU: ``static_forward`` with
-  ``Global.to_static`` left at its default (auto: a static program with oneDNN convolutions).
+* ``engine default``: what ``Trainer`` runs on the CPU with ``Global.to_static`` left at auto for a long run:
+  the faster of the next two, as ``engine/step_choice.py`` measures them (here with a fresh cache).
 * ``paddle dygraph``: the model's forward in dygraph (the reference of the ratios).
+* ``to_static, oneDNN conv``: the static program with oneDNN convolutions (``Global.to_static: true``).
 * ``to_static, Paddle kernels``: the same static program without oneDNN (``Global.to_static`` on a GPU).
 * ``to_static, oneDNN conv+bn+relu+pool``: oneDNN for every op whose backward works there (slower: reorders).
-* ``pytorch eager``: a torchvision-equivalent resnet (below), ``torch.set_num_threads`` as Paddle's.
+* ``to_static, bf16 conv``: Paddle's own static bf16 rewrite (``paddle.static.amp.bf16.rewrite_program_bf16``)
+  of the convolutions, oneDNN kernels, fp32 master weights; only on CPUs with bf16 (avx512_bf16 / AMX). The
+  only CPU bf16 training path Paddle 3.3.1 has: dygraph ``paddle.amp.auto_cast`` is a no-op on the CPU and
+  Paddle's CPU conv2d kernel has no bf16 (docs/benchmarks.md, "bf16 training").
+* ``pytorch eager`` / ``pytorch bf16 autocast``: a torchvision-equivalent resnet (below), fp32 and under
+  ``torch.autocast("cpu", torch.bfloat16)``, ``torch.set_num_threads`` as Paddle's.
+
+The table goes to ``benchmarks/results/bench_train_paths-<cpu>.md`` (``--out``), one file per kind of CPU, with
+the CPU model, its ISA flags and the load average, so figures from different machines never mix.
 """
 import argparse
 import os
@@ -27,10 +36,11 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LR, MOMENTUM, WEIGHT_DECAY, CLASSES = 0.01, 0.9, 1e-4, 10
-ENGINE, DYGRAPH, STATIC_PLAIN, STATIC_ALL, TORCH = (
-    "engine default (Global.to_static auto)", "paddle dygraph", "to_static, Paddle kernels",
-    "to_static, oneDNN conv+bn+relu+pool", "pytorch eager")
-ROWS = (ENGINE, DYGRAPH, STATIC_PLAIN, STATIC_ALL, TORCH)
+ENGINE, DYGRAPH, STATIC_CONV, STATIC_PLAIN, STATIC_ALL, STATIC_BF16, TORCH, TORCH_BF16 = (
+    "engine default (Global.to_static auto)", "paddle dygraph", "to_static, oneDNN conv", "to_static, Paddle kernels",
+    "to_static, oneDNN conv+bn+relu+pool", "to_static, bf16 conv", "pytorch eager", "pytorch bf16 autocast")
+ROWS = (ENGINE, DYGRAPH, STATIC_CONV, STATIC_PLAIN, STATIC_ALL, STATIC_BF16, TORCH, TORCH_BF16)
+LONG_RUN = 10_000  # steps: what auto weighs the static program's trace against
 
 
 def parse_args(argv):
@@ -43,6 +53,8 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=None, help="default: all cores, as the engine does")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, metavar="ROW",
                         help=f"rows to run (default all): {', '.join(ROWS)}")
+    parser.add_argument("--out", default=None,
+                        help="markdown file for the table (default benchmarks/results/bench_train_paths-<cpu>.md)")
     parser.add_argument("--profile", action="store_true",
                         help="instead of timing: paddle.profiler's operator summary (kernel names and times) of "
                              "--steps steps of each Paddle row of the first case")
@@ -72,24 +84,52 @@ class PaddleRow:
         return float(loss)
 
 
-def paddle_rows(arch, images, labels, wanted):
-    from paddle_resnet.config import load_config
-    from paddle_resnet.engine.static_step import OneDNNPlacement, StaticForward, static_forward
+def paddle_rows(arch, images, labels, wanted, threads):
+    import paddle
+    from paddle_resnet.engine.static_step import OneDNNPlacement, StaticForward
+    from paddle_resnet.engine.step_choice import RunShape, training_net
 
-    default_config = load_config(os.path.join(REPO, "configs", "quickstart.yaml"))  # Global.to_static: default
+    def engine_default(model):
+        shape = RunShape(arch, images.shape[1:], len(images), threads, steps=LONG_RUN)
+        return training_net(model, "auto", "cpu", shape)
 
-    def all_onednn(model):
-        net = StaticForward(model, in_channels=3)
-        net.placement = OneDNNPlacement({"conv2d", "batch_norm", "relu", "pool2d"})
-        return net
+    def placed(placement):
+        def make(model):
+            net = StaticForward(model, in_channels=3)
+            net.placement = placement
+            return net
+        return make
 
     makers = {
-        ENGINE: lambda model: static_forward(model, default_config.Global.to_static, 3, "cpu", log=False),
+        ENGINE: engine_default,
         DYGRAPH: lambda model: model,
+        STATIC_CONV: lambda model: StaticForward(model, in_channels=3),
         STATIC_PLAIN: lambda model: StaticForward(model, in_channels=3, onednn=False),
-        STATIC_ALL: all_onednn,
+        STATIC_ALL: placed(OneDNNPlacement({"conv2d", "batch_norm", "relu", "pool2d"})),
+        STATIC_BF16: lambda model: placed(bf16_conv_placement())(model),
     }
+    if STATIC_BF16 in wanted and not paddle.base.core.supports_bfloat16_fast_performance():
+        print(f"{STATIC_BF16}: skipped, this CPU has no bf16 instructions (avx512_bf16 / amx_bf16)", file=sys.stderr)
+        wanted = [name for name in wanted if name != STATIC_BF16]
     return {name: PaddleRow(arch, make, images, labels).step for name, make in makers.items() if name in wanted}
+
+
+def bf16_conv_placement():
+    """Paddle's static bf16 rewrite of the forward program's convolutions (casts in and out), on oneDNN."""
+    from paddle.static.amp.bf16.amp_lists import AutoMixedPrecisionListsBF16
+    from paddle.static.amp.bf16.amp_utils import rewrite_program_bf16
+    from paddle_resnet.engine.static_step import OneDNNPlacement
+
+    class BF16ConvPlacement(OneDNNPlacement):
+        def before_append_backward(self, forward_program):
+            lists = AutoMixedPrecisionListsBF16()
+            lists.bf16_list, lists.gray_list, lists.fp32_list = {"conv2d"}, set(), set()
+            rewrite_program_bf16(forward_program, lists)
+            for op in forward_program.global_block().ops:
+                if op.type == "conv2d":
+                    op._set_attr("mkldnn_data_type", "bfloat16")
+            return self._place(forward_program)
+    return BF16ConvPlacement()
 
 
 # ---------------------------------------------------------------- PyTorch: torchvision's resnet, written out
@@ -146,12 +186,12 @@ def torch_resnet(arch):
     return nn.Sequential(*layers)
 
 
-def torch_row(arch, images, labels, threads):
+def torch_row(arch, images, labels, threads, bf16=False):
     try:
         import torch
     except ImportError:
-        print(f"{TORCH}: skipped, torch is not installed (benchmark-only: "
-              "pip install torch --index-url https://download.pytorch.org/whl/cpu)", file=sys.stderr)
+        print(f"{TORCH_BF16 if bf16 else TORCH}: skipped, torch is not installed (benchmark-only: "
+              "pip install torch==2.13.0, the CPU wheel)", file=sys.stderr)
         return None
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -160,7 +200,8 @@ def torch_row(arch, images, labels, threads):
     x, y = torch.from_numpy(images), torch.from_numpy(labels)
 
     def step():
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -173,11 +214,12 @@ def run_case(arch, size, batch, args, threads):
     rng = np.random.default_rng(0)
     images = rng.standard_normal((batch, 3, size, size)).astype("float32")
     labels = rng.integers(0, CLASSES, batch).astype("int64")
-    steps = paddle_rows(arch, images, labels, args.rows)
-    if TORCH in args.rows:
-        step = torch_row(arch, images, labels, threads)
-        if step:
-            steps[TORCH] = step
+    steps = paddle_rows(arch, images, labels, args.rows, threads)
+    for name, bf16 in ((TORCH, False), (TORCH_BF16, True)):
+        if name in args.rows:
+            step = torch_row(arch, images, labels, threads, bf16)
+            if step:
+                steps[name] = step
     seconds = {name: [] for name in steps}
     for round_index in range(args.rounds):
         for name in list(steps)[::-1] if round_index % 2 else steps:
@@ -193,13 +235,14 @@ def run_case(arch, size, batch, args, threads):
 
 def markdown_table(results, threads):
     names = [name for name in ROWS if any(name in r for r in results.values())]
-    lines = ["| model | size | batch | threads | " + " | ".join(names) + " | engine / dygraph | engine / PyTorch |",
-             "|---|---|---|---|" + "---|" * len(names) + "---|---|"]
+    lines = ["| model | size | batch | threads | " + " | ".join(names)
+             + " | engine / dygraph | engine / PyTorch | engine / PyTorch bf16 |",
+             "|---|---|---|---|" + "---|" * len(names) + "---|---|---|"]
     for (arch, size, batch), ips in results.items():
         cells = [f"{ips[n]:.1f}" if n in ips else "-" for n in names]
         ratio = lambda a, b: f"**{ips[a] / ips[b]:.2f}x**" if a in ips and b in ips else "-"
         lines.append(f"| {arch} | {size}x{size} | {batch} | {threads} | " + " | ".join(cells)
-                     + f" | {ratio(ENGINE, DYGRAPH)} | {ratio(ENGINE, TORCH)} |")
+                     + f" | {ratio(ENGINE, DYGRAPH)} | {ratio(ENGINE, TORCH)} | {ratio(ENGINE, TORCH_BF16)} |")
     return "\n".join(lines)
 
 
@@ -221,7 +264,7 @@ def profile(args, argv):
     rng = np.random.default_rng(0)
     images = rng.standard_normal((int(batch), 3, int(size), int(size))).astype("float32")
     labels = rng.integers(0, CLASSES, int(batch)).astype("int64")
-    for name, step in paddle_rows(arch, images, labels, rows).items():
+    for name, step in paddle_rows(arch, images, labels, rows, args.threads or 1).items():
         for _ in range(args.warmup):
             step()
         prof = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU])
@@ -251,6 +294,8 @@ def main(argv):
     paddle.base.core.set_num_threads(threads)
     if args.profile:
         return profile(args, argv)
+    import tempfile
+    os.environ["PADDLE_RESNET_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_train_paths_")  # auto measures afresh
     load_before = os.getloadavg()
     results = {}
     for case in args.cases:
@@ -262,8 +307,24 @@ def main(argv):
         torch_version = f", PyTorch {torch.__version__}"
     except ImportError:
         pass
-    print(f"\nimages/s (median step), {args.steps} timed steps (+{args.warmup} warm-up) per row and round, "
-          f"{args.rounds} rounds, interleaved; Paddle {paddle.__version__}{torch_version}; load average "
-          f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after\n")
-    print(markdown_table(results, threads))
-    print("\ncommand: python benchmarks/bench_train.py --paths " + " ".join(argv))
+    from paddle_resnet.engine.step_choice import cpu_description
+    report = (f"# bench_train.py --paths on {cpu_description()}\n\n"
+              f"`python benchmarks/bench_train.py --paths {' '.join(argv)}`, {time.strftime('%Y-%m-%d')}, "
+              f"{len(os.sched_getaffinity(0))} cores, {threads} threads; images/s (median step), {args.steps} timed "
+              f"steps (+{args.warmup} warm-up) per row and round, {args.rounds} rounds, interleaved; Paddle "
+              f"{paddle.__version__}{torch_version}; load average {load_before[0]:.1f} before, "
+              f"{os.getloadavg()[0]:.1f} after.\n\n{markdown_table(results, threads)}\n")
+    print("\n" + report)
+    out = args.out or os.path.join(REPO, "benchmarks", "results", f"bench_train_paths-{cpu_slug()}.md")
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(report)
+    print(f"written to {out}")
+
+
+def cpu_slug():
+    """``intel-xeon-processor-avx512_bf16`` style: the CPU's name and its widest ISA, for a file name."""
+    from paddle_resnet.engine.step_choice import cpu_description
+    name, _, isa = cpu_description().partition(" (")
+    vendor = "".join(ch if ch.isalnum() else "-" for ch in name.lower().replace("(r)", "").replace("(tm)", ""))
+    widest = isa.rstrip(")").split("+")[-1].split(",")[0]
+    return "-".join(filter(None, vendor.split("-")))[:40] + "-" + widest
