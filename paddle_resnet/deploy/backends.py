@@ -111,7 +111,8 @@ def _configure_cpu(config, options):
     if options.use_mkldnn:
         config.enable_mkldnn()
         if options.precision == "bf16":
-            # Paddle 3.3.1's PIR executor honours it: ONEDNN_VERBOSE shows every convolution in bf16 (docs/int8.md).
+            # Paddle 3.3.1's PIR executor honours it: ONEDNN_VERBOSE shows every convolution in bf16
+            # (docs/deployment.md#bf16-on-cpus-that-have-it).
             config.enable_mkldnn_bfloat16()
     else:
         config.disable_mkldnn()
