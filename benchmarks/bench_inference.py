@@ -14,15 +14,17 @@ batches of those photos, paired batch by batch and interleaved in each round (se
 
     python benchmarks/bench_inference.py --precision [--models resnet18 resnet50] [--batch-sizes 1 8 16]
 
-``--precision`` instead times fp32 and int8 side by side for each model and backend: Paddle Inference + oneDNN
-fp32, ONNX Runtime fp32, ONNX Runtime int8 (the model ``export_model.py --quantize int8`` writes, calibrated on
-crops of scikit-image's photos) and Paddle Inference + oneDNN int8 (Paddle's PostTrainingQuantization on the
-legacy program format, run with ``enable_mkldnn_int8``); each row's speed is also given as a ratio to the
-fastest fp32 row of its model and batch size. With imgsim installed, resnet50 is a fine-tuned model with real
-trained weights: imgsim's trained ResNet-50 backbone with a 20-way head (which of scikit-image's photos a crop
-comes from) fitted on 320 crops (``photo_classifier``). The int8 models' top-1 agreement with fp32, and the
-top-1 of both, are printed for 400 other crops of the photos; so is the agreement of imgsim's own 768-way
-embedding head, for comparison.
+``--precision`` instead times fp32, bf16 and int8 side by side for each model and backend: Paddle Inference +
+oneDNN fp32, ONNX Runtime fp32, Paddle Inference + oneDNN bf16 (``precision="bf16"``: the fp32 export on
+oneDNN's bfloat16 kernels; a CPU without avx512_bf16 / AMX reports the row as failed), ONNX Runtime int8 (the
+model ``export_model.py --quantize int8`` writes, calibrated on crops of scikit-image's photos) and Paddle
+Inference + oneDNN int8 (Paddle's PostTrainingQuantization on the legacy program format, run with
+``enable_mkldnn_int8``); each row's speed is also given as a ratio to the fastest fp32 row of its model and
+batch size. With imgsim installed, resnet50 is a fine-tuned model with real trained weights: imgsim's trained
+ResNet-50 backbone with a 20-way head (which of scikit-image's photos a crop comes from) fitted on 320 crops
+(``photo_classifier``). The bf16 and int8 models' top-1 agreement with their backend's fp32, and the top-1 of
+all, are printed for 400 other crops of the photos; so is the agreement of imgsim's own 768-way embedding head
+(int8), for comparison.
 """
 import argparse
 import itertools
@@ -448,7 +450,7 @@ def int8_onnx_file(model, model_name, size, workdir, calib):
 
 
 def precision_factories(model_name, model, size, workdir, threads, calib):
-    """name -> factory of ``run(batch)`` for one model: fp32 and int8 on both backends."""
+    """name -> factory of ``run(batch)`` for one model: fp32 and int8 on both backends, bf16 on Paddle Inference."""
     from paddle_resnet.deploy import Predictor
     from paddle_resnet.deploy.backends import (OnnxRuntimeBackend, PaddleInferenceBackend, RuntimeOptions,
                                                paddle_inference_config)
@@ -464,6 +466,8 @@ def precision_factories(model_name, model, size, workdir, threads, calib):
     return {
         "Paddle Inference + oneDNN, fp32": lambda: Predictor(folder, backend="paddle", cpu_threads=threads).run,
         "ONNX Runtime, fp32": lambda: Predictor(folder, backend="onnxruntime", cpu_threads=threads).run,
+        "Paddle Inference + oneDNN, bf16": lambda: Predictor(folder, backend="paddle", precision="bf16",
+                                                             cpu_threads=threads).run,
         "ONNX Runtime, int8 (--quantize int8)": lambda: OnnxRuntimeBackend(
             int8_onnx, RuntimeOptions(cpu_threads=threads)).run,
         "Paddle Inference + oneDNN, int8 (Paddle PTQ)": paddle_int8,
@@ -476,7 +480,7 @@ def eval_ops(size):
 
 
 def precision_rows(args, threads):
-    """fp32 vs int8 for each of ``args.models`` and backend, interleaved in rounds; agreement on photos."""
+    """fp32 vs bf16 and int8 for each of ``args.models`` and backend, interleaved in rounds; agreement on photos."""
     import numpy as np
     import paddle
 
@@ -484,6 +488,7 @@ def precision_rows(args, threads):
     from paddle_resnet.data.pipeline import build_transforms
     from paddle_resnet.deploy.backends import OnnxRuntimeBackend, RuntimeOptions
     from paddle_resnet.deploy.benchmark import Timing, timings_table
+    from bench_serve import cpu_model  # benchmarks/ is on sys.path when this script runs; numpy is loaded by now
 
     transforms = build_transforms(eval_ops(args.size))
     calib, held_out = photo_views(transforms, 4, seed=0), photo_views(transforms, HELD_OUT_VIEWS, seed=1)
@@ -512,8 +517,8 @@ def precision_rows(args, threads):
         seconds, failures, runners = time_in_rounds(factories, batches, args.rounds, args.seconds)
         predictions = {key: predict_views(runner, held_out) for key, runner in runners.items()}
 
-    print(f"\nfp32 vs int8 at {args.size}x{args.size}; {threads} threads; Paddle {paddle.__version__}; load average "
-          f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after\n")
+    print(f"\nfp32 vs bf16 and int8 at {args.size}x{args.size}; {cpu_model()}; {threads} threads; Paddle "
+          f"{paddle.__version__}; load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after\n")
     for model_name in args.models:
         timings = [Timing.from_seconds(name, bs, calls) for ((model, name), bs), calls in seconds.items()
                    if model == model_name]
@@ -527,11 +532,12 @@ def precision_rows(args, threads):
             print(f"{line} {t.images_per_s / fastest_fp32[t.batch_size]:.2f}x |")
         print()
     print(f"Top-1 on {len(held_out)} held-out crops of scikit-image's {len(PHOTOS)} photos (not used for fitting or "
-          "calibration); agreement: int8 top-1 equal to its backend's fp32 top-1:\n")
+          "calibration); agreement: bf16 / int8 top-1 equal to its backend's fp32 top-1:\n")
     print("| model | backend, precision | agreement with fp32 | top-1 (which photo) |\n|---|---|---|---|")
     for (model_name, name), predicted in predictions.items():
         fp32 = predictions.get((model_name, name.split(",")[0] + ", fp32"))
-        agreement = f"{100 * np.mean(predicted == fp32):.2f}%" if "int8" in name and fp32 is not None else ""
+        reduced = "int8" in name or "bf16" in name
+        agreement = f"{100 * np.mean(predicted == fp32):.2f}%" if reduced and fp32 is not None else ""
         top1 = (f"{100 * np.mean(predicted == held_out_labels):.2f}%" if sources[model_name].startswith("imgsim")
                 else "")
         print(f"| {model_name} | {name} | {agreement} | {top1} |")

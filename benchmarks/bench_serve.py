@@ -60,7 +60,7 @@ def cpu_model():
         text = f.read()
     name = re.search(r"model name\s*:\s*(.+)", text).group(1).strip()
     flags = set(re.search(r"flags\s*:\s*(.+)", text).group(1).split())
-    extras = [flag for flag in ("avx512f", "avx512_vnni", "amx_tile") if flag in flags] or ["AVX2 only"]
+    extras = [flag for flag in ("avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16") if flag in flags] or ["AVX2 only"]
     return f"{name} ({', '.join(extras)}), {len(os.sched_getaffinity(0))} cores"
 
 

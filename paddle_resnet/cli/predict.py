@@ -1,7 +1,7 @@
 """Classify images with an exported inference model (see tools/export_model.py).
 
     python tools/predict.py --model-dir inference/resnet50 --input img.jpg|DIR|"GLOB" [--top-k 5]
-        [--batch-size 8] [--device cpu|gpu] [--backend auto|paddle|onnxruntime] [--precision fp32|int8]
+        [--batch-size 8] [--device cpu|gpu] [--backend auto|paddle|onnxruntime] [--precision fp32|bf16|int8]
         [--json out.json]
     python tools/predict.py --model-dir inference/resnet50 --input DIR --output preds.jsonl [--resume] [--workers N]
     python -m paddle.distributed.launch --nproc_per_node 2 tools/predict.py ... --output preds.jsonl
@@ -63,7 +63,8 @@ def parse_args(argv, prog=None):
     parser.add_argument("--device", default=None, choices=DEVICES, help="default: cpu")
     parser.add_argument("--backend", default=None, choices=BACKENDS, help="default: auto")
     parser.add_argument("--precision", default=None, choices=PRECISIONS,
-                        help="int8 on CPU: the model of export_model.py --quantize int8; fp16: GPU (default: fp32)")
+                        help="int8 on CPU: the model of export_model.py --quantize int8; bf16: CPUs with avx512_bf16 / "
+                             "AMX (Paddle Inference); fp16: GPU (default: fp32)")
     parser.add_argument("--cpu-threads", type=thread_count, default=None,
                         help="default: this process's share of the cores (all of them without distributed launch)")
     parser.add_argument("--workers", type=worker_count, default=None,

@@ -52,7 +52,8 @@ def parse_args(argv, prog=None):
     parser.add_argument("--backend", default="auto", choices=BACKENDS, help="default: auto")
     parser.add_argument("--device", default="cpu", choices=DEVICES, help="default: cpu")
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                        help="int8 on CPU: the model of export_model.py --quantize int8 (default: fp32)")
+                        help="int8 on CPU: the model of export_model.py --quantize int8; bf16: CPUs with avx512_bf16 "
+                             "/ AMX (default: fp32)")
     parser.add_argument("--cpu-threads", type=thread_count, default=None,
                         help="the model's threads in each worker (default: the cores divided among the workers)")
     parser.add_argument("--decode-workers", type=thread_count, default=None,

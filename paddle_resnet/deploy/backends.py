@@ -9,7 +9,7 @@ from ..cpu import available_cores
 from ..errors import ConfigError, MissingFileError, UserError, check_choice
 
 DEVICES = ("cpu", "gpu")
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 PADDLE_GPU_FIX = ("install a CUDA build of PaddlePaddle (pip install paddlepaddle-gpu, "
                   "see https://www.paddlepaddle.org.cn/install/quick) or use device='cpu'")
 
@@ -40,10 +40,34 @@ class RuntimeOptions:
                               "an export made with --quantize int8")
         if self.device == "gpu" and self.precision == "int8" and not self.use_tensorrt:
             raise ConfigError("precision='int8' needs use_tensorrt=True (TensorRT calibrates and runs int8)")
+        if self.precision == "bf16":
+            _check_bf16(self)
         check_int("max_batch_size", self.max_batch_size, 1)
         if self.cpu_threads is not None:
             check_int("cpu_threads", self.cpu_threads, 1, MAX_WORKERS)
         self.cpu_threads = self.cpu_threads or available_cores()
+
+
+BF16_ALTERNATIVES = "use precision='fp32', or 'int8' with an export made with --quantize int8"
+
+
+def cpu_has_fast_bf16():
+    """oneDNN's bfloat16 instructions: avx512_bf16 or AMX (Paddle's check). A CPU with AVX-512 alone runs bf16
+    emulated, with nothing to gain over fp32, so it does not count."""
+    from paddle.base import core
+    return core.supports_bfloat16() and core.supports_bfloat16_fast_performance()
+
+
+def _check_bf16(options):
+    if options.device == "gpu":
+        raise ConfigError("precision='bf16' is the CPU path here (Paddle Inference with oneDNN); on device='gpu' "
+                          "use precision='fp16'")
+    if not options.use_mkldnn:
+        raise ConfigError("precision='bf16' runs on oneDNN's kernels: use_mkldnn=False cannot run it; keep "
+                          "use_mkldnn=True or use precision='fp32'")
+    if not cpu_has_fast_bf16():
+        raise ConfigError("precision='bf16' needs a CPU with bfloat16 instructions (avx512_bf16 or amx_bf16 in "
+                          f"/proc/cpuinfo), which this one lacks; {BF16_ALTERNATIVES}")
 
 
 def paddle_inference_config(program_file, params_file, options: RuntimeOptions):
@@ -86,6 +110,10 @@ def _configure_cpu(config, options):
                           "data_format='NCHW', or pass use_mkldnn=False (several times slower)")
     if options.use_mkldnn:
         config.enable_mkldnn()
+        if options.precision == "bf16":
+            # Paddle 3.3.1's PIR executor honours it: ONEDNN_VERBOSE shows every convolution in bf16
+            # (docs/deployment.md#bf16-on-cpus-that-have-it).
+            config.enable_mkldnn_bfloat16()
     else:
         config.disable_mkldnn()
     config.set_cpu_math_library_num_threads(options.cpu_threads)
@@ -125,9 +153,10 @@ class OnnxRuntimeBackend:
     def __init__(self, onnx_file, options: RuntimeOptions, session_config=None):
         """``session_config``: extra ``SessionOptions.add_session_config_entry`` keys and values."""
         import onnxruntime as ort
-        if options.use_tensorrt or options.precision == "fp16" or (options.precision, options.device) == ("int8", "gpu"):
+        if (options.use_tensorrt or options.precision in ("fp16", "bf16")
+                or (options.precision, options.device) == ("int8", "gpu")):
             raise ConfigError("the onnxruntime backend runs fp32, and int8 on CPU; "
-                              "use backend='paddle' for use_tensorrt / fp16 / int8 on GPU")
+                              "use backend='paddle' for bf16 / use_tensorrt / fp16 / int8 on GPU")
         providers = ["CPUExecutionProvider"]
         if options.device == "gpu":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -162,6 +191,8 @@ def resolve_backend(backend, files, options):
     check_choice("backend", backend, BACKENDS)
     if options.precision == "int8" and options.device == "cpu":
         return _cpu_int8_backend(backend, files)
+    if options.precision == "bf16":
+        return _bf16_backend(backend)
     if backend == "onnxruntime" and files.onnx is None:
         folder = files.directory or files.program.parent
         raise MissingFileError(f"backend='onnxruntime' needs inference.onnx in {folder}; "
@@ -188,6 +219,13 @@ def _cpu_int8_backend(backend, files):
     if not _onnxruntime_installed():
         raise RuntimeUnavailable("precision='int8' needs onnxruntime: pip install -e .[onnx]")
     return "onnxruntime"
+
+
+def _bf16_backend(backend):
+    if backend == "onnxruntime":
+        raise ConfigError("precision='bf16' runs on the paddle backend only (Paddle Inference with oneDNN): use "
+                          "backend='auto' or 'paddle'")
+    return "paddle"
 
 
 def _onnxruntime_backend(files, options):

@@ -133,7 +133,9 @@ class Predictor:
         cpu_threads: math-library threads on CPU; None uses every core this process may run on.
         use_mkldnn: oneDNN kernels for Paddle Inference on CPU.
         precision: "fp32"; "int8" on CPU runs the export's int8 model (``export_model.py --quantize int8``)
-            with ONNX Runtime; on GPU, fp16, and int8 with use_tensorrt=True (Paddle Inference).
+            with ONNX Runtime; "bf16" runs the fp32 model with Paddle Inference's oneDNN bfloat16 kernels on a
+            CPU that has them (avx512_bf16 / AMX); on GPU, fp16, and int8 with use_tensorrt=True (Paddle
+            Inference).
         use_tensorrt: Paddle Inference on GPU.
         max_batch_size: largest batch handed to the runtime (TensorRT's dynamic-shape maximum);
             larger batches given to ``run`` are split.
