@@ -36,7 +36,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -44,6 +43,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+from paddle_resnet.cpu import cpu_description  # noqa: E402  (after the path)
 
 SIZE = 32
 NORMALIZE = {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
@@ -146,12 +147,6 @@ def run_one(recipe, data, seed, args, scratch):
             "train_top1": curves["train_top1"][-1], "seconds": seconds}
 
 
-def cpu_name():
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
-                    platform.processor())
-
-
 def summary_rows(results, recipes):
     base = statistics.mean(r["heldout_top1"] for r in results["baseline"]) if "baseline" in results else None
     base_range = ((min(r["heldout_top1"] for r in results["baseline"]),
@@ -220,7 +215,7 @@ def write_markdown(args, table, counts, total):
         "# Augmentation on a small training set (scikit-learn digits)", "",
         f"- command: `{command}`",
         f"- date: {datetime.date.today().isoformat()}",
-        f"- CPU: {cpu_name()} ({os.cpu_count()} cores visible); load average at the end "
+        f"- CPU: {cpu_description()} ({os.cpu_count()} cores visible); load average at the end "
         f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} (other jobs share the machine)",
         f"- setup: {setup}; seeds {' '.join(map(str, args.seeds))}; total {total / 60:.1f} min", "",
         table, ""])

@@ -37,6 +37,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from paddle_resnet.cpu import cpu_description  # noqa: E402  (after the path)
+
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry")
 PER_PHOTO = 8
 NORMALIZE = {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
@@ -146,11 +148,6 @@ def time_training(trainer, loader, args):
     return args.batches * args.batch_size / seconds, waited / seconds
 
 
-def cpu_name():
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
-
-
 def main():
     args = parse_args()
     import logging
@@ -204,7 +201,7 @@ def write_markdown(args, tables, count):
         "# Train loader with RandAugment + RandomErasing against the resnet50 step (224 px)", "",
         f"- command: `{command}`",
         f"- date: {datetime.date.today().isoformat()}",
-        f"- CPU: {cpu_name()} ({os.cpu_count()} cores visible); load average at the end "
+        f"- CPU: {cpu_description()} ({os.cpu_count()} cores visible); load average at the end "
         f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} (other jobs share the machine)",
         f"- data: {count} JPEGs cut from scikit-image's colour photos (320-512 px); pipeline: DecodeImage, "
         f"RandCropImage 224, RandFlipImage, RandAugment (2, 5), NormalizeImage, RandomErasing (0.5)", "",

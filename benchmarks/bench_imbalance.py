@@ -18,7 +18,6 @@ Each final model is evaluated on the test set through ``Engine.predictions`` and
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ import time
 import numpy as np
 from PIL import Image
 
+from paddle_resnet.cpu import cpu_description
 from paddle_resnet.config import validate
 from paddle_resnet.engine import Engine
 from paddle_resnet.engine.report import summarize
@@ -116,8 +116,7 @@ def main():
             results[variant].append(figures)
             print(f"seed {seed} {variant:<17} macro-F1 {figures[0]:.4f}  rare-class recall {figures[1]:.4f}  "
                   f"top-1 {figures[2]:.4f}  ({time.time() - tic:.0f} s)", flush=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
+    cpu = cpu_description()
     print(f"\n{datetime.date.today()}, {cpu}, {os.cpu_count()} cores, {time.time() - started:.0f} s in all; "
           f"command: python {' '.join(sys.argv)}")
     print("| run | macro-F1 per seed | mean macro-F1 | mean rare-class recall | mean top-1 |")

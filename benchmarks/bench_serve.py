@@ -34,6 +34,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from paddle_resnet.cpu import cpu_description  # noqa: E402  (after the path)
 IMAGENET_EVAL = [{"DecodeImage": {"to_rgb": True}}, {"ResizeImage": {"resize_short": 256}},
                  {"CropImage": {"size": 224}},
                  {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406],
@@ -56,12 +58,7 @@ def parse_args():
 
 
 def cpu_model():
-    with open("/proc/cpuinfo") as f:
-        text = f.read()
-    name = re.search(r"model name\s*:\s*(.+)", text).group(1).strip()
-    flags = set(re.search(r"flags\s*:\s*(.+)", text).group(1).split())
-    extras = [flag for flag in ("avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16") if flag in flags] or ["AVX2 only"]
-    return f"{name} ({', '.join(extras)}), {len(os.sched_getaffinity(0))} cores"
+    return f"{cpu_description()}, {len(os.sched_getaffinity(0))} cores"
 
 
 def export_model(arch, size, folder):

@@ -307,7 +307,7 @@ def main(argv):
         torch_version = f", PyTorch {torch.__version__}"
     except ImportError:
         pass
-    from paddle_resnet.engine.step_choice import cpu_description
+    from paddle_resnet.cpu import cpu_description
     report = (f"# bench_train.py --paths on {cpu_description()}\n\n"
               f"`python benchmarks/bench_train.py --paths {' '.join(argv)}`, {time.strftime('%Y-%m-%d')}, "
               f"{len(os.sched_getaffinity(0))} cores, {threads} threads; images/s (median step), {args.steps} timed "
@@ -323,7 +323,7 @@ def main(argv):
 
 def cpu_slug():
     """``intel-xeon-processor-avx512_bf16`` style: the CPU's name and its widest ISA, for a file name."""
-    from paddle_resnet.engine.step_choice import cpu_description
+    from paddle_resnet.cpu import cpu_description
     name, _, isa = cpu_description().partition(" (")
     vendor = "".join(ch if ch.isalnum() else "-" for ch in name.lower().replace("(r)", "").replace("(tm)", ""))
     widest = isa.rstrip(")").split("+")[-1].split(",")[0]

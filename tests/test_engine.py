@@ -15,6 +15,7 @@ from engine_fixtures import make_image_folder, tiny_config, write_config
 from paddle_resnet.config import ConfigError, apply_override, load_config, validate
 from paddle_resnet.engine import Engine, TrainingDiverged
 from paddle_resnet.engine.device import DeviceUnavailable
+from paddle_resnet.engine.trainer import cpu_amp_message
 from paddle_resnet.errors import InputError, OutputError
 
 
@@ -211,6 +212,17 @@ def test_amp_on_cpu_falls_back_to_fp32_with_a_warning(folders, tmp_path, caplog)
     engine.train()
     assert "AMP.use_amp needs a CUDA GPU; training in fp32 on the CPU" in (tmp_path / "out" / "train.log").read_text()
     assert engine.model.conv1.weight.dtype == paddle.float32
+
+
+@pytest.mark.parametrize("cpu_has_bf16,message", [
+    (False, "AMP.use_amp with AMP.dtype bfloat16: this CPU has no bf16 instructions (avx512_bf16 or amx_bf16 in "
+            "/proc/cpuinfo); training in fp32"),
+    (True, "AMP.use_amp with AMP.dtype bfloat16 on the CPU: Paddle 3.3.1 has no CPU bf16 training step that is "
+           "faster than fp32 (its autocast is off on the CPU, its static bf16 rewrite runs the forward "
+           "convolutions in fp32: docs/benchmarks.md#bf16-training); training in fp32")])
+def test_bf16_amp_on_the_cpu_says_why_it_trains_in_fp32(cpu_has_bf16, message):
+    assert cpu_amp_message("bfloat16", cpu_has_bf16) == message
+    assert cpu_amp_message("float16", cpu_has_bf16) == "AMP.use_amp needs a CUDA GPU; training in fp32 on the CPU"
 
 
 @pytest.mark.slow

@@ -68,7 +68,7 @@ def cli_module(program):
     from paddle_resnet.cli import COMMANDS
     if TOOL_SCRIPT.match(program):
         assert os.path.isfile(os.path.join(ROOT, program)), f"{program} does not exist"
-        found = re.search(r"^from (paddle_resnet\.cli\.\w+) import main$", read(program), re.M)
+        found = re.search(r"^ *from (paddle_resnet\.cli\.\w+) import main$", read(program), re.M)
         assert found, f"{program} does not run a paddle_resnet.cli module"
         return found.group(1)
     if program.startswith("paddle-resnet "):

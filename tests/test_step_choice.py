@@ -9,8 +9,9 @@ import paddle
 import pytest
 
 from paddle_resnet.engine.static_step import StaticForward
-from paddle_resnet.engine.step_choice import (MIN_MEASURED_STEPS, RunShape, cache_key, cache_path, cpu_description,
-                                              fastest_step, measure, read_cache, seconds_per_run)
+from paddle_resnet.cpu import cpu_description
+from paddle_resnet.engine.step_choice import (MIN_MEASURED_STEPS, RunShape, cache_key, cache_path, fastest_step,
+                                              measure, read_cache, seconds_per_run)
 from paddle_resnet.models import build_model
 
 SHAPE = RunShape("resnet18", (3, 16, 16), 4, 1, steps=MIN_MEASURED_STEPS)

@@ -8,6 +8,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from ..allocator import run_with_tcmalloc
 from ..verbosity import quiet_paddle
 
 quiet_paddle(sys.argv[1:])  # before any command imports Paddle
@@ -75,6 +76,8 @@ def usage():
 
 
 def main(argv=None):
+    if argv is None and sys.argv[1:2] in (["train"], ["eval"]):
+        run_with_tcmalloc()  # this process's own command line: running it again is safe
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage(), file=sys.stdout if argv else sys.stderr)

@@ -11,12 +11,12 @@ in dygraph without measuring, since a trace of 2-3 s (resnet18) cannot pay back 
 import json
 import math
 import os
-import re
 import time
 from dataclasses import dataclass
 
 import paddle
 
+from ..cpu import cpu_description
 from ..errors import InputError
 from ..fileio import read_regular_file, write_atomically
 from .logger import LOGGER
@@ -27,7 +27,6 @@ TIMED_STEPS = 2  # after one untimed step (the static program's trace)
 MAX_PROBE_BATCH = 32
 CACHE_NAME = "train_step_paths.json"
 MAX_CACHE_BYTES = 1 << 20
-ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
 
 
 @dataclass(frozen=True)
@@ -46,21 +45,6 @@ def cache_path():
     folder = os.environ.get("PADDLE_RESNET_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "paddle_resnet")
     return os.path.join(folder, CACHE_NAME)
-
-
-def cpu_description():
-    """The CPU's model name and the ISA flags oneDNN and MKL pick their kernels by."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            text = f.read(1 << 20)
-    except OSError:
-        text = ""
-    name = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
-    flags = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
-    present = set(flags[1].split()) if flags else set()
-    isa = "+".join(flag for flag in ISA_FLAGS if flag in present) or "unknown ISA"
-    limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
-    return f"{name[1].strip() if name else 'unknown CPU'} ({isa}{f', ONEDNN_MAX_CPU_ISA={limit}' if limit else ''})"
 
 
 def cache_key(shape):

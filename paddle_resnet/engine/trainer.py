@@ -18,6 +18,7 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 
+from ..allocator import allocator_in_use
 from ..config_schema import dump_config, thaw
 from ..data import check_batches
 from ..data.datasets import check_same_classes
@@ -83,6 +84,18 @@ def train_class_names(dataset, class_num, warn=True):
         LOGGER.warning(f"no class names found for DataLoader.Train.dataset (no {CLASS_INDICES_FILE} beside "
                        f"its list or in its image_root): checkpoints and exports will name classes by index")
     return None
+
+
+def cpu_amp_message(dtype, cpu_has_bf16):
+    """Why ``AMP.use_amp`` trains in fp32 on the CPU, in one line."""
+    if dtype != "bfloat16":
+        return "AMP.use_amp needs a CUDA GPU; training in fp32 on the CPU"
+    if not cpu_has_bf16:
+        return ("AMP.use_amp with AMP.dtype bfloat16: this CPU has no bf16 instructions (avx512_bf16 or amx_bf16 "
+                "in /proc/cpuinfo); training in fp32")
+    return ("AMP.use_amp with AMP.dtype bfloat16 on the CPU: Paddle 3.3.1 has no CPU bf16 training step that is "
+            "faster than fp32 (its autocast is off on the CPU, its static bf16 rewrite runs the forward "
+            "convolutions in fp32: docs/benchmarks.md#bf16-training); training in fp32")
 
 
 class Trainer:
@@ -194,7 +207,7 @@ class Trainer:
         if not amp["use_amp"]:
             return
         if self.context.device != "gpu":
-            LOGGER.warning("AMP.use_amp needs a CUDA GPU; training in fp32 on the CPU")
+            LOGGER.warning(cpu_amp_message(self.amp_dtype, paddle.base.core.supports_bfloat16_fast_performance()))
             return
         self.amp_level = amp["level"]
         if self.amp_dtype == "float16":  # bfloat16 has fp32's range and needs no loss scaling
@@ -399,6 +412,8 @@ class Trainer:
         """The saved config's path and the overrides; the whole config goes to train.log only (debug)."""
         overrides = " ".join(f"-o {item}" for item in self.context.overrides) or "none"
         LOGGER.info(f"config: {os.path.join(self.context.output_dir, 'config.yaml')} (overrides: {overrides})")
+        if self.context.device == "cpu":
+            LOGGER.info(f"memory allocator: {allocator_in_use()}")
         LOGGER.debug("effective config:\n" + _format_config(self.config))
 
     def _check_ranks_in_sync(self):
